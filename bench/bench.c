@@ -1,0 +1,679 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The benchmark runner.  It is the patch service of its own VMs: it boots
+ * them in-process, reconfigures their workloads between cells through the
+ * agent area (keys, hit rate, NMI storm) and calls the patch engine directly,
+ * so that nothing but the patch itself is measured.
+ *
+ * Order: host unit costs first, on a 1-vCPU VM; then the cells.  Within a
+ * parameter point the methods are interleaved (A B C A B C ...) so that the
+ * machine's drift hits all alike.  Every sample is kept in the report.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "bench.h"
+#include "patch.h"
+#include "service.h"
+#include "util.h"
+
+#define WINDOW_NS	100000000ull	/* unit costs: 100 ms windows */
+#define WINDOWS		8
+#define ROUND_SAMPLES	30
+
+/* ---- statistics ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static json_object *stats_json(const double *v, unsigned n)
+{
+	json_object *o = json_object_new_object();
+	double *s, sum = 0, sq = 0, mean = 0, sd = 0;
+	unsigned i;
+
+#define PCT(p) (n ? s[(unsigned)((p) * (n - 1) + 0.5)] : 0.0)
+	s = malloc(sizeof(double) * (n ? n : 1));
+	if (n)
+		memcpy(s, v, sizeof(double) * n);
+	qsort(s, n, sizeof(double), cmp_double);
+	for (i = 0; i < n; i++)
+		sum += s[i];
+	if (n)
+		mean = sum / n;
+	for (i = 0; i < n; i++)
+		sq += (s[i] - mean) * (s[i] - mean);
+	if (n > 1)
+		sd = sqrt(sq / (n - 1));
+	json_object_object_add(o, "n", json_object_new_int((int)n));
+	json_object_object_add(o, "min", json_object_new_double(n ? s[0] : 0));
+	json_object_object_add(o, "p50", json_object_new_double(PCT(0.50)));
+	json_object_object_add(o, "p90", json_object_new_double(PCT(0.90)));
+	json_object_object_add(o, "p99", json_object_new_double(PCT(0.99)));
+	json_object_object_add(o, "max", json_object_new_double(n ? s[n - 1] : 0));
+	json_object_object_add(o, "mean", json_object_new_double(mean));
+	json_object_object_add(o, "sd", json_object_new_double(sd));
+#undef PCT
+	free(s);
+	return o;
+}
+
+static double stats_p50(json_object *st)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(st, "p50", &v) ? json_object_get_double(v) : 0;
+}
+
+/* ---- VMs ---- */
+
+struct bench {
+	const struct hvp_bench_opts *o;
+	struct hvp_service *vm;		/* at most one alive: two host cores */
+	unsigned vm_vcpus;
+	json_object *cells;
+	unsigned done, total;		/* progress */
+	double kick_round_ns, nmi_round_ns;
+	bool witness_ok;
+};
+
+static void vm_drop(struct bench *b)
+{
+	if (b->vm)
+		hvp_service_free(b->vm);
+	b->vm = NULL;
+	b->vm_vcpus = 0;
+}
+
+static int vm_get(struct bench *b, unsigned vcpus, char *err, size_t errlen)
+{
+	struct hvp_vm_opts vo = { 0 };
+	int r;
+
+	if (b->vm && b->vm_vcpus == vcpus)
+		return 0;
+	vm_drop(b);
+	snprintf(vo.name, sizeof(vo.name), "bench");
+	snprintf(vo.backend, sizeof(vo.backend), "kvm");
+	snprintf(vo.image, sizeof(vo.image), "%s", b->o->image);
+	vo.vcpus = vcpus;
+	vo.mem_mib = 64;
+	b->vm = hvp_service_new(&vo);
+	if (!b->vm)
+		return -ENOMEM;
+	r = hvp_service_boot(b->vm, err, errlen);
+	if (r < 0) {
+		vm_drop(b);
+		return r;
+	}
+	b->vm_vcpus = vcpus;
+	return 0;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+
+	nanosleep(&ts, NULL);
+}
+
+/* The workload calls `key` at `rate` passes/s (0: tight); NMIs at nmi_hz call it too. */
+static void workload(struct bench *b, const struct hvp_key_info *key, uint64_t rate,
+		     uint64_t nmi_hz, uint32_t flags)
+{
+	struct hvp_agent_config *cfg = &b->vm->agent->config;
+
+	__atomic_store_n(&cfg->flags, flags, __ATOMIC_RELEASE);
+	__atomic_store_n(&cfg->rate, rate, __ATOMIC_RELEASE);
+	__atomic_store_n(&cfg->key_mask, key ? 1u << key->index : 0, __ATOMIC_RELEASE);
+	hvp_service_set_nmi(b->vm, nmi_hz, nmi_hz ? key : NULL);
+	sleep_ns(30000000);	/* let every vCPU settle into it */
+}
+
+static const struct hvp_key_info *key_for_sites(struct hvp_service *s, unsigned sites)
+{
+	const struct hvp_key_info *best = NULL;
+	unsigned i;
+
+	for (i = 0; i < s->nr_keys; i++) {
+		const struct hvp_key_info *k = &s->keys[i];
+
+		if (k->kind == HVP_KEY_INLINE && k->nr_sites == sites)
+			return k;
+		if (k->kind == HVP_KEY_INLINE && (!best || k->nr_sites < best->nr_sites))
+			best = k;
+	}
+	return best;
+}
+
+static uint64_t sum_loops(struct hvp_service *s, uint64_t *emulated, uint64_t *io)
+{
+	uint64_t loops = 0;
+	unsigned i;
+
+	*emulated = *io = 0;
+	for (i = 0; i < s->be->nr_vcpus; i++) {
+		struct hvp_vcpu_exits ex;
+
+		loops += __atomic_load_n(&s->agent->vcpu[i].loops, __ATOMIC_RELAXED);
+		*emulated += __atomic_load_n(&s->agent->vcpu[i].bp_emulated, __ATOMIC_RELAXED);
+		if (s->be->ops->get_exits(s->be, i, &ex) == 0)
+			*io += ex.io_exits;
+	}
+	return loops;
+}
+
+/* ---- host unit costs ---- */
+
+enum window_what { W_LOOP, W_EXIT, W_BP };
+
+/* ns per event over WINDOWS windows: loop passes, exits or emulated #BPs. */
+static json_object *measure_windows(struct bench *b, enum window_what what)
+{
+	double v[WINDOWS];
+	unsigned w, n = 0;
+
+	for (w = 0; w < WINDOWS; w++) {
+		uint64_t e0, e1, i0, i1, l0, l1, t0, t1, ev;
+
+		l0 = sum_loops(b->vm, &e0, &i0);
+		t0 = hvp_now_ns();
+		sleep_ns(WINDOW_NS);
+		l1 = sum_loops(b->vm, &e1, &i1);
+		t1 = hvp_now_ns();
+		ev = what == W_LOOP ? l1 - l0 : what == W_EXIT ? i1 - i0 : e1 - e0;
+		if (ev)
+			v[n++] = (double)(t1 - t0) / (double)ev;
+	}
+	return stats_json(v, n);
+}
+
+static json_object *measure_rounds(struct bench *b, enum hvp_sync_kind kind)
+{
+	double v[ROUND_SAMPLES];
+	unsigned i, n = 0;
+
+	for (i = 0; i < ROUND_SAMPLES; i++) {
+		uint64_t gen = 0, t0;
+
+		if (kind == HVP_SYNC_NMI)
+			gen = __atomic_add_fetch(&b->vm->agent->patch.sync_gen, 1, __ATOMIC_RELEASE);
+		t0 = hvp_now_ns();
+		if (b->vm->be->ops->sync_round(b->vm->be, kind, gen, 2000) == 0)
+			v[n++] = (double)(hvp_now_ns() - t0);
+	}
+	return stats_json(v, n);
+}
+
+/*
+ * #BP round trip: put a permanent int3 on the 1-site key, with the
+ * bp-emulate vector telling the guest to emulate its call, and count traps.
+ * Then take it out with a sync round before the vector goes.
+ */
+static json_object *measure_bp(struct bench *b, const struct hvp_key_info *k)
+{
+	struct hvp_patch_ctl *ctl = &b->vm->agent->patch;
+	uint8_t *site = b->vm->be->ram + k->sites[0];
+	uint64_t dest = 0;
+	uint8_t first = *site;
+	json_object *st;
+
+	hvp_agent_decode(site, k->sites[0], k->opcode, &dest);
+	ctl->emu[0].addr = k->sites[0];
+	ctl->emu[0].target = dest;
+	ctl->emu[0].opcode = k->opcode;
+	__atomic_store_n(&ctl->nr_emu, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->method, HVP_PM_EMULATE, __ATOMIC_RELEASE);
+	__atomic_store_n(site, HVP_OPC_INT3, __ATOMIC_RELEASE);
+	st = measure_windows(b, W_BP);
+	__atomic_store_n(site, first, __ATOMIC_RELEASE);
+	b->vm->be->ops->sync_round(b->vm->be, HVP_SYNC_KICK, 0, 2000);
+	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
+	return st;
+}
+
+static int unit_costs(struct bench *b, json_object *report, char *err, size_t errlen)
+{
+	json_object *u = json_object_new_object(), *kick, *nmi;
+	const struct hvp_key_info *single;
+	int r;
+
+	r = vm_get(b, 1, err, errlen);
+	if (r < 0) {
+		json_object_put(u);
+		return r;
+	}
+	single = key_for_sites(b->vm, 1);
+	workload(b, NULL, 0, 0, HVP_CFG_PING);
+	json_object_object_add(u, "exit_round_trip_ns", measure_windows(b, W_EXIT));
+	workload(b, single, 0, 0, 0);
+	json_object_object_add(u, "loop_baseline_ns", measure_windows(b, W_LOOP));
+	kick = measure_rounds(b, HVP_SYNC_KICK);
+	nmi = measure_rounds(b, HVP_SYNC_NMI);
+	b->kick_round_ns = stats_p50(kick);
+	b->nmi_round_ns = stats_p50(nmi);
+	json_object_object_add(u, "kick_round_ns", kick);
+	json_object_object_add(u, "nmi_round_ns", nmi);
+	json_object_object_add(u, "bp_trap_ns", measure_bp(b, single));
+	json_object_object_add(u, "vcpus", json_object_new_int(1));
+	json_object_object_add(report, "unit_costs", u);
+	return 0;
+}
+
+/* ---- cells ---- */
+
+struct cell {
+	unsigned n, completed;
+	uint64_t faults;
+	double lat[256], rounds[256], retries[256], rollbacks[256], traps[256], stall[256];
+	bool ok[256];
+	struct hvp_kvm_witness w;	/* sums over this cell's attempts */
+	uint64_t exits;
+};
+
+static const char *group_names[] = { "latency", "hitrate", "nmi", "batch", "vcpus" };
+enum { G_LATENCY, G_HITRATE, G_NMI, G_BATCH, G_VCPUS };
+
+struct point {
+	unsigned group;
+	enum hvp_sync_kind sync;
+	unsigned vcpus;
+	uint64_t rate, nmi_rate;
+	unsigned sites;
+};
+
+static void witness_sum(struct hvp_service *s, struct hvp_kvm_witness *w, uint64_t *io, bool *ok)
+{
+	unsigned i;
+
+	memset(w, 0, sizeof(*w));
+	*io = 0;
+	for (i = 0; i < s->be->nr_vcpus; i++) {
+		struct hvp_kvm_witness x;
+		struct hvp_vcpu_exits ex;
+
+		if (s->be->ops->witness && s->be->ops->witness(s->be, i, &x) == 0) {
+			w->exits += x.exits;
+			w->io_exits += x.io_exits;
+			w->signal_exits += x.signal_exits;
+			w->nmi_injections += x.nmi_injections;
+			w->insn_emulation += x.insn_emulation;
+		} else {
+			*ok = false;
+		}
+		if (s->be->ops->get_exits(s->be, i, &ex) == 0)
+			*io += ex.exits;
+	}
+}
+
+static void progress(struct bench *b, const char *what)
+{
+	int width = 40, fill;
+
+	b->done++;
+	if (!b->o->progress || !b->total)
+		return;
+	fill = (int)((uint64_t)width * b->done / b->total);
+	fprintf(stderr, "\r[%.*s%*s] %3u%% %-48.48s", fill,
+		"########################################", width - fill, "",
+		100 * b->done / b->total, what);
+	fflush(stderr);
+}
+
+/*
+ * Every attempt starts from a steady state: each vCPU has run its loop since
+ * the last attempt.  Without this a vCPU thread that the host has not yet
+ * rescheduled after a resume is still parked, and the next attempt's kick
+ * rounds complete at once: a scheduler artefact, not the method.
+ */
+static void settle(struct hvp_service *s)
+{
+	uint64_t before[HVP_MAX_VCPUS], deadline = hvp_now_ns() + 200000000ull;
+	unsigned i, moved;
+
+	for (i = 0; i < s->be->nr_vcpus; i++)
+		before[i] = __atomic_load_n(&s->agent->vcpu[i].loops, __ATOMIC_RELAXED);
+	do {
+		sleep_ns(100000);
+		for (i = 0, moved = 0; i < s->be->nr_vcpus; i++)
+			moved += !s->be->ops->vcpu_alive(s->be, i) ||
+				 __atomic_load_n(&s->agent->vcpu[i].loops, __ATOMIC_RELAXED) != before[i];
+	} while (moved < s->be->nr_vcpus && hvp_now_ns() < deadline);
+}
+
+static void cell_finish(struct bench *b, struct cell *c, const struct point *pt, unsigned method)
+{
+	json_object *o = json_object_new_object(), *p = json_object_new_object();
+	json_object *raw = json_object_new_object(), *a, *w;
+	double round = pt->sync == HVP_SYNC_NMI ? b->nmi_round_ns : b->kick_round_ns;
+	double inrounds[256];
+	unsigned i;
+	char id[160];
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	snprintf(id, sizeof(id), "%s/%s/%s/v%u/r%llu/nmi%llu/s%u", group_names[pt->group],
+		 hvp_methods[method].name, hvp_sync_name(pt->sync), pt->vcpus,
+		 (unsigned long long)pt->rate, (unsigned long long)pt->nmi_rate, pt->sites);
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "group", json_object_new_string(group_names[pt->group]));
+	json_object_object_add(p, "method", json_object_new_string(hvp_methods[method].name));
+	json_object_object_add(p, "sync", json_object_new_string(hvp_sync_name(pt->sync)));
+	json_object_object_add(p, "vcpus", json_object_new_int((int)pt->vcpus));
+	json_object_object_add(p, "rate", json_object_new_int64((int64_t)pt->rate));
+	json_object_object_add(p, "nmi_rate", json_object_new_int64((int64_t)pt->nmi_rate));
+	json_object_object_add(p, "key", json_object_new_string(key_for_sites(b->vm, pt->sites)->name));
+	json_object_object_add(p, "sites", json_object_new_int((int)pt->sites));
+	json_object_object_add(p, "backend", json_object_new_string("kvm"));
+	json_object_object_add(o, "params", p);
+	json_object_object_add(o, "overcommitted", json_object_new_boolean(pt->vcpus + 1 > (unsigned)cores));
+	json_object_object_add(o, "attempts", json_object_new_int((int)c->n));
+	json_object_object_add(o, "completed", json_object_new_int((int)c->completed));
+	json_object_object_add(o, "completion_rate",
+			       json_object_new_double(c->n ? (double)c->completed / c->n : 0));
+	for (i = 0; i < c->n; i++)
+		inrounds[i] = round > 0 ? c->lat[i] / round : 0;
+	json_object_object_add(o, "latency_ns", stats_json(c->lat, c->n));
+	json_object_object_add(o, "latency_rounds", stats_json(inrounds, c->n));
+	json_object_object_add(o, "sync_rounds", stats_json(c->rounds, c->n));
+	json_object_object_add(o, "retries", stats_json(c->retries, c->n));
+	json_object_object_add(o, "rollbacks", stats_json(c->rollbacks, c->n));
+	json_object_object_add(o, "bp_traps", stats_json(c->traps, c->n));
+	json_object_object_add(o, "max_stall_ns", stats_json(c->stall, c->n));
+	json_object_object_add(o, "faults", json_object_new_int64((int64_t)c->faults));
+	w = json_object_new_object();
+	json_object_object_add(w, "kvm_exits", b->witness_ok ?
+			       json_object_new_int64((int64_t)c->w.exits) : NULL);
+	json_object_object_add(w, "kvm_signal_exits", b->witness_ok ?
+			       json_object_new_int64((int64_t)c->w.signal_exits) : NULL);
+	json_object_object_add(w, "kvm_nmi_injections", b->witness_ok ?
+			       json_object_new_int64((int64_t)c->w.nmi_injections) : NULL);
+	json_object_object_add(w, "hvpatch_exits", json_object_new_int64((int64_t)c->exits));
+	json_object_object_add(w, "bpf_userspace_exits", NULL);
+	json_object_object_add(w, "bpf_pio", NULL);
+	json_object_object_add(o, "witness", w);
+#define RAW(name, arr)								\
+	do {									\
+		a = json_object_new_array();					\
+		for (i = 0; i < c->n; i++)					\
+			json_object_array_add(a, json_object_new_double(arr[i]));	\
+		json_object_object_add(raw, name, a);				\
+	} while (0)
+	RAW("latency_ns", c->lat);
+	RAW("max_stall_ns", c->stall);
+	RAW("sync_rounds", c->rounds);
+	RAW("rollbacks", c->rollbacks);
+#undef RAW
+	a = json_object_new_array();
+	for (i = 0; i < c->n; i++)
+		json_object_array_add(a, json_object_new_boolean(c->ok[i]));
+	json_object_object_add(raw, "completed", a);
+	json_object_object_add(o, "raw", raw);
+	json_object_array_add(b->cells, o);
+}
+
+/* One parameter point: every selected method, interleaved, `repeat` times. */
+static int run_point(struct bench *b, const struct point *pt, char *err, size_t errlen)
+{
+	struct cell *cells;
+	const struct hvp_key_info *k;
+	unsigned r, m, nm = 0, methods[HVP_METHOD__COUNT];
+	unsigned repeat = b->o->repeat > 256 ? 256 : b->o->repeat;
+	int ret;
+
+	ret = vm_get(b, pt->vcpus, err, errlen);
+	if (ret < 0)
+		return ret;
+	k = key_for_sites(b->vm, pt->sites);
+	workload(b, k, pt->rate, pt->nmi_rate, 0);
+	for (m = 0; m < HVP_METHOD__COUNT; m++)
+		if ((b->o->methods & (1u << m)) && !hvp_methods[m].unsafe)
+			methods[nm++] = m;
+	cells = calloc(nm, sizeof(*cells));
+	if (!cells)
+		return -ENOMEM;
+	for (r = 0; r < repeat; r++) {
+		for (m = 0; m < nm; m++) {
+			struct hvp_patch_ctx ctx = { .be = b->vm->be, .agent = b->vm->agent };
+			struct hvp_patch_req rq = {
+				.key = k, .method = methods[m], .sync = pt->sync,
+				.timeout_ms = b->o->timeout_ms,
+			};
+			struct hvp_patch_result res;
+			struct cell *c = &cells[m];
+			struct hvp_kvm_witness w0, w1;
+			uint8_t insn[HVP_INSN_LEN];
+			uint64_t dest = 0, e0, e1;
+			char what[64];
+
+			settle(b->vm);
+			witness_sum(b->vm, &w0, &e0, &b->witness_ok);
+			/* alternate between the near target _a and the far _c */
+			memcpy(insn, b->vm->be->ram + k->sites[0], HVP_INSN_LEN);
+			hvp_agent_decode(insn, k->sites[0], k->opcode, &dest);
+			rq.target = hvp_key_target_index(k, dest) == 0 ? k->nr_targets - 1 : 0;
+			ret = hvp_patch_apply(&ctx, &rq, &res);
+			witness_sum(b->vm, &w1, &e1, &b->witness_ok);
+			c->w.exits += w1.exits - w0.exits;
+			c->w.signal_exits += w1.signal_exits - w0.signal_exits;
+			c->w.nmi_injections += w1.nmi_injections - w0.nmi_injections;
+			c->exits += e1 - e0;
+			if (ret < 0)
+				fprintf(stderr, "\nbench: %s: %s\n", hvp_methods[methods[m]].name, res.reason);
+			c->lat[c->n] = (double)res.latency_ns;
+			c->rounds[c->n] = res.sync_rounds;
+			c->retries[c->n] = res.retries;
+			c->rollbacks[c->n] = res.rollbacks;
+			c->traps[c->n] = (double)res.bp_traps;
+			c->stall[c->n] = (double)res.max_stall_ns;
+			c->ok[c->n] = res.completed;
+			c->completed += res.completed;
+			c->faults += res.faults;
+			c->n++;
+			snprintf(what, sizeof(what), "%s %s v%u %s", group_names[pt->group],
+				 hvp_methods[methods[m]].name, pt->vcpus, hvp_sync_name(pt->sync));
+			progress(b, what);
+		}
+	}
+	for (m = 0; m < nm; m++)
+		cell_finish(b, &cells[m], pt, methods[m]);
+	free(cells);
+	return 0;
+}
+
+static unsigned count_methods(unsigned mask)
+{
+	unsigned m, n = 0;
+
+	for (m = 0; m < HVP_METHOD__COUNT; m++)
+		if ((mask & (1u << m)) && !hvp_methods[m].unsafe)
+			n++;
+	return n;
+}
+
+/* Build the list of points in the order they run. */
+static unsigned plan(const struct hvp_bench_opts *o, struct point *pts, unsigned max)
+{
+	unsigned n = 0, i, s;
+
+#define ADD(...) do { if (n < max) pts[n++] = (struct point){ __VA_ARGS__ }; } while (0)
+	for (s = 0; s < 2; s++) {
+		if (!(o->syncs & (1u << s)))
+			continue;
+		for (i = 0; i < o->nr_vcpus; i++)
+			ADD(.group = G_LATENCY, .sync = s, .vcpus = o->vcpus[i], .sites = 16);
+	}
+	for (i = 0; i < o->nr_rates; i++)
+		ADD(.group = G_HITRATE, .sync = HVP_SYNC_KICK, .vcpus = 2, .rate = o->rates[i],
+		    .sites = 1);
+	for (i = 0; i < o->nr_nmi_rates; i++)
+		ADD(.group = G_NMI, .sync = HVP_SYNC_KICK, .vcpus = 2, .rate = 1000,
+		    .nmi_rate = o->nmi_rates[i], .sites = 1);
+	for (i = 0; i < o->nr_sites; i++)
+		ADD(.group = G_BATCH, .sync = HVP_SYNC_KICK, .vcpus = 2, .sites = o->sites[i]);
+	if (!o->quick) {
+		static const unsigned v[] = { 1, 2, 4, 8 };
+
+		for (i = 0; i < HVP_ARRAY_SIZE(v); i++)
+			ADD(.group = G_VCPUS, .sync = HVP_SYNC_KICK, .vcpus = v[i], .sites = 16);
+	}
+#undef ADD
+	return n;
+}
+
+void hvp_bench_defaults(struct hvp_bench_opts *o)
+{
+	static const uint64_t quick_rates[] = { 100, 10000, 0 };
+	static const uint64_t full_rates[] = { 100, 1000, 10000, 100000, 0 };
+	static const uint64_t quick_nmi[] = { 0, 1000, 10000 };
+	static const uint64_t full_nmi[] = { 0, 100, 1000, 5000, 10000, 20000 };
+	static const unsigned quick_sites[] = { 1, 1024 };
+	static const unsigned full_sites[] = { 1, 16, 256, 1024 };
+	unsigned i;
+
+	if (!o->repeat)
+		o->repeat = o->quick ? 5 : 20;
+	if (!o->methods)
+		o->methods = (1u << HVP_METHOD_STOP) | (1u << HVP_METHOD_BP_CANCEL) |
+			     (1u << HVP_METHOD_BP_EMULATE);
+	if (!o->syncs)
+		o->syncs = 3;
+	if (!o->timeout_ms)
+		o->timeout_ms = o->quick ? 1000 : 3000;
+	if (!o->nr_vcpus) {
+		o->vcpus[0] = 1;
+		o->vcpus[1] = 2;
+		o->nr_vcpus = 2;
+	}
+#define FILL(nr, arr, q, f)							\
+	do {									\
+		if (!o->nr) {							\
+			const __typeof__(q[0]) *src = o->quick ? q : f;		\
+			unsigned cnt = o->quick ? HVP_ARRAY_SIZE(q) : HVP_ARRAY_SIZE(f); \
+			for (i = 0; i < cnt; i++)				\
+				o->arr[i] = src[i];				\
+			o->nr = cnt;						\
+		}								\
+	} while (0)
+	FILL(nr_rates, rates, quick_rates, full_rates);
+	FILL(nr_nmi_rates, nmi_rates, quick_nmi, full_nmi);
+	FILL(nr_sites, sites, quick_sites, full_sites);
+#undef FILL
+}
+
+static json_object *host_json(struct bench *b)
+{
+	json_object *h = json_object_new_object();
+	char line[256] = "";
+	struct utsname u;
+	FILE *f;
+
+	f = fopen("/proc/cpuinfo", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "model name", 10)) {
+			char *c = strchr(line, ':');
+
+			line[strcspn(line, "\n")] = 0;
+			json_object_object_add(h, "cpu", json_object_new_string(c ? c + 2 : line));
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	json_object_object_add(h, "cores", json_object_new_int((int)sysconf(_SC_NPROCESSORS_ONLN)));
+	if (uname(&u) == 0)
+		json_object_object_add(h, "kernel", json_object_new_string(u.release));
+	json_object_object_add(h, "kvm_module", json_object_new_string(
+		access("/sys/module/kvm_pvm", F_OK) == 0 ? "kvm_pvm" :
+		access("/sys/module/kvm_intel", F_OK) == 0 ? "kvm_intel" :
+		access("/sys/module/kvm_amd", F_OK) == 0 ? "kvm_amd" : "unknown"));
+	json_object_object_add(h, "tsc_khz", json_object_new_int64(
+		b->vm ? (int64_t)b->vm->be->tsc_khz : 0));
+	return h;
+}
+
+#ifdef HVP_HAVE_REPORT
+#include "report.h"
+#endif
+
+int hvp_bench_run(const struct hvp_bench_opts *o, char *err, size_t errlen)
+{
+	struct bench b = { .o = o };
+	json_object *report = json_object_new_object(), *wit;
+	struct point pts[128];
+	unsigned n, i;
+	uint64_t t0 = hvp_now_ns();
+	char path[PATH_MAX + 32], when[32];
+	time_t now = time(NULL);
+	int r;
+
+	if (mkdir(o->out, 0755) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", o->out, strerror(errno));
+		json_object_put(report);
+		return -errno;
+	}
+	b.cells = json_object_new_array();
+	b.witness_ok = true;
+	n = plan(o, pts, HVP_ARRAY_SIZE(pts));
+	b.total = 0;
+	for (i = 0; i < n; i++)
+		b.total += o->repeat * count_methods(o->methods);
+
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	json_object_object_add(report, "schema_version", json_object_new_int(1));
+	json_object_object_add(report, "tool", json_object_new_string("hvpatch " PACKAGE_VERSION));
+	json_object_object_add(report, "started", json_object_new_string(when));
+	json_object_object_add(report, "quick", json_object_new_boolean(o->quick));
+
+	r = unit_costs(&b, report, err, errlen);
+	if (r < 0)
+		goto out;
+	json_object_object_add(report, "host", host_json(&b));
+	for (i = 0; i < n; i++) {
+		r = run_point(&b, &pts[i], err, errlen);
+		if (r < 0)
+			goto out;
+	}
+	if (o->progress)
+		fprintf(stderr, "\n");
+	json_object_object_add(report, "duration_s",
+			       json_object_new_double((double)(hvp_now_ns() - t0) / 1e9));
+	wit = json_object_new_object();
+	json_object_object_add(wit, "kvm_stats", json_object_new_string(
+		b.witness_ok ? "available" : "absent: KVM_GET_STATS_FD not offered"));
+	json_object_object_add(wit, "bpf", json_object_new_string(
+		"absent: the libbpf witness is not built in this version"));
+	json_object_object_add(report, "witnesses", wit);
+	json_object_object_add(report, "cells", b.cells);
+	b.cells = NULL;
+	snprintf(path, sizeof(path), "%s/report.json", o->out);
+	if (json_object_to_file_ext(path, report, JSON_C_TO_STRING_PRETTY) < 0) {
+		snprintf(err, errlen, "cannot write %s", path);
+		r = -EIO;
+		goto out;
+	}
+#ifdef HVP_HAVE_REPORT
+	r = hvp_report_write_all(o->out, err, errlen);
+#endif
+out:
+	if (b.cells)
+		json_object_put(b.cells);
+	vm_drop(&b);
+	json_object_put(report);
+	return r;
+}

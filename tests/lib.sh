@@ -1,0 +1,76 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Shared helpers for the shell tests: TAP output, the binary under test, a
+# private runtime directory, and a cleanup that stops every VM a test started.
+top_builddir=${top_builddir:-.}
+top_srcdir=${top_srcdir:-.}
+HVPATCH="$top_builddir/hvpatch"
+HVPATCH_RUNTIME_DIR=$(mktemp -d /tmp/hvpatch-test.XXXXXX)
+export HVPATCH_RUNTIME_DIR
+export HVPATCH_GUEST="$top_builddir/guest-agent/hvpatch-guest.elf"
+_tap_n=0
+_tap_failed=0
+
+_tap_cleanup() {
+	local s pid
+	for s in "$HVPATCH_RUNTIME_DIR"/*.sock; do
+		[ -e "$s" ] || continue
+		"$HVPATCH" vm stop "$(basename "$s" .sock)" >/dev/null 2>&1
+	done
+	for pid in "$HVPATCH_RUNTIME_DIR"/*.pid; do
+		[ -e "$pid" ] && kill -9 "$(cat "$pid")" 2>/dev/null
+	done
+	rm -rf "$HVPATCH_RUNTIME_DIR"
+}
+trap _tap_cleanup EXIT
+
+_tap_result() { # STATUS DESC
+	_tap_n=$((_tap_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $_tap_n - $2"
+	else
+		_tap_failed=$((_tap_failed + 1))
+		echo "not ok $_tap_n - $2"
+	fi
+}
+
+# tap_ok DESC CMD ARGS...: passes when CMD exits 0; its output is kept as diagnostics.
+tap_ok() {
+	local desc=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	_tap_result $rc "$desc"
+	[ $rc -eq 0 ] || printf '%s\n' "$out" | head -n 20 | sed 's/^/# /'
+	return $rc
+}
+
+# tap_is DESC EXPECTED ACTUAL
+tap_is() {
+	if [ "$2" = "$3" ]; then
+		_tap_result 0 "$1"
+	else
+		_tap_result 1 "$1"
+		printf '# expected: %s\n#      got: %s\n' "$2" "$3" | head -n 10
+	fi
+}
+
+# tap_exit DESC EXPECTED_STATUS CMD ARGS...: the exit status, and a message on stderr or stdout
+tap_exit() {
+	local desc=$1 want=$2 out rc
+	shift 2
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" = "$want" ] && [ -n "$out" ]; then
+		_tap_result 0 "$desc"
+	else
+		_tap_result 1 "$desc"
+		printf '# exit %s (wanted %s), output: %s\n' "$rc" "$want" "$out" | head -n 5
+	fi
+}
+
+tap_done() {
+	echo "1..$_tap_n"
+	[ "$_tap_failed" -eq 0 ]
+	exit $?
+}

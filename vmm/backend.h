@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The narrow interface between the patch engine / service and a VM backend.
+ * The engine never sees /dev/kvm, QMP or libvirt: it maps guest RAM, pauses
+ * and resumes every vCPU, and runs sync rounds through these operations.
+ */
+#ifndef HVP_BACKEND_H
+#define HVP_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct hvp_backend;
+
+enum hvp_sync_kind {
+	HVP_SYNC_KICK,	/* every vCPU leaves guest mode and comes back, acked */
+	HVP_SYNC_NMI,	/* an NMI into every vCPU, acked by the guest handler */
+};
+
+/* Events a backend reports to its owner (from vCPU threads: be quick). */
+struct hvp_backend_events {
+	void *ctx;
+	void (*serial)(void *ctx, const char *buf, unsigned len);
+	void (*ready)(void *ctx);
+	void (*fault)(void *ctx, unsigned vcpu);
+	/* vCPU stopped for good (triple fault, emulation failure, ...) */
+	void (*vcpu_dead)(void *ctx, unsigned vcpu, const char *why);
+};
+
+/* Counters a backend keeps per vCPU (its own witnesses, not the guest's). */
+struct hvp_vcpu_exits {
+	uint64_t exits;		/* KVM_RUN returns of any kind           */
+	uint64_t io_exits;
+	uint64_t kicks;		/* returns caused by our kick (EINTR)    */
+	uint64_t nmis_injected;
+	uint64_t nmi_acks;
+};
+
+/* KVM's own per-vCPU statistics (KVM_GET_STATS_FD): a witness we did not write. */
+struct hvp_kvm_witness {
+	uint64_t exits, io_exits, signal_exits, nmi_injections, insn_emulation;
+};
+
+struct hvp_backend_ops {
+	const char *name;
+	/* Start every vCPU (the guest begins to run). */
+	int (*start)(struct hvp_backend *b);
+	/* Every vCPU out of guest mode and acknowledged; 0 or -errno. */
+	int (*pause_all)(struct hvp_backend *b, int timeout_ms);
+	/* Resume; with nmi_first, each vCPU takes an NMI before any other
+	 * guest instruction (its handler's iretq serializes). */
+	int (*resume_all)(struct hvp_backend *b, bool nmi_first);
+	/* One acknowledged sync round; gen is the agent's sync generation the
+	 * guest must acknowledge (NMI kind). */
+	int (*sync_round)(struct hvp_backend *b, enum hvp_sync_kind kind, uint64_t gen,
+			  int timeout_ms);
+	/* Queue an NMI on one vCPU without waiting. */
+	int (*inject_nmi)(struct hvp_backend *b, unsigned vcpu);
+	/* Is the vCPU still running guest code (not halted, not dead)? */
+	bool (*vcpu_alive)(struct hvp_backend *b, unsigned vcpu);
+	int (*get_exits)(struct hvp_backend *b, unsigned vcpu, struct hvp_vcpu_exits *out);
+	/* -ENOTSUP where the backend has no such statistics. */
+	int (*witness)(struct hvp_backend *b, unsigned vcpu, struct hvp_kvm_witness *out);
+	/* Stop all vCPUs for good and free everything. */
+	void (*destroy)(struct hvp_backend *b);
+};
+
+struct hvp_backend {
+	const struct hvp_backend_ops *ops;
+	uint8_t *ram;		/* guest RAM mapped at guest-physical 0 */
+	uint64_t ram_size;
+	unsigned nr_vcpus;
+	uint64_t tsc_khz;
+};
+
+#endif /* HVP_BACKEND_H */

@@ -1,0 +1,1209 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * hvpatch: the command line.  Every command but `vm start`, `doctor`,
+ * `patch methods`, `bench` and `report` is a request to a VM's service over
+ * its control socket.  Exit status: 0 success, 1 failure, 2 usage.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "bench.h"
+#include "doctor.h"
+#include "hvp_ctl.h"
+#include "patch.h"
+#ifdef HVP_HAVE_REPORT
+#include "report.h"
+#endif
+#include "util.h"
+#include "vm.h"
+
+#define EXIT_USAGE	2
+
+static bool json_mode;
+
+/* ---- output ---- */
+
+static int fail(const char *cls, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(const char *cls, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (json_mode) {
+		json_object *o = json_object_new_object(), *e = json_object_new_object();
+
+		json_object_object_add(e, "class", json_object_new_string(cls));
+		json_object_object_add(e, "desc", json_object_new_string(buf));
+		json_object_object_add(o, "error", e);
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else {
+		fprintf(stderr, "error: %s\n", buf);
+	}
+	return strcmp(cls, HVP_ERR_USAGE) ? 1 : EXIT_USAGE;
+}
+
+#define usage_error(...) fail(HVP_ERR_USAGE, __VA_ARGS__)
+
+static void print_json(json_object *o)
+{
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/* A generic "key: value" printer for objects and arrays (info, doctor). */
+static void print_tree(json_object *o, int depth)
+{
+	if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v) {
+			bool nested = json_object_is_type(v, json_type_object) ||
+				      (json_object_is_type(v, json_type_array) &&
+				       json_object_array_length(v) &&
+				       json_object_is_type(json_object_array_get_idx(v, 0),
+							   json_type_object));
+
+			printf("%*s%s:%s", depth * 2, "", k, nested ? "\n" : " ");
+			if (nested)
+				print_tree(v, depth + 1);
+			else
+				printf("%s\n", v ? json_object_to_json_string_ext(v,
+					JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "-");
+		}
+	} else if (json_object_is_type(o, json_type_array)) {
+		size_t i;
+
+		for (i = 0; i < json_object_array_length(o); i++) {
+			printf("%*s-\n", depth * 2, "");
+			print_tree(json_object_array_get_idx(o, i), depth + 1);
+		}
+	}
+}
+
+/* ---- parsing ---- */
+
+static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (!s || !*s || *s == '-' || *s == '+') {
+		usage_error("%s: '%s' is not a number", opt, s ? s : "");
+		return -1;
+	}
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max) {
+		usage_error("%s: '%s' is not a number from %llu to %llu", opt, s,
+			    (unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static bool want_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return false;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return true;
+	}
+	return false;
+}
+
+/* Exactly `n` positional arguments after the options, or a usage error. */
+static int positional(int argc, char **argv, int n, const char *what)
+{
+	if (argc - optind < n)
+		return usage_error("missing %s (see --help)", what);
+	if (argc - optind > n)
+		return usage_error("unexpected argument '%s'", argv[optind + n]);
+	return 0;
+}
+
+/* ---- talking to a service ---- */
+
+static int call_service(const char *name, const char *cmd, json_object *args, int timeout_ms,
+			json_object **result)
+{
+	char path[PATH_MAX];
+	json_object *resp = NULL, *ok, *v;
+	int r;
+
+	*result = NULL;
+	if (!hvp_name_valid(name)) {
+		json_object_put(args);
+		return usage_error("'%s' is not a valid VM name", name);
+	}
+	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".sock") < 0) {
+		json_object_put(args);
+		return fail(HVP_ERR_USAGE, "runtime directory path too long");
+	}
+	r = hvp_ctl_call(path, cmd, args, timeout_ms, &resp);
+	if (r == -ENOENT || r == -ECONNREFUSED)
+		return fail(HVP_ERR_NOT_FOUND, "no VM named '%s' (is it running? see 'hvpatch vm list')",
+			    name);
+	if (r == -ETIMEDOUT)
+		return fail(HVP_ERR_INTERNAL, "VM %s: the service did not answer within %d s", name,
+			    timeout_ms / 1000);
+	if (r < 0)
+		return fail(HVP_ERR_PROTOCOL, "VM %s: %s", name, strerror(-r));
+	json_object_object_get_ex(resp, "ok", &ok);
+	if (!json_object_get_boolean(ok)) {
+		json_object *e = NULL, *cls = NULL, *desc = NULL;
+
+		json_object_object_get_ex(resp, "error", &e);
+		json_object_object_get_ex(e, "class", &cls);
+		json_object_object_get_ex(e, "desc", &desc);
+		r = fail(json_object_get_string(cls), "%s", json_object_get_string(desc));
+		json_object_put(resp);
+		return r;
+	}
+	if (json_object_object_get_ex(resp, "result", &v))
+		*result = json_object_get(v);
+	else
+		*result = json_object_new_object();
+	json_object_put(resp);
+	return 0;
+}
+
+/* ---- vm start ---- */
+
+static const char vm_start_help[] =
+	"usage: hvpatch vm start NAME [options]\n"
+	"Boot a VM running the hvpatch guest agent and its patch service, in the\n"
+	"background; returns once the agent reports ready.\n"
+	"  --vcpus N            vCPUs, 1 to 64 (default 2)\n"
+	"  --mem MiB            guest RAM, 16 to 4096 (default 64)\n"
+	"  --keys LIST          comma list of static call keys the workloads call\n"
+	"                       (default: all; see 'hvpatch sites list')\n"
+	"  --rate N|max         workload passes per second per vCPU (default max: a tight loop)\n"
+	"  --nmi-rate HZ        inject NMIs into every vCPU at this rate (0 to 100000)\n"
+	"  --nmi-key KEY        the guest's NMI path calls KEY's sites (user-mode upcall)\n"
+	"  --fault-test[=VCPU]  that vCPU's workload executes ud2 (default vCPU 0): a\n"
+	"                       deliberate fault, to see it reported\n"
+	"  --image PATH         guest ELF (default: $HVPATCH_GUEST, else next to hvpatch)\n"
+	"  --backend kvm        the own KVM VMM (the only backend built)\n"
+	"  --timeout SEC        how long to wait for the agent (default 60)\n"
+	"Runtime files go to $HVPATCH_RUNTIME_DIR (default /run/hvpatch).\n";
+
+static int find_image(char *buf, size_t len, const char *given)
+{
+	if (given) {
+		snprintf(buf, len, "%s", given);
+		if (access(buf, R_OK) < 0)
+			return fail(HVP_ERR_NOT_FOUND, "guest image %s: %s", buf, strerror(errno));
+		return 0;
+	}
+	if (hvp_guest_image_find(buf, len) < 0)
+		return fail(HVP_ERR_NOT_FOUND,
+			    "guest image not found: build it (./quickstart build) or set HVPATCH_GUEST");
+	return 0;
+}
+
+/* Is someone serving NAME's socket?  Stale files are removed. */
+static bool vm_alive(const char *name)
+{
+	static const char *const sfx[] = { ".sock", ".pid" };
+	char path[PATH_MAX];
+	json_object *resp = NULL;
+	unsigned i;
+
+	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".sock") < 0)
+		return false;
+	if (access(path, F_OK) < 0)
+		return false;
+	if (hvp_ctl_call(path, "info", NULL, 2000, &resp) == 0) {
+		json_object_put(resp);
+		return true;
+	}
+	for (i = 0; i < HVP_ARRAY_SIZE(sfx); i++)
+		if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, sfx[i]) == 0)
+			unlink(path);
+	return false;
+}
+
+static int read_line_timeout(int fd, char *buf, size_t len, int timeout_ms)
+{
+	size_t got = 0;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (got + 1 < len) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int left, r;
+		ssize_t n;
+
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		left = timeout_ms - (int)((t1.tv_sec - t0.tv_sec) * 1000 +
+					  (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&p, 1, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -ETIMEDOUT;
+		n = read(fd, buf + got, len - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (memchr(buf, '\n', got))
+			break;
+	}
+	buf[got] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return got ? 0 : -ECONNRESET;
+}
+
+static int cmd_vm_start(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "vcpus", required_argument, NULL, 'v' },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "keys", required_argument, NULL, 'k' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "nmi-rate", required_argument, NULL, 'n' },
+		{ "nmi-key", required_argument, NULL, 'N' },
+		{ "fault-test", optional_argument, NULL, 'f' },
+		{ "image", required_argument, NULL, 'i' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct hvp_vm_opts o = { 0 };
+	const char *image = NULL;
+	char line[600], log[PATH_MAX];
+	uint64_t v, timeout = 60;
+	int c, r, p[2], logfd;
+	pid_t pid;
+
+	o.vcpus = HVP_VM_DEF_VCPUS;
+	o.mem_mib = HVP_VM_DEF_MEM_MIB;
+	snprintf(o.backend, sizeof(o.backend), "kvm");
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'v':
+			if (parse_u64("--vcpus", optarg, HVP_VM_MIN_VCPUS, HVP_VM_MAX_VCPUS, &v))
+				return EXIT_USAGE;
+			o.vcpus = (unsigned)v;
+			break;
+		case 'm':
+			if (parse_u64("--mem", optarg, HVP_VM_MIN_MEM_MIB, HVP_VM_MAX_MEM_MIB, &v))
+				return EXIT_USAGE;
+			o.mem_mib = (unsigned)v;
+			break;
+		case 'k':
+			if (strlen(optarg) >= sizeof(o.keys) || strspn(optarg,
+			    "abcdefghijklmnopqrstuvwxyz0123456789_,") != strlen(optarg) || !*optarg)
+				return usage_error("--keys: '%s' is not a comma list of key names", optarg);
+			snprintf(o.keys, sizeof(o.keys), "%s", optarg);
+			break;
+		case 'r':
+			if (!strcmp(optarg, "max"))
+				o.rate = 0;
+			else if (parse_u64("--rate", optarg, 1, 1000000000, &o.rate))
+				return EXIT_USAGE;
+			break;
+		case 'n':
+			if (parse_u64("--nmi-rate", optarg, 0, 100000, &o.nmi_rate))
+				return EXIT_USAGE;
+			break;
+		case 'N':
+			if (strlen(optarg) >= sizeof(o.nmi_key) || !*optarg ||
+			    strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(optarg))
+				return usage_error("--nmi-key: '%s' is not a key name", optarg);
+			snprintf(o.nmi_key, sizeof(o.nmi_key), "%s", optarg);
+			break;
+		case 'f':
+			o.fault_test = 1;
+			o.fault_vcpu = 0;
+			if (optarg) {
+				if (parse_u64("--fault-test", optarg, 0, HVP_VM_MAX_VCPUS - 1, &v))
+					return EXIT_USAGE;
+				o.fault_vcpu = (unsigned)v;
+			}
+			break;
+		case 'i':
+			image = optarg;
+			break;
+		case 'b':
+			if (strcmp(optarg, "kvm"))
+				return fail(HVP_ERR_USAGE,
+					    "--backend %s: only the kvm backend is built in this version",
+					    optarg);
+			break;
+		case 't':
+			if (parse_u64("--timeout", optarg, 1, 3600, &timeout))
+				return EXIT_USAGE;
+			break;
+		case 'h':
+			fputs(vm_start_help, stdout);
+			return 0;
+		default:
+			return usage_error("vm start: bad option (see 'hvpatch vm start --help')");
+		}
+	}
+	if ((r = positional(argc, argv, 1, "the VM's NAME")))
+		return r;
+	if (!hvp_name_valid(argv[optind]))
+		return usage_error("'%s' is not a valid VM name: 1 to %d of [A-Za-z0-9_.-], starting "
+				   "with a letter or digit", argv[optind], HVP_VM_NAME_MAX);
+	snprintf(o.name, sizeof(o.name), "%s", argv[optind]);
+	if (o.fault_test && o.fault_vcpu >= o.vcpus)
+		return usage_error("--fault-test=%u: the VM has %u vCPUs", o.fault_vcpu, o.vcpus);
+	if ((r = find_image(o.image, sizeof(o.image), image)))
+		return r;
+	snprintf(o.rundir, sizeof(o.rundir), "%s", hvp_rundir());
+	r = hvp_rundir_ensure(o.rundir);
+	if (r < 0)
+		return fail(HVP_ERR_INTERNAL, "runtime directory %s: %s", o.rundir, strerror(-r));
+	if (vm_alive(o.name))
+		return fail(HVP_ERR_REFUSED, "VM %s already exists", o.name);
+	if (hvp_vm_path(log, sizeof(log), o.rundir, o.name, ".log") < 0)
+		return fail(HVP_ERR_USAGE, "runtime directory path too long");
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return fail(HVP_ERR_INTERNAL, "pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return fail(HVP_ERR_INTERNAL, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (logfd >= 0) {
+			dup2(logfd, STDOUT_FILENO);
+			dup2(logfd, STDERR_FILENO);
+		}
+		c = open("/dev/null", O_RDONLY);
+		if (c >= 0)
+			dup2(c, STDIN_FILENO);
+		signal(SIGINT, SIG_IGN);
+		_exit(hvp_vm_serve(&o, p[1]));
+	}
+	close(p[1]);
+	r = read_line_timeout(p[0], line, sizeof(line), (int)timeout * 1000);
+	close(p[0]);
+	if (r == -ETIMEDOUT) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return fail(HVP_ERR_GUEST, "VM %s: the agent was not ready within %llu s (log: %s)",
+			    o.name, (unsigned long long)timeout, log);
+	}
+	if (r < 0) {
+		waitpid(pid, NULL, 0);
+		return fail(HVP_ERR_INTERNAL, "VM %s: the service died while starting (log: %s)",
+			    o.name, log);
+	}
+	if (strcmp(line, "ok")) {
+		waitpid(pid, NULL, 0);
+		return fail(HVP_ERR_GUEST, "VM %s: %s", o.name,
+			    strncmp(line, "error: ", 7) ? line : line + 7);
+	}
+	if (json_mode) {
+		json_object *res;
+
+		r = call_service(o.name, "info", NULL, 5000, &res);
+		if (r)
+			return r;
+		print_json(res);
+		json_object_put(res);
+	} else {
+		printf("VM %s started: %u vCPUs, %u MiB, socket %s/%s.sock\n", o.name, o.vcpus,
+		       o.mem_mib, o.rundir, o.name);
+	}
+	return 0;
+}
+
+/* ---- vm list / info / stop / console ---- */
+
+static int cmd_vm_list(int argc, char **argv)
+{
+	json_object *all = json_object_new_array();
+	struct dirent *de;
+	DIR *d;
+	int r;
+
+	optind = 1;
+	if ((r = positional(argc, argv, 0, "")))
+		return r;
+	d = opendir(hvp_rundir());
+	while (d && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		char name[NAME_MAX + 1], path[PATH_MAX];
+		json_object *resp = NULL, *res;
+
+		if (n < 6 || strcmp(de->d_name + n - 5, ".sock"))
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
+		if (!hvp_name_valid(name) ||
+		    hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".sock") < 0)
+			continue;
+		if (hvp_ctl_call(path, "info", NULL, 2000, &resp) == 0 &&
+		    json_object_object_get_ex(resp, "result", &res)) {
+			json_object_array_add(all, json_object_get(res));
+		} else if (!json_mode) {
+			printf("%-16s (stale: nobody answers on %s)\n", name, path);
+		}
+		json_object_put(resp);
+	}
+	if (d)
+		closedir(d);
+	if (json_mode) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "vms", all);
+		print_json(o);
+		json_object_put(o);
+		return 0;
+	}
+	if (json_object_array_length(all))
+		printf("%-16s %-8s %5s %8s %-9s\n", "NAME", "BACKEND", "VCPUS", "PID", "STATE");
+	for (size_t i = 0; i < json_object_array_length(all); i++) {
+		json_object *v = json_object_array_get_idx(all, i), *f[5];
+		static const char *const k[] = { "name", "backend", "vcpus", "pid", "state" };
+		unsigned j;
+
+		for (j = 0; j < 5; j++)
+			json_object_object_get_ex(v, k[j], &f[j]);
+		printf("%-16s %-8s %5d %8d %-9s\n", json_object_get_string(f[0]),
+		       json_object_get_string(f[1]), json_object_get_int(f[2]),
+		       json_object_get_int(f[3]), json_object_get_string(f[4]));
+	}
+	json_object_put(all);
+	return 0;
+}
+
+static int cmd_vm_info(int argc, char **argv)
+{
+	json_object *res;
+	int r;
+
+	optind = 1;
+	if ((r = positional(argc, argv, 1, "the VM's NAME")))
+		return r;
+	r = call_service(argv[optind], "info", NULL, 5000, &res);
+	if (r)
+		return r;
+	if (json_mode)
+		print_json(res);
+	else
+		print_tree(res, 0);
+	json_object_put(res);
+	return 0;
+}
+
+static int cmd_vm_stop(int argc, char **argv)
+{
+	json_object *res, *jpid;
+	const char *name;
+	char path[PATH_MAX];
+	pid_t pid = 0;
+	int r, i;
+
+	optind = 1;
+	if ((r = positional(argc, argv, 1, "the VM's NAME")))
+		return r;
+	name = argv[optind];
+	r = call_service(name, "info", NULL, 5000, &res);
+	if (r)
+		return r;
+	if (json_object_object_get_ex(res, "pid", &jpid))
+		pid = (pid_t)json_object_get_int(jpid);
+	json_object_put(res);
+	r = call_service(name, "stop", NULL, 10000, &res);
+	if (r)
+		return r;
+	json_object_put(res);
+	/* The service answers, then tears the VM down: wait for it to go. */
+	for (i = 0; pid > 0 && i < 1000 && kill(pid, 0) == 0; i++) {
+		struct timespec ts = { 0, 10000000 };
+
+		waitpid(pid, NULL, WNOHANG);
+		nanosleep(&ts, NULL);
+	}
+	if (pid > 0 && kill(pid, 0) == 0)
+		kill(pid, SIGKILL);
+	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".sock") == 0)
+		unlink(path);
+	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".pid") == 0)
+		unlink(path);
+	if (json_mode)
+		printf("{\"stopped\":\"%s\"}\n", name);
+	else
+		printf("VM %s stopped\n", name);
+	return 0;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static int cmd_vm_console(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	char path[PATH_MAX], sock[PATH_MAX], buf[4096];
+	bool follow = false;
+	int c, fd, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+		if (c == 'f')
+			follow = true;
+		else if (c == 'h')
+			return printf("usage: hvpatch vm console NAME [-f|--follow]\n"
+				      "Print the guest's serial console; --follow keeps printing "
+				      "until the VM stops or ^C.\n") < 0;
+		else
+			return usage_error("vm console: bad option");
+	}
+	if ((r = positional(argc, argv, 1, "the VM's NAME")))
+		return r;
+	if (!hvp_name_valid(argv[optind]))
+		return usage_error("'%s' is not a valid VM name", argv[optind]);
+	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), argv[optind], ".console") < 0 ||
+	    hvp_vm_path(sock, sizeof(sock), hvp_rundir(), argv[optind], ".sock") < 0)
+		return usage_error("runtime directory path too long");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(HVP_ERR_NOT_FOUND, "no console for VM %s (%s)", argv[optind], strerror(errno));
+	signal(SIGINT, on_sigint);
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n > 0) {
+			fwrite(buf, 1, (size_t)n, stdout);
+			continue;
+		}
+		if (!follow || interrupted || access(sock, F_OK) < 0)
+			break;
+		fflush(stdout);
+		usleep(200000);
+	}
+	close(fd);
+	return 0;
+}
+
+/* ---- sites, stats ---- */
+
+static int cmd_sites(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	json_object *args = json_object_new_object(), *res, *keys;
+	bool verbose = false;
+	int c, r;
+	size_t i, j;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "vk:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'v':
+			verbose = true;
+			break;
+		case 'k':
+			json_object_object_add(args, "key", json_object_new_string(optarg));
+			break;
+		case 'h':
+			json_object_put(args);
+			printf("usage: hvpatch sites list NAME [--key KEY] [-v|--verbose]\n"
+			       "The VM's static call keys: kind, registered targets, the target every\n"
+			       "site calls now, and with --verbose every site's address and bytes.\n");
+			return 0;
+		default:
+			json_object_put(args);
+			return usage_error("sites list: bad option");
+		}
+	}
+	if ((r = positional(argc, argv, 1, "the VM's NAME"))) {
+		json_object_put(args);
+		return r;
+	}
+	r = call_service(argv[optind], "sites", args, 10000, &res);
+	if (r)
+		return r;
+	if (json_mode) {
+		print_json(res);
+		json_object_put(res);
+		return 0;
+	}
+	json_object_object_get_ex(res, "keys", &keys);
+	printf("%-8s %-10s %6s  %-10s %s\n", "KEY", "KIND", "SITES", "CURRENT", "TARGETS");
+	for (i = 0; i < json_object_array_length(keys); i++) {
+		json_object *k = json_object_array_get_idx(keys, i), *f, *sites, *cur;
+		char targets[256] = "";
+
+		json_object_object_get_ex(k, "targets", &f);
+		for (j = 0; j < json_object_array_length(f); j++)
+			snprintf(targets + strlen(targets), sizeof(targets) - strlen(targets), "%s%s",
+				 j ? " " : "", json_object_get_string(json_object_array_get_idx(f, j)));
+		json_object_object_get_ex(k, "sites", &sites);
+		json_object_object_get_ex(k, "current", &cur);
+		json_object_object_get_ex(k, "name", &f);
+		printf("%-8s ", json_object_get_string(f));
+		json_object_object_get_ex(k, "kind", &f);
+		printf("%-10s %6zu  %-10s %s\n", json_object_get_string(f),
+		       json_object_array_length(sites), cur ? json_object_get_string(cur) : "(mixed)",
+		       targets);
+		for (j = 0; verbose && j < json_object_array_length(sites); j++) {
+			json_object *s = json_object_array_get_idx(sites, j), *a, *b, *t;
+
+			json_object_object_get_ex(s, "addr", &a);
+			json_object_object_get_ex(s, "bytes", &b);
+			json_object_object_get_ex(s, "target", &t);
+			printf("    %s  %s  %s\n", json_object_get_string(a), json_object_get_string(b),
+			       t ? json_object_get_string(t) : "?");
+		}
+	}
+	json_object_put(res);
+	return 0;
+}
+
+static int64_t jint(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	json_object *res, *vcpus;
+	size_t i;
+	int r;
+
+	optind = 1;
+	if ((r = positional(argc, argv, 1, "the VM's NAME")))
+		return r;
+	r = call_service(argv[optind], "stats", NULL, 10000, &res);
+	if (r)
+		return r;
+	if (json_mode) {
+		print_json(res);
+		json_object_put(res);
+		return 0;
+	}
+	json_object_object_get_ex(res, "vcpus", &vcpus);
+	printf("%-4s %-8s %12s %14s %9s %8s %6s %12s\n", "VCPU", "STATE", "LOOPS", "CALLS",
+	       "BP_TRAPS", "NMIS", "FAULTS", "MAX_GAP_US");
+	for (i = 0; i < json_object_array_length(vcpus); i++) {
+		json_object *v = json_object_array_get_idx(vcpus, i), *st, *calls, *faults;
+
+		json_object_object_get_ex(v, "state", &st);
+		printf("%-4lld %-8s %12lld %14lld %9lld %8lld %6lld %12.1f\n",
+		       (long long)jint(v, "id"), json_object_get_string(st),
+		       (long long)jint(v, "loops"), (long long)jint(v, "total_calls"),
+		       (long long)jint(v, "bp_traps"), (long long)jint(v, "nmis"),
+		       (long long)jint(v, "nr_faults"), (double)jint(v, "max_gap_ns") / 1000.0);
+		json_object_object_get_ex(v, "calls", &calls);
+		printf("     calls:");
+		json_object_object_foreach(calls, k, n) {
+			if (json_object_get_int64(n))
+				printf(" %s=%lld", k, (long long)json_object_get_int64(n));
+		}
+		printf("\n");
+		json_object_object_get_ex(v, "faults", &faults);
+		for (size_t j = 0; j < json_object_array_length(faults); j++) {
+			json_object *f = json_object_array_get_idx(faults, j), *nm, *rip;
+
+			json_object_object_get_ex(f, "name", &nm);
+			json_object_object_get_ex(f, "rip", &rip);
+			printf("     fault: %s at rip %s, cpl %lld\n", json_object_get_string(nm),
+			       json_object_get_string(rip), (long long)jint(f, "cpl"));
+		}
+	}
+	json_object_put(res);
+	return 0;
+}
+
+/* ---- patch ---- */
+
+static const char patch_apply_help[] =
+	"usage: hvpatch patch apply NAME KEY TARGET [options]\n"
+	"Patch every site of KEY to call TARGET (one of KEY's registered targets),\n"
+	"live, while the vCPUs run.\n"
+	"  --method M        stop | bp-cancel | bp-emulate (default) | naive (needs --unsafe)\n"
+	"  --sync S          kick (default) | nmi: how each sync round serializes the vCPUs\n"
+	"  --timeout MS      give up after MS milliseconds (default 5000); bp-cancel then\n"
+	"                    restores every old byte and reports completed: false\n"
+	"  --repeat N        a soak: N patches alternating between TARGET and the old target\n"
+	"  --unsafe          allow the naive method (it tears instructions: test only)\n"
+	"  --naive-delay-us N  naive: pause between bytes\n"
+	"  --naive-bytes N     naive: stop after N bytes, leaving a torn site (test only)\n"
+	"See 'hvpatch patch methods' and README.md for what each method does.\n";
+
+static int cmd_patch_apply(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "method", required_argument, NULL, 'm' },
+		{ "sync", required_argument, NULL, 's' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "repeat", required_argument, NULL, 'r' },
+		{ "unsafe", no_argument, NULL, 'u' },
+		{ "naive-delay-us", required_argument, NULL, 'd' },
+		{ "naive-bytes", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	json_object *args = json_object_new_object(), *res;
+	uint64_t v, timeout = 5000, repeat = 1;
+	int c, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			if (hvp_method_by_name(optarg) < 0) {
+				json_object_put(args);
+				return usage_error("--method: unknown method '%s' (stop, bp-cancel, "
+						   "bp-emulate, naive)", optarg);
+			}
+			json_object_object_add(args, "method", json_object_new_string(optarg));
+			break;
+		case 's':
+			if (strcmp(optarg, "kick") && strcmp(optarg, "nmi")) {
+				json_object_put(args);
+				return usage_error("--sync: '%s' is neither kick nor nmi", optarg);
+			}
+			json_object_object_add(args, "sync", json_object_new_string(optarg));
+			break;
+		case 't':
+		case 'r':
+		case 'd':
+		case 'b':
+			if (parse_u64(c == 't' ? "--timeout" : c == 'r' ? "--repeat" :
+				      c == 'd' ? "--naive-delay-us" : "--naive-bytes", optarg,
+				      c == 't' || c == 'r' ? 1 : 0,
+				      c == 't' ? 600000 : c == 'r' ? 10000000 : 1000000, &v)) {
+				json_object_put(args);
+				return EXIT_USAGE;
+			}
+			if (c == 't')
+				timeout = v;
+			else if (c == 'r')
+				repeat = v;
+			json_object_object_add(args, c == 't' ? "timeout_ms" : c == 'r' ? "repeat" :
+					       c == 'd' ? "naive_delay_us" : "naive_bytes",
+					       json_object_new_int64((int64_t)v));
+			break;
+		case 'u':
+			json_object_object_add(args, "unsafe", json_object_new_boolean(1));
+			break;
+		case 'h':
+			json_object_put(args);
+			fputs(patch_apply_help, stdout);
+			return 0;
+		default:
+			json_object_put(args);
+			return usage_error("patch apply: bad option (see 'hvpatch patch apply --help')");
+		}
+	}
+	if ((r = positional(argc, argv, 3, "NAME KEY TARGET"))) {
+		json_object_put(args);
+		return r;
+	}
+	json_object_object_add(args, "key", json_object_new_string(argv[optind + 1]));
+	json_object_object_add(args, "target", json_object_new_string(argv[optind + 2]));
+	/* the service answers when the patch (or the soak) is over */
+	r = call_service(argv[optind], "patch", args,
+			 (int)(repeat > 1 ? 3600000 : timeout + 60000), &res);
+	if (r)
+		return r;
+	if (json_mode) {
+		print_json(res);
+	} else {
+		print_tree(res, 0);
+	}
+	{
+		json_object *done;
+
+		/* a soak reports counts; a single patch whether it took */
+		r = json_object_object_get_ex(res, "completed", &done) &&
+		    json_object_is_type(done, json_type_boolean) && !json_object_get_boolean(done);
+	}
+	json_object_put(res);
+	return r ? 1 : 0;
+}
+
+static int cmd_patch_methods(int argc, char **argv)
+{
+	int i, r;
+
+	optind = 1;
+	if ((r = positional(argc, argv, 0, "")))
+		return r;
+	if (json_mode) {
+		json_object *a = json_object_new_array();
+
+		for (i = 0; i < HVP_METHOD__COUNT; i++) {
+			json_object *m = json_object_new_object();
+
+			json_object_object_add(m, "name", json_object_new_string(hvp_methods[i].name));
+			json_object_object_add(m, "summary", json_object_new_string(hvp_methods[i].summary));
+			json_object_object_add(m, "unsafe", json_object_new_boolean(hvp_methods[i].unsafe));
+			json_object_array_add(a, m);
+		}
+		print_json(a);
+		json_object_put(a);
+		return 0;
+	}
+	for (i = 0; i < HVP_METHOD__COUNT; i++)
+		printf("%-11s %s\n", hvp_methods[i].name, hvp_methods[i].summary);
+	return 0;
+}
+
+/* ---- bench, report ---- */
+
+static int parse_list(const char *opt, const char *s, uint64_t *out, unsigned *n, uint64_t max)
+{
+	char buf[256], *save = NULL, *tok;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	*n = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (*n == HVP_BENCH_MAX_LIST)
+			return usage_error("%s: at most %d values", opt, HVP_BENCH_MAX_LIST);
+		if (!strcmp(tok, "max") || !strcmp(tok, "tight"))
+			out[(*n)++] = 0;
+		else if (parse_u64(opt, tok, 0, max, &out[(*n)++]))
+			return EXIT_USAGE;
+	}
+	return *n ? 0 : usage_error("%s: empty list", opt);
+}
+
+static const char bench_help[] =
+	"usage: hvpatch bench run [options]\n"
+	"Run the comparison matrix on fresh VMs and write DIR/report.json, report.csv\n"
+	"and report.html.  Methods are interleaved; host unit costs are measured first.\n"
+	"  --quick            a short run (under 3 minutes here) covering every method\n"
+	"  --out DIR          where to write (default ./hvpatch-report)\n"
+	"  --vcpus LIST       vCPU counts of the latency group (default 1,2)\n"
+	"  --methods LIST     of stop, bp-cancel, bp-emulate (default all three)\n"
+	"  --sync LIST        of kick, nmi (default both)\n"
+	"  --rates LIST       workload passes/s for the hit-rate sweep; max = tight loop\n"
+	"  --nmi-rates LIST   NMI rates (Hz) for the NMI sweep\n"
+	"  --sites LIST       key sizes for the batch sweep, of 1,16,256,1024\n"
+	"  --repeat N         samples per cell (default 5 quick, 20 full)\n"
+	"  --image PATH       guest ELF\n";
+
+static int cmd_bench_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "vcpus", required_argument, NULL, 'v' },
+		{ "methods", required_argument, NULL, 'm' },
+		{ "sync", required_argument, NULL, 's' },
+		{ "rates", required_argument, NULL, 'r' },
+		{ "nmi-rates", required_argument, NULL, 'n' },
+		{ "sites", required_argument, NULL, 'S' },
+		{ "repeat", required_argument, NULL, 'R' },
+		{ "image", required_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct hvp_bench_opts o = { 0 };
+	const char *image = NULL;
+	uint64_t list[HVP_BENCH_MAX_LIST], v;
+	char err[512] = "", buf[256], *save, *tok;
+	unsigned n, i;
+	int c, r;
+
+	snprintf(o.out, sizeof(o.out), "hvpatch-report");
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			o.quick = true;
+			break;
+		case 'o':
+			snprintf(o.out, sizeof(o.out), "%s", optarg);
+			break;
+		case 'v':
+		case 'S':
+			if ((r = parse_list(c == 'v' ? "--vcpus" : "--sites", optarg, list, &n,
+					    c == 'v' ? 64 : 1024)))
+				return r;
+			for (i = 0; i < n; i++) {
+				if (c == 'v' && list[i] == 0)
+					return usage_error("--vcpus: 0 vCPUs");
+				if (c == 'S' && list[i] != 1 && list[i] != 16 && list[i] != 256 &&
+				    list[i] != 1024)
+					return usage_error("--sites: the guest has keys of 1, 16, 256 and 1024 sites");
+				if (c == 'v')
+					o.vcpus[i] = (unsigned)list[i];
+				else
+					o.sites[i] = (unsigned)list[i];
+			}
+			if (c == 'v')
+				o.nr_vcpus = n;
+			else
+				o.nr_sites = n;
+			break;
+		case 'r':
+			if ((r = parse_list("--rates", optarg, o.rates, &o.nr_rates, 1000000000)))
+				return r;
+			break;
+		case 'n':
+			if ((r = parse_list("--nmi-rates", optarg, o.nmi_rates, &o.nr_nmi_rates, 100000)))
+				return r;
+			break;
+		case 'm':
+		case 's':
+			snprintf(buf, sizeof(buf), "%s", optarg);
+			save = NULL;
+			for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				int m = c == 'm' ? hvp_method_by_name(tok) :
+					!strcmp(tok, "kick") ? HVP_SYNC_KICK :
+					!strcmp(tok, "nmi") ? HVP_SYNC_NMI : -1;
+
+				if (m < 0 || (c == 'm' && hvp_methods[m].unsafe))
+					return usage_error("%s: '%s' is not one of %s", c == 'm' ?
+							   "--methods" : "--sync", tok, c == 'm' ?
+							   "stop, bp-cancel, bp-emulate" : "kick, nmi");
+				if (c == 'm')
+					o.methods |= 1u << m;
+				else
+					o.syncs |= 1u << m;
+			}
+			break;
+		case 'R':
+			if (parse_u64("--repeat", optarg, 1, 256, &v))
+				return EXIT_USAGE;
+			o.repeat = (unsigned)v;
+			break;
+		case 'i':
+			image = optarg;
+			break;
+		case 'h':
+			fputs(bench_help, stdout);
+			return 0;
+		default:
+			return usage_error("bench run: bad option (see 'hvpatch bench run --help')");
+		}
+	}
+	if ((r = positional(argc, argv, 0, "")))
+		return r;
+	if ((r = find_image(o.image, sizeof(o.image), image)))
+		return r;
+	o.progress = isatty(STDERR_FILENO) && !json_mode;
+	hvp_bench_defaults(&o);
+	r = hvp_bench_run(&o, err, sizeof(err));
+	if (r < 0)
+		return fail(HVP_ERR_INTERNAL, "bench: %s", err);
+	if (json_mode)
+		printf("{\"out\":\"%s\"}\n", o.out);
+	else
+		printf("report written to %s/ (report.json, report.csv, report.html)\n", o.out);
+	return 0;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+	json_object *rep = NULL;
+	char err[512] = "";
+	int r;
+
+	optind = 1;
+	if (want_help(argc, argv)) {
+		printf("usage: hvpatch report html|json|text|csv DIR\n"
+		       "Render a finished 'bench run' (DIR/report.json) to stdout.\n");
+		return 0;
+	}
+	if ((r = positional(argc, argv, 2, "the format and DIR")))
+		return r;
+	if (strcmp(argv[1], "html") && strcmp(argv[1], "json") && strcmp(argv[1], "text") &&
+	    strcmp(argv[1], "csv"))
+		return usage_error("report: unknown format '%s' (html, json, text, csv)", argv[1]);
+#ifndef HVP_HAVE_REPORT
+	(void)rep;
+	(void)err;
+	return fail(HVP_ERR_INTERNAL, "the report renderer is not built in this version");
+#else
+	r = hvp_report_load(argv[2], &rep, err, sizeof(err));
+	if (r < 0)
+		return fail(HVP_ERR_NOT_FOUND, "%s", err);
+	r = hvp_report_render(rep, argv[1], stdout, err, sizeof(err));
+	json_object_put(rep);
+	if (r < 0)
+		return fail(HVP_ERR_INTERNAL, "%s", err);
+	return 0;
+#endif
+}
+
+/* ---- doctor ---- */
+
+static int cmd_doctor(int argc, char **argv)
+{
+	json_object *o;
+	int r;
+
+	optind = 1;
+	if ((r = positional(argc, argv, 0, "")))
+		return r;
+	r = hvp_doctor_run(&o);
+	if (r < 0)
+		return fail(HVP_ERR_INTERNAL, "doctor: %s", strerror(-r));
+	if (json_mode)
+		print_json(o);
+	else
+		print_tree(o, 0);
+	json_object_put(o);
+	return 0;
+}
+
+/* ---- dispatch ---- */
+
+struct command {
+	const char *group, *name;	/* name NULL: the group is the command */
+	int (*fn)(int argc, char **argv);
+	const char *synopsis;
+};
+
+static const struct command commands[] = {
+	{ "vm", "start", cmd_vm_start, "vm start NAME [--vcpus N] [--mem MiB] [--keys LIST] [--rate N|max] [--nmi-rate HZ] [--nmi-key KEY] [--fault-test[=VCPU]]" },
+	{ "vm", "list", cmd_vm_list, "vm list" },
+	{ "vm", "info", cmd_vm_info, "vm info NAME" },
+	{ "vm", "stop", cmd_vm_stop, "vm stop NAME" },
+	{ "vm", "console", cmd_vm_console, "vm console NAME [-f]" },
+	{ "sites", "list", cmd_sites, "sites list NAME [--key KEY] [--verbose]" },
+	{ "stats", NULL, cmd_stats, "stats NAME" },
+	{ "patch", "apply", cmd_patch_apply, "patch apply NAME KEY TARGET [--method M] [--sync kick|nmi] [--timeout MS] [--repeat N] [--unsafe]" },
+	{ "patch", "methods", cmd_patch_methods, "patch methods" },
+	{ "bench", "run", cmd_bench_run, "bench run [--quick] [--out DIR] [--vcpus LIST] [--methods LIST] [--sync LIST] [--rates LIST] [--nmi-rates LIST] [--sites LIST] [--repeat N]" },
+	{ "report", NULL, cmd_report, "report html|json|text|csv DIR" },
+	{ "doctor", NULL, cmd_doctor, "doctor" },
+};
+
+static void usage(FILE *f, const char *group)
+{
+	unsigned i;
+
+	fprintf(f, "usage: hvpatch [-j|--json] COMMAND ...\n"
+		   "Live-patch static call sites inside running VMs from the hypervisor.\n\n"
+		   "Commands:\n");
+	for (i = 0; i < HVP_ARRAY_SIZE(commands); i++)
+		if (!group || !strcmp(group, commands[i].group))
+			fprintf(f, "  hvpatch %s\n", commands[i].synopsis);
+	fprintf(f, "\n  -j, --json   machine-readable output; errors as {\"error\":{\"class\",\"desc\"}}\n"
+		   "Every command takes --help.  Exit status: 0 success, 1 failure, 2 usage.\n"
+		   "Runtime files: $HVPATCH_RUNTIME_DIR (default /run/hvpatch).\n");
+}
+
+static bool simple_help(int argc, char **argv, const struct command *c)
+{
+	/* commands with their own --help text parse it themselves */
+	if (c->fn == cmd_vm_start || c->fn == cmd_patch_apply || c->fn == cmd_bench_run ||
+	    c->fn == cmd_sites || c->fn == cmd_vm_console || c->fn == cmd_report)
+		return false;
+	if (!want_help(argc, argv))
+		return false;
+	printf("usage: hvpatch %s\n", c->synopsis);
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	const char *group;
+	bool group_known = false;
+	unsigned i;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json_mode = true;
+			break;
+		case 'h':
+			usage(stdout, NULL);
+			return 0;
+		case 'V':
+			printf("hvpatch %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr, NULL);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr, NULL);
+		return usage_error("no command given");
+	}
+	group = argv[optind];
+	for (i = 0; i < HVP_ARRAY_SIZE(commands); i++) {
+		const struct command *cmd = &commands[i];
+
+		if (strcmp(cmd->group, group))
+			continue;
+		group_known = true;
+		if (!cmd->name) {
+			argc -= optind;
+			argv += optind;
+			return simple_help(argc, argv, cmd) ? 0 : cmd->fn(argc, argv);
+		}
+		if (optind + 1 < argc && !strcmp(cmd->name, argv[optind + 1])) {
+			argc -= optind + 1;
+			argv += optind + 1;
+			return simple_help(argc, argv, cmd) ? 0 : cmd->fn(argc, argv);
+		}
+	}
+	if (group_known) {
+		if (optind + 1 >= argc || !strcmp(argv[optind + 1], "--help") ||
+		    !strcmp(argv[optind + 1], "-h")) {
+			bool help = optind + 1 < argc;
+
+			usage(help ? stdout : stderr, group);
+			return help ? 0 : usage_error("'%s' needs a subcommand", group);
+		}
+		return usage_error("unknown command '%s %s' (see 'hvpatch --help')", group,
+				   argv[optind + 1]);
+	}
+	return usage_error("unknown command '%s' (see 'hvpatch --help')", group);
+}

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * `hvpatch doctor`: the KVM flavour, its capabilities, and probes that boot
+ * the real guest agent to see what this host really does: whether an int3 at
+ * guest CPL0 works, and whether KVM_SET_GUEST_DEBUG traps a guest #BP.  Also
+ * QEMU, libvirt, BPF and tracefs, which later parts of hvpatch use.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "doctor.h"
+#include "service.h"
+#include "util.h"
+
+int hvp_guest_image_find(char *buf, size_t len)
+{
+	static const char *const rel[] = {
+		"/guest-agent/hvpatch-guest.elf",
+		"/../lib/hvpatch/hvpatch-guest.elf",
+	};
+	const char *env = getenv("HVPATCH_GUEST");
+	char exe[PATH_MAX], *slash;
+	ssize_t n;
+	unsigned i;
+
+	if (env && env[0]) {
+		snprintf(buf, len, "%s", env);
+		return access(buf, R_OK) ? -ENOENT : 0;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = 0;
+		slash = strrchr(exe, '/');
+		if (slash)
+			*slash = 0;
+		for (i = 0; i < HVP_ARRAY_SIZE(rel); i++) {
+			if ((size_t)snprintf(buf, len, "%s%s", exe, rel[i]) < len &&
+			    access(buf, R_OK) == 0)
+				return 0;
+		}
+	}
+#ifdef HVP_PKGLIBDIR
+	snprintf(buf, len, "%s/hvpatch-guest.elf", HVP_PKGLIBDIR);
+	if (access(buf, R_OK) == 0)
+		return 0;
+#endif
+	return -ENOENT;
+}
+
+static void add_str(json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, json_object_new_string(v));
+}
+
+static const char *kvm_module(void)
+{
+	static const char *const mods[] = { "kvm_intel", "kvm_amd", "kvm_pvm" };
+	char path[64];
+	unsigned i;
+
+	for (i = 0; i < HVP_ARRAY_SIZE(mods); i++) {
+		snprintf(path, sizeof(path), "/sys/module/%s", mods[i]);
+		if (access(path, F_OK) == 0)
+			return mods[i];
+	}
+	return "none";
+}
+
+static json_object *kvm_caps(int *api)
+{
+	static const struct {
+		int cap;
+		const char *name;
+	} caps[] = {
+		{ KVM_CAP_NR_VCPUS, "NR_VCPUS" },
+		{ KVM_CAP_MAX_VCPUS, "MAX_VCPUS" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT" },
+		{ KVM_CAP_IRQCHIP, "IRQCHIP" },
+		{ KVM_CAP_SET_GUEST_DEBUG, "SET_GUEST_DEBUG" },
+		{ KVM_CAP_USER_NMI, "USER_NMI" },
+		{ KVM_CAP_EXT_CPUID, "EXT_CPUID" },
+		{ KVM_CAP_GET_TSC_KHZ, "GET_TSC_KHZ" },
+		{ KVM_CAP_BINARY_STATS_FD, "BINARY_STATS_FD" },
+	};
+	json_object *o = json_object_new_object();
+	unsigned i;
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	*api = -1;
+	if (fd < 0) {
+		add_str(o, "error", strerror(errno));
+		return o;
+	}
+	*api = ioctl(fd, KVM_GET_API_VERSION, 0);
+	for (i = 0; i < HVP_ARRAY_SIZE(caps); i++)
+		json_object_object_add(o, caps[i].name,
+				       json_object_new_int(ioctl(fd, KVM_CHECK_EXTENSION, caps[i].cap)));
+	close(fd);
+	return o;
+}
+
+/*
+ * Boot the agent with one probe flag and report what happened: the boot
+ * error (a dead vCPU, a recorded fault) is the answer.
+ */
+static void probe(json_object *out, const char *key, const char *image, uint32_t flags,
+		  int guest_debug)
+{
+	struct hvp_vm_opts o = { 0 };
+	struct hvp_service *s;
+	char err[512] = "";
+	const char *verdict;
+	int r;
+
+	snprintf(o.name, sizeof(o.name), "doctor");
+	snprintf(o.backend, sizeof(o.backend), "kvm");
+	snprintf(o.image, sizeof(o.image), "%s", image);
+	o.vcpus = 1;
+	o.mem_mib = 32;
+	o.probe_flags = flags;
+	o.guest_debug_sw_bp = guest_debug;
+	s = hvp_service_new(&o);
+	if (!s) {
+		add_str(out, key, "probe failed: out of memory");
+		return;
+	}
+	r = hvp_service_boot(s, err, sizeof(err));
+	if (r == 0 && (flags & HVP_CFG_PROBE_UINT3)) {
+		/* the user-mode int3 runs once the workload starts */
+		struct timespec ts = { 0, 20000000 };
+		int i;
+
+		for (i = 0; i < 100; i++) {
+			pthread_mutex_lock(&s->lock);
+			r = s->faults_seen || s->dead_reason[0];
+			pthread_mutex_unlock(&s->lock);
+			if (r)
+				break;
+			nanosleep(&ts, NULL);
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	if (strstr(s->dead_reason, "KVM_EXIT_DEBUG"))
+		verdict = "trapped by KVM (KVM_EXIT_DEBUG): a VMM-side #BP handler works";
+	else if (strstr(s->dead_reason, "emulation"))
+		verdict = "kills the VM (KVM_EXIT_INTERNAL_ERROR, emulation)";
+	else if (s->faults_seen && s->agent && s->agent->vcpu[0].nr_faults &&
+		 s->agent->vcpu[0].faults[0].vector == 3)
+		verdict = guest_debug ? "accepted but ignored: the #BP went to the guest's IDT"
+				      : "works: delivered to the guest's IDT";
+	else if (s->dead_reason[0])
+		verdict = s->dead_reason;
+	else
+		verdict = err[0] ? err : "no answer";
+	add_str(out, key, verdict);
+	pthread_mutex_unlock(&s->lock);
+	hvp_service_free(s);
+}
+
+static int run_cmd(const char *cmd, char *buf, size_t len)
+{
+	FILE *f = popen(cmd, "r");
+
+	buf[0] = 0;
+	if (!f)
+		return -1;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return pclose(f) == 0 && buf[0] ? 0 : -1;
+}
+
+static const char *bpf_state(void)
+{
+	union bpf_attr attr;
+	int fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_type = BPF_MAP_TYPE_ARRAY;
+	attr.key_size = 4;
+	attr.value_size = 8;
+	attr.max_entries = 1;
+	fd = (int)syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof(attr));
+	if (fd < 0)
+		return errno == EPERM ? "present, not permitted" : "unavailable";
+	close(fd);
+	return "works";
+}
+
+int hvp_doctor_run(json_object **out)
+{
+	json_object *o = json_object_new_object(), *host = json_object_new_object();
+	json_object *probes = json_object_new_object(), *tools = json_object_new_object();
+	char image[PATH_MAX], line[256];
+	struct utsname u;
+	int api;
+
+	if (uname(&u) == 0)
+		add_str(host, "kernel", u.release);
+	json_object_object_add(host, "cores", json_object_new_int((int)sysconf(_SC_NPROCESSORS_ONLN)));
+	if (run_cmd("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'",
+		    line, sizeof(line)) == 0)
+		add_str(host, "cpu", line);
+	json_object_object_add(o, "host", host);
+	add_str(o, "kvm_module", kvm_module());
+	json_object_object_add(o, "kvm_caps", kvm_caps(&api));
+	json_object_object_add(o, "kvm_api_version", json_object_new_int(api));
+
+	if (api < 0) {
+		add_str(probes, "skipped", "no usable /dev/kvm");
+	} else if (hvp_guest_image_find(image, sizeof(image)) < 0) {
+		add_str(probes, "skipped", "guest image not found (build it, or set HVPATCH_GUEST)");
+	} else {
+		probe(probes, "int3_kernel_mode", image, HVP_CFG_PROBE_KINT3, 0);
+		probe(probes, "int3_user_mode", image, HVP_CFG_PROBE_UINT3, 0);
+		probe(probes, "guest_debug_sw_bp", image, HVP_CFG_PROBE_UINT3, 1);
+	}
+	json_object_object_add(o, "probes", probes);
+	add_str(o, "nmi_path", "user-mode upcall (guest kernel mode never executes a site)");
+
+	add_str(tools, "qemu", run_cmd("qemu-system-x86_64 --version 2>/dev/null", line,
+				       sizeof(line)) == 0 ? line : "not installed");
+	add_str(tools, "libvirt", run_cmd("virsh --version 2>/dev/null", line, sizeof(line)) == 0 ?
+				  line : "not installed");
+	add_str(tools, "bpf", bpf_state());
+	add_str(tools, "tracefs_kvm_events",
+		access("/sys/kernel/tracing/events/kvm", F_OK) == 0 ? "mounted" :
+		access("/sys/kernel/tracing", F_OK) == 0 ? "mountable (mount -t tracefs nodev /sys/kernel/tracing)" :
+		"absent");
+	json_object_object_add(o, "tools", tools);
+	*out = o;
+	return 0;
+}

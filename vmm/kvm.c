@@ -1,0 +1,836 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The own VMM on /dev/kvm.
+ *
+ * One thread per vCPU.  Other threads talk to a vCPU thread only through
+ * requests: they store a request bit (release), then send SIGUSR1; the signal
+ * handler only sets kvm_run->immediate_exit, so KVM_RUN returns -EINTR at
+ * once whether the signal lands before or during it.  The vCPU thread clears
+ * immediate_exit, then reads its requests (acquire) before every KVM_RUN:
+ *
+ *   requester                         vCPU thread
+ *   ---------                         -----------
+ *   store req bit (release)      (a)  run->immediate_exit = 0
+ *   pthread_kill(SIGUSR1)             reqs = xchg(req bits, 0)    pairs with (a)
+ *     handler: immediate_exit = 1     ioctl(KVM_RUN)
+ *
+ * If the bit is stored after the vCPU read it, the signal arrives after that
+ * read too, sets immediate_exit, and KVM_RUN returns at once: no lost kick.
+ *
+ * Acknowledgements travel the other way under vm->lock with a condition
+ * variable: nobody spin-waits (two host cores; see shared/PLATFORM.md).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hvp_agent.h"
+#include "kvm.h"
+#include "util.h"
+
+#define REQ_KICK	(1u << 0)	/* leave guest mode and acknowledge */
+#define REQ_NMI		(1u << 1)	/* KVM_NMI before the next entry     */
+#define REQ_STOP	(1u << 2)	/* leave the thread                  */
+
+#define KICK_SIGNAL	SIGUSR1
+
+struct kvm_vcpu_state {
+	struct hvp_kvm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	uint32_t requests;		/* REQ_*, atomic                     */
+	/* under vm->lock */
+	uint64_t kick_acked;		/* last kick generation seen         */
+	uint64_t nmi_acked;		/* low 32 bits of the last generation acked */
+	bool parked;			/* out of guest mode, held by pause  */
+	bool halted;			/* guest executed hlt: never resumes */
+	bool exited;			/* thread ended                      */
+	struct hvp_vcpu_exits exits;
+	int stats_fd;			/* KVM_GET_STATS_FD, -1 if absent    */
+	off_t stat_off[5];		/* of the witness fields, -1 absent  */
+};
+
+static const char *const witness_names[5] = {
+	"exits", "io_exits", "signal_exits", "nmi_injections", "insn_emulation",
+};
+
+struct hvp_kvm {
+	struct hvp_backend b;
+	int kvm_fd, vm_fd;
+	size_t run_size;
+	struct hvp_backend_events ev;
+	struct hvp_kvm_opts opts;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool paused;			/* under lock */
+	uint64_t kick_gen;		/* under lock */
+	struct kvm_vcpu_state *vcpus;
+};
+
+static __thread struct kvm_run *tl_run;
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+	if (tl_run)
+		__atomic_store_n(&tl_run->immediate_exit, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- ioctl layers: raw returns -errno; checked names the ioctl ---- */
+
+static int kvm_ioctl_raw(int fd, unsigned long req, void *arg)
+{
+	int r = ioctl(fd, req, arg);
+
+	return r < 0 ? -errno : r;
+}
+
+#define kvm_ioctl_arg(fd, req, ptr)						\
+	({									\
+		_Static_assert(_IOC_SIZE(req) == sizeof(*(ptr)), #req " size");	\
+		kvm_ioctl_raw(fd, req, ptr);					\
+	})
+
+static int kvm_check(int r, const char *what, char *err, size_t errlen)
+{
+	if (r < 0)
+		snprintf(err, errlen, "%s: %s", what, strerror(-r));
+	return r;
+}
+
+static void deadline_after(struct timespec *ts, int timeout_ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += timeout_ms / 1000;
+	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* ---- the vCPU thread ---- */
+
+static void vcpu_request(struct kvm_vcpu_state *v, uint32_t req)
+{
+	__atomic_fetch_or(&v->requests, req, __ATOMIC_RELEASE);	/* (a) */
+	if (v->thread_started)
+		pthread_kill(v->thread, KICK_SIGNAL);
+}
+
+static void vcpu_mark_dead(struct kvm_vcpu_state *v, const char *why)
+{
+	struct hvp_kvm *vm = v->vm;
+
+	pthread_mutex_lock(&vm->lock);
+	v->halted = true;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	if (why && vm->ev.vcpu_dead)
+		vm->ev.vcpu_dead(vm->ev.ctx, v->id, why);
+}
+
+static void handle_io(struct kvm_vcpu_state *v)
+{
+	struct hvp_kvm *vm = v->vm;
+	struct kvm_run *run = v->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	uint32_t val = 0;
+
+	v->exits.io_exits++;
+	if (run->io.direction != KVM_EXIT_IO_OUT) {
+		/* Reads of any port see all-ones, like an empty ISA bus. */
+		memset(data, 0xff, (size_t)run->io.size * run->io.count);
+		return;
+	}
+	if (run->io.port == HVP_PORT_SERIAL) {
+		if (vm->ev.serial)
+			vm->ev.serial(vm->ev.ctx, (const char *)data,
+				      (unsigned)run->io.size * run->io.count);
+		return;
+	}
+	memcpy(&val, data, run->io.size < 4 ? run->io.size : 4);
+	switch (run->io.port) {
+	case HVP_PORT_READY:
+		if (val == HVP_READY_MAGIC && vm->ev.ready)
+			vm->ev.ready(vm->ev.ctx);
+		break;
+	case HVP_PORT_FAULT:
+		if (vm->ev.fault)
+			vm->ev.fault(vm->ev.ctx, v->id);
+		break;
+	case HVP_PORT_NMI_ACK:
+		/* The value is the low half of the generation the handler saw.
+		 * A lying guest can only make its own patches unsafe. */
+		pthread_mutex_lock(&vm->lock);
+		v->nmi_acked = val;
+		v->exits.nmi_acks++;
+		pthread_cond_broadcast(&vm->cond);
+		pthread_mutex_unlock(&vm->lock);
+		break;
+	default:
+		break;	/* unknown ports are ignored, as on real hardware */
+	}
+}
+
+/* The CPL the vCPU was stopped at, or -1 if it cannot be read. */
+static int vcpu_cpl(struct kvm_vcpu_state *v)
+{
+	struct kvm_sregs sregs;
+
+	if (kvm_ioctl_arg(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		return -1;
+	return sregs.cs.selector & 3;
+}
+
+/* Act on requests; returns false when the thread must end. */
+static bool vcpu_handle_requests(struct kvm_vcpu_state *v)
+{
+	struct hvp_kvm *vm = v->vm;
+	uint32_t reqs = __atomic_exchange_n(&v->requests, 0, __ATOMIC_ACQUIRE); /* pairs (a) */
+
+	if (reqs & REQ_STOP)
+		return false;
+	pthread_mutex_lock(&vm->lock);
+	if (reqs & REQ_KICK) {
+		v->exits.kicks++;
+		/*
+		 * A kick acknowledges a sync round only if the vCPU was stopped
+		 * in guest user mode.  In kernel mode it may be inside the
+		 * guest's #BP or NMI handler, and a round must not complete
+		 * while a handler that started before it is still running: the
+		 * guarantee Linux gets because an IPI cannot interrupt its int3
+		 * handler.  The waiter kicks again shortly (RETRY_US).
+		 */
+		if (vcpu_cpl(v) == 3) {
+			v->kick_acked = vm->kick_gen;
+			pthread_cond_broadcast(&vm->cond);
+		}
+	}
+	if (vm->paused) {
+		v->parked = true;
+		pthread_cond_broadcast(&vm->cond);
+		while (vm->paused && !(__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) & REQ_STOP))
+			pthread_cond_wait(&vm->cond, &vm->lock);
+		v->parked = false;
+		/* requests queued while parked (resume's NMI) are read below */
+		reqs |= __atomic_exchange_n(&v->requests, 0, __ATOMIC_ACQUIRE);
+		if (reqs & REQ_STOP) {
+			pthread_mutex_unlock(&vm->lock);
+			return false;
+		}
+	}
+	pthread_mutex_unlock(&vm->lock);
+	if (reqs & REQ_NMI) {
+		int r = kvm_ioctl_raw(v->fd, KVM_NMI, NULL);
+
+		if (r < 0)
+			fprintf(stderr, "vcpu %u: KVM_NMI: %s\n", v->id, strerror(-r));
+		else
+			v->exits.nmis_injected++;
+	}
+	return true;
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct kvm_vcpu_state *v = arg;
+	struct hvp_kvm *vm = v->vm;
+	char why[128];
+
+	tl_run = v->run;
+	for (;;) {
+		int r;
+
+		__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_RELAXED);
+		if (!vcpu_handle_requests(v))
+			break;
+		if (v->halted) {
+			/* Dead or halted for good: wait for stop only. */
+			pthread_mutex_lock(&vm->lock);
+			while (!(__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) & REQ_STOP))
+				pthread_cond_wait(&vm->cond, &vm->lock);
+			pthread_mutex_unlock(&vm->lock);
+			break;
+		}
+		r = ioctl(v->fd, KVM_RUN, 0);
+		v->exits.exits++;
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			snprintf(why, sizeof(why), "KVM_RUN: %s", strerror(errno));
+			vcpu_mark_dead(v, why);
+			continue;
+		}
+		switch (v->run->exit_reason) {
+		case KVM_EXIT_IO:
+			handle_io(v);
+			break;
+		case KVM_EXIT_HLT:
+			/* The agent halts only after recording a fault. */
+			vcpu_mark_dead(v, NULL);
+			break;
+		case KVM_EXIT_MMIO:
+			snprintf(why, sizeof(why), "access to unbacked guest address 0x%llx",
+				 (unsigned long long)v->run->mmio.phys_addr);
+			vcpu_mark_dead(v, why);
+			break;
+		case KVM_EXIT_SHUTDOWN:
+			vcpu_mark_dead(v, "triple fault (KVM_EXIT_SHUTDOWN)");
+			break;
+		case KVM_EXIT_INTERNAL_ERROR:
+			snprintf(why, sizeof(why),
+				 "KVM internal error, suberror %u%s", v->run->internal.suberror,
+				 v->run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+				 " (instruction emulation failed)" : "");
+			vcpu_mark_dead(v, why);
+			break;
+		case KVM_EXIT_FAIL_ENTRY:
+			snprintf(why, sizeof(why), "VM entry failed, reason 0x%llx",
+				 (unsigned long long)v->run->fail_entry.hardware_entry_failure_reason);
+			vcpu_mark_dead(v, why);
+			break;
+		case KVM_EXIT_INTR:
+			break;
+		case KVM_EXIT_DEBUG:
+			vcpu_mark_dead(v, "KVM_EXIT_DEBUG: the host trapped the guest's #BP");
+			break;
+		default:
+			snprintf(why, sizeof(why), "unexpected exit reason %u", v->run->exit_reason);
+			vcpu_mark_dead(v, why);
+			break;
+		}
+	}
+	pthread_mutex_lock(&vm->lock);
+	v->exited = true;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	tl_run = NULL;
+	return NULL;
+}
+
+/* A vCPU that can no longer run guest code needs no acknowledgement. */
+static bool vcpu_out(const struct kvm_vcpu_state *v)
+{
+	return v->halted || v->exited;
+}
+
+/* ---- backend operations ---- */
+
+static struct hvp_kvm *to_kvm(struct hvp_backend *b)
+{
+	return (struct hvp_kvm *)b;
+}
+
+static int kvm_start(struct hvp_backend *b)
+{
+	struct hvp_kvm *vm = to_kvm(b);
+	unsigned i;
+	int r;
+
+	for (i = 0; i < b->nr_vcpus; i++) {
+		r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+		if (r)
+			return -r;
+		vm->vcpus[i].thread_started = true;
+	}
+	return 0;
+}
+
+/*
+ * Wait until every vCPU is done(), blocking on the condition variable.  With
+ * retry_req, a vCPU not yet done is sent that request again every RETRY_US:
+ * its acknowledgement was refused because it was in guest kernel mode.
+ */
+#define RETRY_US	200
+
+static int wait_all(struct hvp_kvm *vm, bool (*done)(const struct kvm_vcpu_state *, uint64_t),
+		    uint64_t arg, uint32_t retry_req, int timeout_ms)
+{
+	uint64_t deadline = hvp_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	unsigned i;
+
+	pthread_mutex_lock(&vm->lock);
+	for (i = 0; i < vm->b.nr_vcpus; i++) {
+		struct kvm_vcpu_state *v = &vm->vcpus[i];
+
+		while (!vcpu_out(v) && !done(v, arg)) {
+			uint64_t now = hvp_now_ns();
+			struct timespec ts;
+
+			if (now >= deadline) {
+				pthread_mutex_unlock(&vm->lock);
+				return -ETIMEDOUT;
+			}
+			deadline_after(&ts, 0);
+			ts.tv_nsec += retry_req ? RETRY_US * 1000L : 50000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			if (pthread_cond_timedwait(&vm->cond, &vm->lock, &ts) == ETIMEDOUT &&
+			    retry_req && !done(v, arg)) {
+				pthread_mutex_unlock(&vm->lock);
+				vcpu_request(v, retry_req);
+				pthread_mutex_lock(&vm->lock);
+			}
+		}
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+static bool is_parked(const struct kvm_vcpu_state *v, uint64_t arg)
+{
+	(void)arg;
+	return v->parked;
+}
+
+static bool kick_done(const struct kvm_vcpu_state *v, uint64_t gen)
+{
+	return v->parked || v->kick_acked >= gen;
+}
+
+static bool nmi_done(const struct kvm_vcpu_state *v, uint64_t gen)
+{
+	return (int32_t)((uint32_t)v->nmi_acked - (uint32_t)gen) >= 0;
+}
+
+static int kvm_pause_all(struct hvp_backend *b, int timeout_ms)
+{
+	struct hvp_kvm *vm = to_kvm(b);
+	unsigned i;
+	int r;
+
+	pthread_mutex_lock(&vm->lock);
+	vm->paused = true;
+	pthread_mutex_unlock(&vm->lock);
+	/* Signal every vCPU before waiting for any (cloud-hypervisor's lesson). */
+	for (i = 0; i < b->nr_vcpus; i++)
+		vcpu_request(&vm->vcpus[i], REQ_KICK);
+	r = wait_all(vm, is_parked, 0, 0, timeout_ms);
+	if (r < 0) {
+		pthread_mutex_lock(&vm->lock);
+		vm->paused = false;
+		pthread_cond_broadcast(&vm->cond);
+		pthread_mutex_unlock(&vm->lock);
+	}
+	return r;
+}
+
+static int kvm_resume_all(struct hvp_backend *b, bool nmi_first)
+{
+	struct hvp_kvm *vm = to_kvm(b);
+	unsigned i;
+
+	pthread_mutex_lock(&vm->lock);
+	/* Queued before the wake-up, so each thread injects before KVM_RUN. */
+	if (nmi_first)
+		for (i = 0; i < b->nr_vcpus; i++)
+			__atomic_fetch_or(&vm->vcpus[i].requests, REQ_NMI, __ATOMIC_RELEASE);
+	vm->paused = false;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+static int kvm_sync_round(struct hvp_backend *b, enum hvp_sync_kind kind, uint64_t gen,
+			  int timeout_ms)
+{
+	struct hvp_kvm *vm = to_kvm(b);
+	unsigned i;
+
+	if (kind == HVP_SYNC_KICK) {
+		uint64_t kg;
+
+		pthread_mutex_lock(&vm->lock);
+		kg = ++vm->kick_gen;
+		pthread_mutex_unlock(&vm->lock);
+		for (i = 0; i < b->nr_vcpus; i++)
+			vcpu_request(&vm->vcpus[i], REQ_KICK);
+		return wait_all(vm, kick_done, kg, REQ_KICK, timeout_ms);
+	}
+
+	/*
+	 * NMI round: every vCPU must take an NMI and acknowledge it through
+	 * HVP_PORT_NMI_ACK.  The service has already stored the new generation
+	 * in the agent area, so an ack means the handler saw it and its iretq
+	 * follows the modification.  The guest acknowledges only NMIs that
+	 * interrupted user mode (see kick acks above); others are re-sent.
+	 */
+	for (i = 0; i < b->nr_vcpus; i++)
+		vcpu_request(&vm->vcpus[i], REQ_NMI);
+	return wait_all(vm, nmi_done, gen, REQ_NMI, timeout_ms);
+}
+
+static int kvm_inject_nmi(struct hvp_backend *b, unsigned vcpu)
+{
+	struct hvp_kvm *vm = to_kvm(b);
+
+	if (vcpu >= b->nr_vcpus)
+		return -EINVAL;
+	vcpu_request(&vm->vcpus[vcpu], REQ_NMI);
+	return 0;
+}
+
+static bool kvm_vcpu_alive(struct hvp_backend *b, unsigned vcpu)
+{
+	struct hvp_kvm *vm = to_kvm(b);
+	bool alive;
+
+	if (vcpu >= b->nr_vcpus)
+		return false;
+	pthread_mutex_lock(&vm->lock);
+	alive = !vcpu_out(&vm->vcpus[vcpu]);
+	pthread_mutex_unlock(&vm->lock);
+	return alive;
+}
+
+static int kvm_get_exits(struct hvp_backend *b, unsigned vcpu, struct hvp_vcpu_exits *out)
+{
+	struct hvp_kvm *vm = to_kvm(b);
+
+	if (vcpu >= b->nr_vcpus)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	*out = vm->vcpus[vcpu].exits;	/* racy counters; a snapshot is enough */
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+/* Find the witness counters in the vCPU's binary statistics. */
+static void stats_open(struct kvm_vcpu_state *v)
+{
+	struct kvm_stats_header h;
+	size_t dsz, i, j;
+	char *descs;
+
+	for (j = 0; j < 5; j++)
+		v->stat_off[j] = -1;
+	v->stats_fd = kvm_ioctl_raw(v->fd, KVM_GET_STATS_FD, NULL);
+	if (v->stats_fd < 0)
+		return;
+	if (pread(v->stats_fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.num_desc > 4096 ||
+	    h.name_size > 256)
+		return;
+	dsz = sizeof(struct kvm_stats_desc) + h.name_size;
+	descs = calloc(h.num_desc, dsz);
+	if (!descs)
+		return;
+	if (pread(v->stats_fd, descs, dsz * h.num_desc, h.desc_offset) == (ssize_t)(dsz * h.num_desc)) {
+		for (i = 0; i < h.num_desc; i++) {
+			struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * dsz);
+
+			d->name[h.name_size - 1] = 0;
+			for (j = 0; j < 5; j++)
+				if (!strcmp(d->name, witness_names[j]) && d->size == 1)
+					v->stat_off[j] = (off_t)(h.data_offset + d->offset);
+		}
+	}
+	free(descs);
+}
+
+static int kvm_witness(struct hvp_backend *b, unsigned vcpu, struct hvp_kvm_witness *out)
+{
+	struct hvp_kvm *vm = to_kvm(b);
+	struct kvm_vcpu_state *v;
+	uint64_t vals[5] = { 0 };
+	unsigned j;
+
+	if (vcpu >= b->nr_vcpus)
+		return -EINVAL;
+	v = &vm->vcpus[vcpu];
+	if (v->stats_fd < 0)
+		return -ENOTSUP;
+	for (j = 0; j < 5; j++)
+		if (v->stat_off[j] >= 0 &&
+		    pread(v->stats_fd, &vals[j], sizeof(vals[j]), v->stat_off[j]) != sizeof(vals[j]))
+			return -EIO;
+	out->exits = vals[0];
+	out->io_exits = vals[1];
+	out->signal_exits = vals[2];
+	out->nmi_injections = vals[3];
+	out->insn_emulation = vals[4];
+	return 0;
+}
+
+static void kvm_destroy(struct hvp_backend *b)
+{
+	struct hvp_kvm *vm = to_kvm(b);
+	unsigned i;
+
+	if (vm->vcpus) {
+		pthread_mutex_lock(&vm->lock);
+		vm->paused = false;
+		pthread_mutex_unlock(&vm->lock);
+		for (i = 0; i < b->nr_vcpus; i++)
+			vcpu_request(&vm->vcpus[i], REQ_STOP);
+		pthread_mutex_lock(&vm->lock);
+		pthread_cond_broadcast(&vm->cond);
+		pthread_mutex_unlock(&vm->lock);
+		for (i = 0; i < b->nr_vcpus; i++) {
+			struct kvm_vcpu_state *v = &vm->vcpus[i];
+
+			if (v->thread_started)
+				pthread_join(v->thread, NULL);
+			if (v->run)
+				munmap(v->run, vm->run_size);
+			if (v->stats_fd >= 0)
+				close(v->stats_fd);
+			if (v->fd >= 0)
+				close(v->fd);
+		}
+		free(vm->vcpus);
+	}
+	if (b->ram)
+		munmap(b->ram, b->ram_size);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	pthread_cond_destroy(&vm->cond);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm);
+}
+
+static const struct hvp_backend_ops kvm_ops = {
+	.name = "kvm",
+	.start = kvm_start,
+	.pause_all = kvm_pause_all,
+	.resume_all = kvm_resume_all,
+	.sync_round = kvm_sync_round,
+	.inject_nmi = kvm_inject_nmi,
+	.vcpu_alive = kvm_vcpu_alive,
+	.get_exits = kvm_get_exits,
+	.witness = kvm_witness,
+	.destroy = kvm_destroy,
+};
+
+/* ---- creation ---- */
+
+static int setup_cpuid(struct hvp_kvm *vm, struct kvm_vcpu_state *v, char *err, size_t errlen)
+{
+	struct kvm_cpuid2 *c;
+	unsigned n = 128, i;
+	int r;
+
+	c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+	if (!c)
+		return -ENOMEM;
+	c->nent = n;
+	r = kvm_check(kvm_ioctl_raw(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c),
+		      "KVM_GET_SUPPORTED_CPUID", err, errlen);
+	if (r < 0)
+		goto out;
+	for (i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		if (e->function == 1) {
+			e->ebx = (e->ebx & 0x00ffffffu) | v->id << 24;	/* initial APIC id */
+		} else if (e->function == 0xb || e->function == 0x1f) {
+			e->edx = v->id;					/* x2APIC id */
+		}
+	}
+	r = kvm_check(kvm_ioctl_raw(v->fd, KVM_SET_CPUID2, c), "KVM_SET_CPUID2", err, errlen);
+out:
+	free(c);
+	return r;
+}
+
+/* 32-bit flat protected mode, paging off: the PVH boot protocol's state. */
+static int setup_regs(struct hvp_kvm *vm, struct kvm_vcpu_state *v, char *err, size_t errlen)
+{
+	struct kvm_segment code = {
+		.base = 0, .limit = 0xffffffff, .selector = 0x8, .type = 0xb,
+		.present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1,
+	};
+	struct kvm_segment data = code;
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	int r;
+
+	r = kvm_check(kvm_ioctl_arg(v->fd, KVM_GET_SREGS, &sregs), "KVM_GET_SREGS", err, errlen);
+	if (r < 0)
+		return r;
+	data.type = 0x3;
+	data.selector = 0x10;
+	sregs.cs = code;
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+	sregs.cr0 = 0x11;	/* PE | ET */
+	sregs.cr4 = 0;
+	sregs.efer = 0;
+	r = kvm_check(kvm_ioctl_arg(v->fd, KVM_SET_SREGS, &sregs), "KVM_SET_SREGS", err, errlen);
+	if (r < 0)
+		return r;
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = vm->opts.entry32;
+	regs.rflags = 0x2;
+	return kvm_check(kvm_ioctl_arg(v->fd, KVM_SET_REGS, &regs), "KVM_SET_REGS", err, errlen);
+}
+
+static int create_vcpu(struct hvp_kvm *vm, unsigned id, char *err, size_t errlen)
+{
+	struct kvm_vcpu_state *v = &vm->vcpus[id];
+	int r;
+
+	v->vm = vm;
+	v->id = id;
+	r = kvm_ioctl_raw(vm->vm_fd, KVM_CREATE_VCPU, (void *)(uintptr_t)id);
+	if (r < 0)
+		return kvm_check(r, "KVM_CREATE_VCPU", err, errlen);
+	v->fd = r;
+	v->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		v->run = NULL;
+		r = -errno;
+		return kvm_check(r, "mmap(kvm_run)", err, errlen);
+	}
+	stats_open(v);
+	r = setup_cpuid(vm, v, err, errlen);
+	if (r < 0)
+		return r;
+	if (vm->opts.guest_debug_sw_bp) {
+		struct kvm_guest_debug dbg = {
+			.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP,
+		};
+
+		r = kvm_check(kvm_ioctl_arg(v->fd, KVM_SET_GUEST_DEBUG, &dbg),
+			      "KVM_SET_GUEST_DEBUG", err, errlen);
+		if (r < 0)
+			return r;
+	}
+	return setup_regs(vm, v, err, errlen);
+}
+
+static const struct {
+	int cap;
+	const char *name;
+} required_caps[] = {
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_USER_NMI, "KVM_CAP_USER_NMI" },
+};
+
+int hvp_kvm_create(struct hvp_backend **out, const struct hvp_kvm_opts *o,
+		   const struct hvp_backend_events *ev, char *err, size_t errlen)
+{
+	struct kvm_userspace_memory_region region;
+	struct sigaction sa;
+	struct hvp_kvm *vm;
+	unsigned i;
+	int r, max;
+
+	if (o->nr_vcpus == 0 || o->nr_vcpus > HVP_MAX_VCPUS) {
+		snprintf(err, errlen, "vCPU count %u out of range 1..%d", o->nr_vcpus, HVP_MAX_VCPUS);
+		return -EINVAL;
+	}
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->kvm_fd = vm->vm_fd = -1;
+	vm->opts = *o;
+	vm->ev = *ev;
+	vm->b.ops = &kvm_ops;
+	vm->b.nr_vcpus = o->nr_vcpus;
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, NULL);
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot open /dev/kvm: %s", strerror(errno));
+		goto fail;
+	}
+	r = kvm_ioctl_raw(vm->kvm_fd, KVM_GET_API_VERSION, NULL);
+	if (r != KVM_API_VERSION) {
+		snprintf(err, errlen, "KVM API version %d, need %d", r, KVM_API_VERSION);
+		r = -ENOTSUP;
+		goto fail;
+	}
+	for (i = 0; i < HVP_ARRAY_SIZE(required_caps); i++) {
+		if (kvm_ioctl_raw(vm->kvm_fd, KVM_CHECK_EXTENSION,
+				  (void *)(uintptr_t)required_caps[i].cap) <= 0) {
+			snprintf(err, errlen, "this KVM lacks %s", required_caps[i].name);
+			r = -ENOTSUP;
+			goto fail;
+		}
+	}
+	max = kvm_ioctl_raw(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_MAX_VCPUS);
+	if (max > 0 && o->nr_vcpus > (unsigned)max) {
+		snprintf(err, errlen, "this KVM allows at most %d vCPUs", max);
+		r = -ENOTSUP;
+		goto fail;
+	}
+	r = kvm_ioctl_raw(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
+	if (kvm_check(r, "KVM_GET_VCPU_MMAP_SIZE", err, errlen) < 0)
+		goto fail;
+	vm->run_size = (size_t)r;
+	r = kvm_ioctl_raw(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (kvm_check(r, "KVM_CREATE_VM", err, errlen) < 0)
+		goto fail;
+	vm->vm_fd = r;
+
+	vm->b.ram_size = o->ram_size;
+	vm->b.ram = mmap(NULL, o->ram_size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->b.ram == MAP_FAILED) {
+		vm->b.ram = NULL;
+		r = -errno;
+		snprintf(err, errlen, "cannot map %llu bytes of guest RAM: %s",
+			 (unsigned long long)o->ram_size, strerror(errno));
+		goto fail;
+	}
+	region = (struct kvm_userspace_memory_region){
+		.slot = 0,
+		.guest_phys_addr = 0,
+		.memory_size = o->ram_size,
+		.userspace_addr = (uintptr_t)vm->b.ram,
+	};
+	r = kvm_ioctl_arg(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
+	if (kvm_check(r, "KVM_SET_USER_MEMORY_REGION", err, errlen) < 0)
+		goto fail;
+
+	/* No signal may reach a vCPU thread before tl_run is set: harmless,
+	 * the handler checks it. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(KICK_SIGNAL, &sa, NULL);
+
+	vm->vcpus = calloc(o->nr_vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < o->nr_vcpus; i++)
+		vm->vcpus[i].fd = vm->vcpus[i].stats_fd = -1;
+	for (i = 0; i < o->nr_vcpus; i++) {
+		r = create_vcpu(vm, i, err, errlen);
+		if (r < 0)
+			goto fail;
+	}
+	r = kvm_ioctl_raw(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, NULL);
+	vm->b.tsc_khz = r > 0 ? (uint64_t)r : 0;
+	*out = &vm->b;
+	return 0;
+
+fail:
+	kvm_destroy(&vm->b);
+	return r < 0 ? r : -EINVAL;
+}

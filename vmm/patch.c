@@ -1,0 +1,591 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The patch engine: rewrite the 5-byte `call rel32` (or trampoline
+ * `jmp rel32`) sites of a static call key while every vCPU may be executing
+ * them.  The writer is this process, through its mapping of guest RAM; the
+ * readers are the guest's vCPUs fetching instructions.
+ *
+ * The physical rule (Intel SDM Vol. 3A, 9.1.3 "Handling Self- and
+ * Cross-Modifying Code"): a processor that executes code another processor
+ * modified must execute a serializing instruction after the modification is
+ * visible and before it executes the new code.  IRET is serializing (SDM
+ * Vol. 3A, 9.3 "Serializing Instructions"); VM entry and VM exit are not on
+ * that list.  So a "sync round" here is one of:
+ *   kick: every vCPU leaves guest mode and re-enters (acknowledged by its
+ *         vCPU thread).  Not architecturally serializing on paper; what VMMs
+ *         rely on in practice.
+ *   nmi:  every vCPU takes an NMI whose guest handler acknowledges through a
+ *         port and returns with iretq: architecturally serializing.
+ * In both kinds an acknowledgement only counts when the vCPU was in guest user
+ * mode, so a round never completes while a guest #BP handler that started
+ * before it is still running (Linux gets this for free: its sync IPI cannot
+ * interrupt the int3 handler).  See vmm/kvm.c.
+ *
+ * Method `stop` (hypervisor stop-machine):
+ *   1. Pause every vCPU: each leaves guest mode and parks, acknowledged.
+ *   2. Check every site holds the expected old instruction.
+ *   3. Write all sites; read each back.
+ *   4. Resume.  With --sync nmi each vCPU is handed an NMI before it runs any
+ *      other guest instruction; its handler's iretq is the serializing
+ *      instruction the SDM asks for.  With --sync kick the vCPUs just
+ *      re-enter (VM entry: not serializing on paper).
+ *
+ *      patcher                     vCPU
+ *      -------                     ----
+ *      pause, wait all parked      (not in guest mode)
+ *      write sites
+ *      queue NMI, resume           NMI -> handler -> iretq (serializes)
+ *                                  executes new code
+ *
+ * Method `bp-emulate` (Linux text_poke_bp_batch), for all sites at once:
+ *   0. Check old bytes.  Fill the vector emu[] sorted by address with each
+ *      site's new destination; nr_emu = n (release); method = EMULATE.
+ *   1. int3 on the first byte of every site.          Sync round.
+ *   2. The last four bytes of every site.             Sync round.
+ *   3. The new first byte of every site.              Sync round.
+ *   4. method = NONE, nr_emu = 0.  No handler can still be searching the
+ *      vector: every vCPU acknowledged round 3 from user mode.
+ *
+ *      patcher                     vCPU executing a site
+ *      -------                     ---------------------
+ *      emu[], nr_emu (release)
+ *      site[0] = cc, round         sees cc: #BP; handler bsearches emu[]
+ *                                  (acquire nr_emu), emulates the new call
+ *      site[1..4] = new, round     still cc: same
+ *      site[0] = new, round        cc or the whole new insn (tail synced)
+ *      nr_emu = 0                  only the new insn
+ *   3 rounds whatever the batch size; a trapping vCPU never waits.
+ *
+ * Method `bp-cancel` (H. Peter Anvin, LKML "Static calls", 14 Jan 2019), one
+ * site at a time through the one global write address:
+ *   1. write_addr, old_insn, new_insn; method = CANCEL.
+ *   2. state = 1; site[0] = cc; sync round.
+ *   3. If site[0] is no longer cc, or cmpxchg(state, 1 -> 2) fails (a #BP in
+ *      state 1 made it 4 and put the old byte back): one retry, go to 2.
+ *      Past --timeout: put the old byte back, sync, state = 0, restore the
+ *      sites this request already patched (bp-emulate batch to the old
+ *      target) and report completed = false.
+ *   4. Write site[1..4], then site[0]; read back.
+ *   5. state = 3; sync round; state = 0.
+ *   Guest #BP handler: s = cmpxchg(state, 1, 4);
+ *      1, 4: cmpxchg(site[0], cc, old[0]) (cancel), re-execute;
+ *      2:    write new[1..4] then new[0] (complete), re-execute;
+ *      3:    re-execute;  0: not ours.
+ *
+ *      patcher                       vCPU hitting the site
+ *      -------                       ---------------------
+ *      state = 1 (release)
+ *      site[0] = cc, round           #BP in state 1: state 4, old byte back
+ *      check site[0] == cc           (a handler that saw 4 earlier may have
+ *                                    restored after our cc: this check, made
+ *                                    after a round no handler straddles,
+ *                                    catches it)
+ *      cmpxchg(state, 1, 2)          #BP in state 2: writes the same bytes
+ *      site[1..4], site[0]
+ *      state = 3, round, state = 0   #BP in state 3: re-execute
+ *
+ *   The proposal has no round between the tail and the first byte; nor does
+ *   this implementation.  A vCPU can still livelock the patcher by hitting
+ *   the site in every state-1 window (Andy Lutomirski's objection): --timeout
+ *   bounds it and the result counts the rollbacks.
+ *
+ * Method `naive`: write the new bytes one at a time with no protocol.  Test
+ * only; it exists to prove that tearing is detected.
+ *
+ * Every write is read back; a mismatch fails loudly with the site's address.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "patch.h"
+#include "util.h"
+
+const struct hvp_method_info hvp_methods[HVP_METHOD__COUNT] = {
+	[HVP_METHOD_STOP] = { "stop",
+		"hypervisor stop-machine: pause every vCPU, write, resume (NMI on resume serializes)",
+		false },
+	[HVP_METHOD_BP_CANCEL] = { "bp-cancel",
+		"H. Peter Anvin's cancellable breakpoint (states 0-4), one site at a time",
+		false },
+	[HVP_METHOD_BP_EMULATE] = { "bp-emulate",
+		"Linux text_poke_bp batch: int3, tail, first byte; #BP emulates the new call; 3 rounds",
+		false },
+	[HVP_METHOD_NAIVE] = { "naive",
+		"no protocol, byte by byte (test only: tears; needs --unsafe)", true },
+};
+
+int hvp_method_by_name(const char *name)
+{
+	int i;
+
+	for (i = 0; i < HVP_METHOD__COUNT; i++)
+		if (!strcmp(hvp_methods[i].name, name))
+			return i;
+	return -1;
+}
+
+const char *hvp_sync_name(enum hvp_sync_kind kind)
+{
+	return kind == HVP_SYNC_NMI ? "nmi" : "kick";
+}
+
+struct patch_run {
+	struct hvp_patch_ctx *ctx;
+	const struct hvp_patch_req *req;
+	struct hvp_patch_result *res;
+	uint8_t *ram;
+	uint64_t deadline_ns;
+	uint64_t new_dest, old_dest;
+};
+
+/* ---- text access: every write is read back ---- */
+
+static void put_byte(uint8_t *ram, uint64_t addr, uint8_t v)
+{
+	__atomic_store_n(&ram[addr], v, __ATOMIC_RELEASE);
+}
+
+static int check_bytes(struct patch_run *p, uint64_t addr, const uint8_t *want, unsigned off,
+		       unsigned len)
+{
+	unsigned i;
+
+	for (i = off; i < off + len; i++) {
+		uint8_t got = __atomic_load_n(&p->ram[addr + i], __ATOMIC_ACQUIRE);
+
+		if (got != want[i]) {
+			snprintf(p->res->reason, sizeof(p->res->reason),
+				 "read-back mismatch at site 0x%" PRIx64 " byte %u: wrote %02x, read %02x",
+				 addr, i, want[i], got);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+static int write_bytes(struct patch_run *p, uint64_t addr, const uint8_t *insn, unsigned off,
+		       unsigned len)
+{
+	unsigned i;
+
+	for (i = off; i < off + len; i++)
+		put_byte(p->ram, addr + i, insn[i]);
+	p->res->written = true;
+	return check_bytes(p, addr, insn, off, len);
+}
+
+static int round_(struct patch_run *p)
+{
+	struct hvp_backend *be = p->ctx->be;
+	uint64_t now = hvp_now_ns();
+	int left = p->deadline_ns > now ? (int)((p->deadline_ns - now) / 1000000u) : 0;
+	uint64_t gen = 0;
+	int r;
+
+	if (left < 1000)
+		left = 1000;	/* a round in flight gets at least a second */
+	if (p->req->sync == HVP_SYNC_NMI) {
+		gen = __atomic_add_fetch(&p->ctx->agent->patch.sync_gen, 1, __ATOMIC_RELEASE);
+	}
+	r = be->ops->sync_round(be, p->req->sync, gen, left);
+	p->res->sync_rounds++;
+	if (r < 0)
+		snprintf(p->res->reason, sizeof(p->res->reason),
+			 "%s sync round %u: %s", hvp_sync_name(p->req->sync),
+			 p->res->sync_rounds, strerror(-r));
+	return r;
+}
+
+/* Every site must hold the key's opcode aimed at one and the same target. */
+static int check_old(struct patch_run *p)
+{
+	const struct hvp_key_info *k = p->req->key;
+	int first = -1;
+	unsigned i;
+
+	for (i = 0; i < k->nr_sites; i++) {
+		uint8_t insn[HVP_INSN_LEN];
+		uint64_t dest;
+		int t;
+
+		memcpy(insn, p->ram + k->sites[i], HVP_INSN_LEN);
+		t = hvp_agent_decode(insn, k->sites[i], k->opcode, &dest) < 0 ? -1 :
+		    hvp_key_target_index(k, dest);
+		if (t < 0 || (first >= 0 && t != first)) {
+			snprintf(p->res->reason, sizeof(p->res->reason),
+				 "site 0x%" PRIx64 " holds %02x %02x %02x %02x %02x, not the expected %s to %s",
+				 k->sites[i], insn[0], insn[1], insn[2], insn[3], insn[4],
+				 k->opcode == HVP_OPC_CALL ? "call" : "jmp",
+				 first >= 0 ? k->target_names[first] : "a registered target");
+			return -EILSEQ;
+		}
+		first = t;
+	}
+	p->res->old_target = (unsigned)first;
+	p->old_dest = k->targets[first];
+	return 0;
+}
+
+static void encode(struct patch_run *p, uint64_t site, uint64_t dest, uint8_t insn[HVP_INSN_LEN])
+{
+	/* Sites and targets are both inside the image's text: always in range. */
+	hvp_agent_encode(insn, site, p->req->key->opcode, dest);
+}
+
+/* ---- stop ---- */
+
+static int method_stop(struct patch_run *p)
+{
+	struct hvp_backend *be = p->ctx->be;
+	const struct hvp_key_info *k = p->req->key;
+	uint64_t t_paused;
+	unsigned i;
+	int r;
+
+	r = be->ops->pause_all(be, p->req->timeout_ms);
+	p->res->sync_rounds++;
+	if (r < 0) {
+		snprintf(p->res->reason, sizeof(p->res->reason), "pausing the vCPUs: %s",
+			 strerror(-r));
+		return r;
+	}
+	t_paused = hvp_now_ns();
+	r = check_old(p);
+	for (i = 0; r == 0 && i < k->nr_sites; i++) {
+		uint8_t insn[HVP_INSN_LEN];
+
+		encode(p, k->sites[i], p->new_dest, insn);
+		r = write_bytes(p, k->sites[i], insn, 0, HVP_INSN_LEN);
+	}
+	p->res->paused_ns = hvp_now_ns() - t_paused;
+	be->ops->resume_all(be, p->req->sync == HVP_SYNC_NMI);
+	return r;
+}
+
+/* ---- bp-emulate ---- */
+
+/* Patch sites[0..n) of the key to dest with the 3-round batch. */
+static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n, uint64_t dest)
+{
+	struct hvp_patch_ctl *ctl = &p->ctx->agent->patch;
+	const uint8_t cc = HVP_OPC_INT3;
+	uint8_t insn[HVP_INSN_LEN];
+	unsigned i;
+	int r;
+
+	/* step 0: the vector, sorted because sites[] is */
+	__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
+	for (i = 0; i < n; i++) {
+		ctl->emu[i].addr = sites[i];
+		ctl->emu[i].target = dest;
+		ctl->emu[i].opcode = p->req->key->opcode;
+	}
+	__atomic_store_n(&ctl->nr_emu, n, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->method, HVP_PM_EMULATE, __ATOMIC_RELEASE);
+
+	/* step 1: int3 everywhere */
+	for (i = 0; i < n; i++) {
+		r = write_bytes(p, sites[i], &cc, 0, 1);
+		if (r < 0)
+			goto out;
+	}
+	r = round_(p);
+	if (r < 0)
+		goto out;
+	/* step 2: tails */
+	for (i = 0; i < n; i++) {
+		encode(p, sites[i], dest, insn);
+		r = write_bytes(p, sites[i], insn, 1, HVP_INSN_LEN - 1);
+		if (r < 0)
+			goto out;
+	}
+	r = round_(p);
+	if (r < 0)
+		goto out;
+	/* step 3: first bytes */
+	for (i = 0; i < n; i++) {
+		encode(p, sites[i], dest, insn);
+		r = write_bytes(p, sites[i], insn, 0, 1);
+		if (r == 0)
+			r = check_bytes(p, sites[i], insn, 0, HVP_INSN_LEN);
+		if (r < 0)
+			goto out;
+	}
+	r = round_(p);
+out:
+	/*
+	 * On a failed round the int3s stay and so must the vector: the guest
+	 * handler keeps emulating the new call, which is correct either way.
+	 */
+	if (r == 0) {
+		__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
+		__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
+	}
+	return r;
+}
+
+static int method_emulate(struct patch_run *p)
+{
+	int r = check_old(p);
+
+	if (r < 0)
+		return r;
+	return emulate_batch(p, p->req->key->sites, p->req->key->nr_sites, p->new_dest);
+}
+
+/* ---- bp-cancel ---- */
+
+static bool past_deadline(const struct patch_run *p)
+{
+	return hvp_now_ns() >= p->deadline_ns;
+}
+
+/* Give up on site i: no int3 may stay behind, and sites 0..i-1 go back. */
+static int cancel_give_up(struct patch_run *p, unsigned i, const uint8_t old[HVP_INSN_LEN])
+{
+	struct hvp_patch_ctl *ctl = &p->ctx->agent->patch;
+	const struct hvp_key_info *k = p->req->key;
+	uint8_t cc = HVP_OPC_INT3;
+	int r;
+
+	/* State stays 1/4 until the round is over, so a vCPU that still
+	 * traps on the int3 cancels (idempotently) instead of faulting. */
+	__atomic_compare_exchange_n(&p->ram[k->sites[i]], &cc, old[0], 0, __ATOMIC_ACQ_REL,
+				    __ATOMIC_ACQUIRE);
+	p->res->rollbacks++;
+	r = check_bytes(p, k->sites[i], old, 0, HVP_INSN_LEN);
+	if (r == 0)
+		r = round_(p);
+	if (r < 0)
+		return r;
+	__atomic_store_n(&ctl->state, HVP_BPS_NORMAL, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->write_addr, 0, __ATOMIC_RELEASE);
+	snprintf(p->res->reason, sizeof(p->res->reason),
+		 "timed out after %d ms at site %u of %u (0x%" PRIx64 "): %u attempts cancelled",
+		 p->req->timeout_ms, i + 1, k->nr_sites, k->sites[i], p->res->retries);
+	if (i > 0) {
+		char saved[sizeof(p->res->reason)];
+
+		memcpy(saved, p->res->reason, sizeof(saved));
+		/* bp-emulate always completes: the key ends on its old target */
+		r = emulate_batch(p, k->sites, i, p->old_dest);
+		if (r < 0)
+			return r;
+		p->res->reverted = i;
+		memcpy(p->res->reason, saved, sizeof(saved));
+	}
+	return 0;
+}
+
+static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
+{
+	struct hvp_patch_ctl *ctl = &p->ctx->agent->patch;
+	uint64_t site = p->req->key->sites[i];
+	uint8_t old[HVP_INSN_LEN], new[HVP_INSN_LEN];
+	const uint8_t cc = HVP_OPC_INT3;
+	int r;
+
+	memcpy(old, p->ram + site, HVP_INSN_LEN);
+	encode(p, site, p->new_dest, new);
+	memcpy(ctl->old_insn, old, HVP_INSN_LEN);
+	memcpy(ctl->new_insn, new, HVP_INSN_LEN);
+	__atomic_store_n(&ctl->write_addr, site, __ATOMIC_RELEASE);
+
+	for (;;) {
+		uint32_t one = HVP_BPS_CANCELLABLE;
+
+		if (past_deadline(p)) {
+			*gave_up = true;
+			return cancel_give_up(p, i, old);
+		}
+		__atomic_store_n(&ctl->state, HVP_BPS_CANCELLABLE, __ATOMIC_RELEASE);
+		put_byte(p->ram, site, HVP_OPC_INT3);
+		p->res->written = true;
+		r = round_(p);
+		if (r < 0)
+			return r;
+		if (__atomic_load_n(&p->ram[site], __ATOMIC_ACQUIRE) == cc &&
+		    __atomic_compare_exchange_n(&ctl->state, &one, HVP_BPS_FINAL, 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			break;
+		p->res->retries++;
+		p->res->rollbacks++;
+	}
+	r = write_bytes(p, site, new, 1, HVP_INSN_LEN - 1);
+	if (r == 0)
+		r = write_bytes(p, site, new, 0, 1);
+	if (r == 0)
+		r = check_bytes(p, site, new, 0, HVP_INSN_LEN);
+	if (r < 0)
+		return r;
+	__atomic_store_n(&ctl->state, HVP_BPS_INSTALLED, __ATOMIC_RELEASE);
+	r = round_(p);
+	if (r < 0)
+		return r;
+	__atomic_store_n(&ctl->state, HVP_BPS_NORMAL, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int method_cancel(struct patch_run *p)
+{
+	struct hvp_patch_ctl *ctl = &p->ctx->agent->patch;
+	unsigned i;
+	int r;
+
+	r = check_old(p);
+	if (r < 0)
+		return r;
+	__atomic_store_n(&ctl->state, HVP_BPS_NORMAL, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->method, HVP_PM_CANCEL, __ATOMIC_RELEASE);
+	for (i = 0; i < p->req->key->nr_sites; i++) {
+		bool gave_up = false;
+
+		r = cancel_one(p, i, &gave_up);
+		if (r < 0 || gave_up)
+			return r;
+	}
+	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->write_addr, 0, __ATOMIC_RELEASE);
+	p->res->completed = true;
+	return 0;
+}
+
+/* ---- naive ---- */
+
+static int method_naive(struct patch_run *p)
+{
+	const struct hvp_key_info *k = p->req->key;
+	struct timespec d = { 0, (long)p->req->naive_delay_us * 1000L };
+	unsigned i, b, n = 0, max = p->req->naive_max_bytes;
+	int r = check_old(p);
+
+	for (i = 0; r == 0 && i < k->nr_sites; i++) {
+		uint8_t insn[HVP_INSN_LEN];
+
+		encode(p, k->sites[i], p->new_dest, insn);
+		for (b = 0; b < HVP_INSN_LEN && r == 0; b++) {
+			if (max && n++ >= max) {
+				snprintf(p->res->reason, sizeof(p->res->reason),
+					 "stopped after %u bytes as asked: site 0x%" PRIx64 " is torn",
+					 max, k->sites[i]);
+				p->res->completed = false;
+				return 1;
+			}
+			r = write_bytes(p, k->sites[i], insn, b, 1);
+			if (p->req->naive_delay_us)
+				nanosleep(&d, NULL);
+		}
+	}
+	return r;
+}
+
+/* ---- the guest's counters around a patch ---- */
+
+struct counters {
+	uint64_t bp_traps, bp_emulated, bp_cancels, bp_completes, bp_reexec, faults;
+};
+
+static void read_counters(struct hvp_patch_ctx *ctx, struct counters *c)
+{
+	unsigned i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < ctx->be->nr_vcpus; i++) {
+		const struct hvp_vcpu *v = &ctx->agent->vcpu[i];
+
+		c->bp_traps += __atomic_load_n(&v->bp_traps, __ATOMIC_RELAXED);
+		c->bp_emulated += __atomic_load_n(&v->bp_emulated, __ATOMIC_RELAXED);
+		c->bp_cancels += __atomic_load_n(&v->bp_cancels, __ATOMIC_RELAXED);
+		c->bp_completes += __atomic_load_n(&v->bp_completes, __ATOMIC_RELAXED);
+		c->bp_reexec += __atomic_load_n(&v->bp_reexec, __ATOMIC_RELAXED);
+		c->faults += __atomic_load_n(&v->nr_faults, __ATOMIC_RELAXED);
+	}
+}
+
+int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
+		    struct hvp_patch_result *res)
+{
+	const struct hvp_key_info *k = req->key;
+	struct patch_run p = { .ctx = ctx, .req = req, .res = res, .ram = ctx->be->ram };
+	struct counters before, after;
+	uint64_t t0;
+	unsigned i;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->sites = k->nr_sites;
+	if (req->method >= HVP_METHOD__COUNT) {
+		snprintf(res->reason, sizeof(res->reason), "unknown method");
+		return -EINVAL;
+	}
+	if (hvp_methods[req->method].unsafe && !req->unsafe) {
+		snprintf(res->reason, sizeof(res->reason),
+			 "method %s tears instructions under load; it runs only with --unsafe",
+			 hvp_methods[req->method].name);
+		return -EPERM;
+	}
+	if (req->target >= k->nr_targets) {
+		snprintf(res->reason, sizeof(res->reason), "target index %u out of range", req->target);
+		return -EINVAL;
+	}
+	if (k->nr_sites > HVP_MAX_SITES) {
+		snprintf(res->reason, sizeof(res->reason), "key has too many sites");
+		return -EINVAL;
+	}
+	p.new_dest = k->targets[req->target];
+
+	for (i = 0; i < ctx->be->nr_vcpus; i++)
+		__atomic_store_n(&ctx->agent->vcpu[i].window_max_gap, 0, __ATOMIC_RELAXED);
+	read_counters(ctx, &before);
+	t0 = hvp_now_ns();
+	p.deadline_ns = t0 + (uint64_t)req->timeout_ms * 1000000u;
+
+	switch (req->method) {
+	case HVP_METHOD_STOP:
+		r = method_stop(&p);
+		res->completed = r == 0;
+		break;
+	case HVP_METHOD_BP_EMULATE:
+		r = method_emulate(&p);
+		res->completed = r == 0;
+		break;
+	case HVP_METHOD_BP_CANCEL:
+		r = method_cancel(&p);
+		break;
+	case HVP_METHOD_NAIVE:
+	default:
+		r = method_naive(&p);
+		res->completed = r == 0;
+		if (r > 0)
+			r = 0;	/* a deliberate partial write */
+		break;
+	}
+	res->latency_ns = hvp_now_ns() - t0;
+	read_counters(ctx, &after);
+	res->bp_traps = after.bp_traps - before.bp_traps;
+	res->bp_emulated = after.bp_emulated - before.bp_emulated;
+	res->bp_cancels = after.bp_cancels - before.bp_cancels;
+	res->bp_completes = after.bp_completes - before.bp_completes;
+	res->bp_reexec = after.bp_reexec - before.bp_reexec;
+	res->faults = after.faults - before.faults;
+	for (i = 0; i < ctx->be->nr_vcpus; i++) {
+		uint64_t g = __atomic_load_n(&ctx->agent->vcpu[i].window_max_gap, __ATOMIC_RELAXED);
+		uint64_t ns = ctx->be->tsc_khz ? g * 1000000u / ctx->be->tsc_khz : 0;
+
+		if (ns > res->max_stall_ns) {
+			res->max_stall_ns = ns;
+			res->max_stall_vcpu = i;
+		}
+	}
+	if (res->faults && res->completed && !res->reason[0])
+		snprintf(res->reason, sizeof(res->reason),
+			 "%" PRIu64 " guest fault(s) during the patch", res->faults);
+	/* A refusal wrote nothing; a failure after writing is -EIO or a round. */
+	return r;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The patch engine: rewrite every site of a static call key in a live VM. */
+#ifndef HVP_PATCH_H
+#define HVP_PATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent.h"
+#include "backend.h"
+
+enum hvp_method {
+	HVP_METHOD_STOP,
+	HVP_METHOD_BP_CANCEL,
+	HVP_METHOD_BP_EMULATE,
+	HVP_METHOD_NAIVE,
+	HVP_METHOD__COUNT
+};
+
+struct hvp_method_info {
+	const char *name;
+	const char *summary;
+	bool unsafe;		/* refused without --unsafe */
+};
+
+extern const struct hvp_method_info hvp_methods[HVP_METHOD__COUNT];
+/* Method by name, or -1. */
+int hvp_method_by_name(const char *name);
+const char *hvp_sync_name(enum hvp_sync_kind kind);
+
+struct hvp_patch_ctx {
+	struct hvp_backend *be;
+	struct hvp_agent *agent;	/* in guest RAM */
+};
+
+struct hvp_patch_req {
+	const struct hvp_key_info *key;
+	unsigned target;		/* index into key->targets      */
+	enum hvp_method method;
+	enum hvp_sync_kind sync;
+	int timeout_ms;			/* whole patch; also each round */
+	bool unsafe;
+	unsigned naive_delay_us;	/* naive: pause between bytes   */
+	unsigned naive_max_bytes;	/* naive: stop after this many bytes
+					 * (0: all), to leave a torn site */
+};
+
+struct hvp_patch_result {
+	bool completed;
+	char reason[256];		/* why not completed            */
+	bool written;			/* did any byte change          */
+	unsigned sites;
+	unsigned old_target;		/* index the key called before  */
+	uint64_t latency_ns;
+	uint64_t paused_ns;		/* stop: vCPUs held out of guest */
+	unsigned sync_rounds;
+	unsigned retries;		/* bp-cancel: attempts that were cancelled */
+	unsigned rollbacks;		/* bp-cancel: old bytes put back */
+	unsigned reverted;		/* sites restored after a timeout */
+	/* deltas of the guest's own counters over the patch, all vCPUs */
+	uint64_t bp_traps, bp_emulated, bp_cancels, bp_completes, bp_reexec;
+	uint64_t faults;
+	uint64_t max_stall_ns;		/* longest workload loop gap during it */
+	unsigned max_stall_vcpu;
+};
+
+/*
+ * Patch every site of req->key to call req->target.  Returns 0 when the
+ * request was carried out (res->completed tells whether the patch took,
+ * e.g. bp-cancel may time out and roll back), or -errno when it was refused
+ * before anything was written (res->reason says why) or failed while writing
+ * (-EIO: a read-back mismatch; the reason names the site).
+ */
+int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
+		    struct hvp_patch_result *res);
+
+#endif

@@ -1,0 +1,525 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Control-socket requests of a running VM's service: info, sites, stats,
+ * stop.  Handlers run on the control server's client threads, concurrently.
+ * Everything read from the agent area is guest-written: counters are only
+ * reported, addresses are only ever formatted, never followed.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hvp_ctl.h"
+#include "patch.h"
+#include "service.h"
+#include "util.h"
+
+const struct hvp_key_info *hvp_service_key(const struct hvp_service *s, const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < s->nr_keys; i++)
+		if (!strcmp(s->keys[i].name, name))
+			return &s->keys[i];
+	return NULL;
+}
+
+const char *hvp_vector_name(unsigned vector)
+{
+	static const char *const names[] = {
+		"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "-",
+		"#TS", "#NP", "#SS", "#GP", "#PF", "-", "#MF", "#AC", "#MC", "#XM", "#VE",
+		"#CP",
+	};
+
+	return vector < HVP_ARRAY_SIZE(names) ? names[vector] : "?";
+}
+
+static json_object *hex(uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
+	return json_object_new_string(buf);
+}
+
+static uint64_t ticks_to_ns(const struct hvp_service *s, uint64_t ticks)
+{
+	uint64_t khz = s->be->tsc_khz ? s->be->tsc_khz : 1000000;
+
+	return (uint64_t)((unsigned __int128)ticks * 1000000u / khz);
+}
+
+/* The current destination of a site, read from guest RAM now. */
+static const char *site_target(const struct hvp_service *s, const struct hvp_key_info *k,
+			       uint64_t addr, uint8_t insn[HVP_INSN_LEN])
+{
+	uint64_t dest;
+	int t;
+
+	memcpy(insn, s->be->ram + addr, HVP_INSN_LEN);
+	if (hvp_agent_decode(insn, addr, k->opcode, &dest) < 0)
+		return NULL;
+	t = hvp_key_target_index(k, dest);
+	return t < 0 ? NULL : k->target_names[t];
+}
+
+static json_object *do_info(struct hvp_service *s)
+{
+	json_object *o = json_object_new_object(), *keys = json_object_new_array();
+	unsigned i;
+
+	json_object_object_add(o, "name", json_object_new_string(s->opts.name));
+	json_object_object_add(o, "backend", json_object_new_string(s->be->ops->name));
+	json_object_object_add(o, "pid", json_object_new_int64(getpid()));
+	json_object_object_add(o, "vcpus", json_object_new_int(s->opts.vcpus));
+	json_object_object_add(o, "mem_mib", json_object_new_int(s->opts.mem_mib));
+	json_object_object_add(o, "socket", json_object_new_string(s->sock_path));
+	{
+		char path[PATH_MAX];
+
+		if (hvp_vm_path(path, sizeof(path), s->opts.rundir, s->opts.name, ".console") == 0)
+			json_object_object_add(o, "console", json_object_new_string(path));
+		if (hvp_vm_path(path, sizeof(path), s->opts.rundir, s->opts.name, ".log") == 0)
+			json_object_object_add(o, "log", json_object_new_string(path));
+	}
+	pthread_mutex_lock(&s->lock);
+	json_object_object_add(o, "state", json_object_new_string(
+		s->dead_reason[0] ? "degraded" : "running"));
+	if (s->dead_reason[0])
+		json_object_object_add(o, "problem", json_object_new_string(s->dead_reason));
+	pthread_mutex_unlock(&s->lock);
+	json_object_object_add(o, "uptime_s",
+			       json_object_new_double((double)(hvp_now_ns() - s->start_ns) / 1e9));
+	json_object_object_add(o, "image", json_object_new_string(s->opts.image));
+	for (i = 0; i < s->nr_keys; i++)
+		if (s->key_mask & (1u << i))
+			json_object_array_add(keys, json_object_new_string(s->keys[i].name));
+	json_object_object_add(o, "workload_keys", keys);
+	json_object_object_add(o, "rate", s->opts.rate ? json_object_new_int64((int64_t)s->opts.rate)
+							: json_object_new_string("max"));
+	json_object_object_add(o, "nmi_rate", json_object_new_int64((int64_t)s->opts.nmi_rate));
+	json_object_object_add(o, "tsc_khz", json_object_new_int64((int64_t)s->be->tsc_khz));
+	return hvp_ctl_ok_new(o);
+}
+
+static json_object *do_sites(struct hvp_service *s, json_object *args)
+{
+	json_object *o = json_object_new_object(), *keys = json_object_new_array();
+	json_object *jk;
+	const char *only = NULL;
+	unsigned i, j, t;
+
+	if (json_object_object_get_ex(args, "key", &jk))
+		only = json_object_get_string(jk);
+	if (only && !hvp_service_key(s, only)) {
+		json_object_put(o);
+		json_object_put(keys);
+		return hvp_ctl_error_new(HVP_ERR_NOT_FOUND, "no key named '%s'", only);
+	}
+	for (i = 0; i < s->nr_keys; i++) {
+		const struct hvp_key_info *k = &s->keys[i];
+		json_object *jo = json_object_new_object(), *tg = json_object_new_array();
+		json_object *sites = json_object_new_array();
+		const char *current = NULL;
+		bool mixed = false;
+
+		if (only && strcmp(only, k->name)) {
+			json_object_put(jo);
+			json_object_put(tg);
+			json_object_put(sites);
+			continue;
+		}
+		json_object_object_add(jo, "name", json_object_new_string(k->name));
+		json_object_object_add(jo, "kind", json_object_new_string(
+			k->kind == HVP_KEY_INLINE ? "inline" : "trampoline"));
+		for (t = 0; t < k->nr_targets; t++)
+			json_object_array_add(tg, json_object_new_string(k->target_names[t]));
+		json_object_object_add(jo, "targets", tg);
+		for (j = 0; j < k->nr_sites; j++) {
+			json_object *js = json_object_new_object();
+			uint8_t insn[HVP_INSN_LEN];
+			const char *tn = site_target(s, k, k->sites[j], insn);
+			char bytes[16];
+
+			snprintf(bytes, sizeof(bytes), "%02x%02x%02x%02x%02x", insn[0], insn[1],
+				 insn[2], insn[3], insn[4]);
+			json_object_object_add(js, "addr", hex(k->sites[j]));
+			json_object_object_add(js, "target", tn ? json_object_new_string(tn) : NULL);
+			json_object_object_add(js, "bytes", json_object_new_string(bytes));
+			json_object_array_add(sites, js);
+			if (!tn || (current && strcmp(current, tn)))
+				mixed = true;
+			if (!current)
+				current = tn;
+		}
+		json_object_object_add(jo, "current", mixed || !current ? NULL :
+				       json_object_new_string(current));
+		json_object_object_add(jo, "nr_sites", json_object_new_int((int)k->nr_sites));
+		json_object_object_add(jo, "sites", sites);
+		json_object_array_add(keys, jo);
+	}
+	json_object_object_add(o, "keys", keys);
+	return hvp_ctl_ok_new(o);
+}
+
+static const char *vcpu_state_name(uint32_t st)
+{
+	switch (st) {
+	case HVP_VCPU_OFFLINE:
+		return "offline";
+	case HVP_VCPU_RUNNING:
+		return "running";
+	case HVP_VCPU_DEAD:
+		return "dead";
+	default:
+		return "invalid";
+	}
+}
+
+static json_object *vcpu_stats(struct hvp_service *s, unsigned id)
+{
+	json_object *o = json_object_new_object(), *calls = json_object_new_object();
+	json_object *iters = json_object_new_object(), *faults = json_object_new_array();
+	json_object *hist = json_object_new_array();
+	struct hvp_vcpu_exits ex;
+	struct hvp_vcpu v;
+	uint64_t nf, n, total = 0;
+	unsigned k, t, b;
+
+	memcpy(&v, &s->agent->vcpu[id], sizeof(v));	/* one snapshot, then trust nothing */
+	json_object_object_add(o, "id", json_object_new_int((int)id));
+	json_object_object_add(o, "state", json_object_new_string(
+		!s->be->ops->vcpu_alive(s->be, id) && v.state == HVP_VCPU_RUNNING ?
+		"stopped" : vcpu_state_name(v.state)));
+	json_object_object_add(o, "loops", json_object_new_int64((int64_t)v.loops));
+	for (k = 0; k < s->nr_keys && k < HVP_MAX_KEYS; k++) {
+		const struct hvp_key_info *key = &s->keys[k];
+
+		json_object_object_add(iters, key->name, json_object_new_int64((int64_t)v.iters[k]));
+		for (t = 0; t < key->nr_targets; t++) {
+			json_object_object_add(calls, key->target_names[t],
+					       json_object_new_int64((int64_t)v.calls[k][t]));
+			total += v.calls[k][t];
+		}
+	}
+	json_object_object_add(o, "calls", calls);
+	json_object_object_add(o, "total_calls", json_object_new_int64((int64_t)total));
+	json_object_object_add(o, "iters", iters);
+	json_object_object_add(o, "bp_traps", json_object_new_int64((int64_t)v.bp_traps));
+	json_object_object_add(o, "bp_emulated", json_object_new_int64((int64_t)v.bp_emulated));
+	json_object_object_add(o, "bp_cancels", json_object_new_int64((int64_t)v.bp_cancels));
+	json_object_object_add(o, "bp_completes", json_object_new_int64((int64_t)v.bp_completes));
+	json_object_object_add(o, "bp_reexec", json_object_new_int64((int64_t)v.bp_reexec));
+	json_object_object_add(o, "nmis", json_object_new_int64((int64_t)v.nmis));
+	json_object_object_add(o, "nmi_upcalls", json_object_new_int64((int64_t)v.nmi_upcalls));
+	nf = v.nr_faults;
+	json_object_object_add(o, "nr_faults", json_object_new_int64((int64_t)nf));
+	n = nf < HVP_FAULT_LOG ? nf : HVP_FAULT_LOG;
+	for (; n; n--) {
+		const struct hvp_fault *f = &v.faults[(nf - n) % HVP_FAULT_LOG];
+		json_object *jf = json_object_new_object();
+
+		json_object_object_add(jf, "vector", json_object_new_int((int)f->vector));
+		json_object_object_add(jf, "name", json_object_new_string(hvp_vector_name(f->vector)));
+		json_object_object_add(jf, "rip", hex(f->rip));
+		json_object_object_add(jf, "cs", hex(f->cs));
+		json_object_object_add(jf, "cpl", json_object_new_int((int)(f->cs & 3)));
+		json_object_object_add(jf, "error_code", hex(f->error_code));
+		json_object_object_add(jf, "cr2", hex(f->cr2));
+		json_object_array_add(faults, jf);
+	}
+	json_object_object_add(o, "faults", faults);
+	json_object_object_add(o, "max_gap_ns", json_object_new_int64((int64_t)ticks_to_ns(s, v.max_gap)));
+	for (b = 0; b < HVP_HIST_BUCKETS; b++) {
+		json_object *jb;
+
+		if (!v.gap_hist[b])
+			continue;
+		jb = json_object_new_object();
+		json_object_object_add(jb, "ge_ns", json_object_new_int64(
+			(int64_t)ticks_to_ns(s, b ? 1ull << b : 0)));
+		json_object_object_add(jb, "count", json_object_new_int64((int64_t)v.gap_hist[b]));
+		json_object_array_add(hist, jb);
+	}
+	json_object_object_add(o, "gap_hist", hist);
+	if (s->be->ops->get_exits(s->be, id, &ex) == 0) {
+		json_object *je = json_object_new_object();
+
+		json_object_object_add(je, "exits", json_object_new_int64((int64_t)ex.exits));
+		json_object_object_add(je, "io_exits", json_object_new_int64((int64_t)ex.io_exits));
+		json_object_object_add(je, "kicks", json_object_new_int64((int64_t)ex.kicks));
+		json_object_object_add(je, "nmis_injected",
+				       json_object_new_int64((int64_t)ex.nmis_injected));
+		json_object_object_add(je, "nmi_acks", json_object_new_int64((int64_t)ex.nmi_acks));
+		json_object_object_add(o, "vmm", je);
+	}
+	{
+		struct hvp_kvm_witness w;
+
+		if (s->be->ops->witness && s->be->ops->witness(s->be, id, &w) == 0) {
+			json_object *jw = json_object_new_object();
+
+			json_object_object_add(jw, "exits", json_object_new_int64((int64_t)w.exits));
+			json_object_object_add(jw, "io_exits", json_object_new_int64((int64_t)w.io_exits));
+			json_object_object_add(jw, "signal_exits",
+					       json_object_new_int64((int64_t)w.signal_exits));
+			json_object_object_add(jw, "nmi_injections",
+					       json_object_new_int64((int64_t)w.nmi_injections));
+			json_object_object_add(jw, "insn_emulation",
+					       json_object_new_int64((int64_t)w.insn_emulation));
+			json_object_object_add(o, "kvm_stats", jw);
+		}
+	}
+	return o;
+}
+
+static json_object *do_stats(struct hvp_service *s)
+{
+	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	unsigned i;
+
+	json_object_object_add(o, "tsc_khz", json_object_new_int64((int64_t)s->be->tsc_khz));
+	for (i = 0; i < s->be->nr_vcpus; i++)
+		json_object_array_add(arr, vcpu_stats(s, i));
+	json_object_object_add(o, "vcpus", arr);
+	json_object_object_add(o, "nmis_sent", json_object_new_int64((int64_t)s->nmis_sent));
+	return hvp_ctl_ok_new(o);
+}
+
+static json_object *do_stop(struct hvp_service *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return hvp_ctl_ok_new(NULL);
+}
+
+static json_object *do_methods(void)
+{
+	json_object *arr = json_object_new_array();
+	int i;
+
+	for (i = 0; i < HVP_METHOD__COUNT; i++) {
+		json_object *m = json_object_new_object();
+
+		json_object_object_add(m, "name", json_object_new_string(hvp_methods[i].name));
+		json_object_object_add(m, "summary", json_object_new_string(hvp_methods[i].summary));
+		json_object_object_add(m, "unsafe", json_object_new_boolean(hvp_methods[i].unsafe));
+		json_object_array_add(arr, m);
+	}
+	return arr;
+}
+
+static const char *arg_str(json_object *args, const char *name)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(args, name, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* An integer argument in [lo, hi]; absent gives def; -1 when malformed. */
+static int arg_int(json_object *args, const char *name, int64_t lo, int64_t hi, int64_t def,
+		   int64_t *out)
+{
+	json_object *v;
+
+	*out = def;
+	if (!json_object_object_get_ex(args, name, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return -1;
+	*out = json_object_get_int64(v);
+	return *out < lo || *out > hi ? -1 : 0;
+}
+
+static json_object *patch_result_json(const struct hvp_service *s, const struct hvp_patch_req *rq,
+				      const struct hvp_patch_result *res)
+{
+	json_object *o = json_object_new_object();
+	const struct hvp_key_info *k = rq->key;
+
+	json_object_object_add(o, "completed", json_object_new_boolean(res->completed));
+	json_object_object_add(o, "method", json_object_new_string(hvp_methods[rq->method].name));
+	json_object_object_add(o, "sync", json_object_new_string(hvp_sync_name(rq->sync)));
+	json_object_object_add(o, "key", json_object_new_string(k->name));
+	json_object_object_add(o, "target", json_object_new_string(k->target_names[rq->target]));
+	json_object_object_add(o, "old_target",
+			       json_object_new_string(k->target_names[res->old_target]));
+	json_object_object_add(o, "sites", json_object_new_int((int)res->sites));
+	json_object_object_add(o, "vcpus", json_object_new_int((int)s->be->nr_vcpus));
+	json_object_object_add(o, "latency_ns", json_object_new_int64((int64_t)res->latency_ns));
+	json_object_object_add(o, "paused_ns", json_object_new_int64((int64_t)res->paused_ns));
+	json_object_object_add(o, "sync_rounds", json_object_new_int((int)res->sync_rounds));
+	json_object_object_add(o, "retries", json_object_new_int((int)res->retries));
+	json_object_object_add(o, "rollbacks", json_object_new_int((int)res->rollbacks));
+	json_object_object_add(o, "reverted_sites", json_object_new_int((int)res->reverted));
+	json_object_object_add(o, "bp_traps", json_object_new_int64((int64_t)res->bp_traps));
+	json_object_object_add(o, "bp_emulated", json_object_new_int64((int64_t)res->bp_emulated));
+	json_object_object_add(o, "bp_cancels", json_object_new_int64((int64_t)res->bp_cancels));
+	json_object_object_add(o, "bp_completes", json_object_new_int64((int64_t)res->bp_completes));
+	json_object_object_add(o, "bp_reexec", json_object_new_int64((int64_t)res->bp_reexec));
+	json_object_object_add(o, "faults", json_object_new_int64((int64_t)res->faults));
+	json_object_object_add(o, "max_stall_ns", json_object_new_int64((int64_t)res->max_stall_ns));
+	json_object_object_add(o, "max_stall_vcpu", json_object_new_int((int)res->max_stall_vcpu));
+	json_object_object_add(o, "nmi_path", json_object_new_string(
+		s->opts.nmi_key[0] ? "user-mode upcall" : "none"));
+	if (res->reason[0])
+		json_object_object_add(o, "reason", json_object_new_string(res->reason));
+	return o;
+}
+
+/*
+ * A soak: `repeat` patches, alternating between the requested target and the
+ * one the key called before, under the patch lock one at a time (other
+ * requests interleave between them).  Stops at the first error.
+ */
+static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req *rq,
+				    uint64_t repeat)
+{
+	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent };
+	uint64_t i, completed = 0, faults = 0, rounds = 0, rollbacks = 0, traps = 0;
+	uint64_t lat_sum = 0, lat_max = 0, stall_max = 0, t0 = hvp_now_ns();
+	unsigned targets[2] = { rq->target, rq->target };
+	json_object *o;
+	char reason[300] = "";
+	int r = 0;
+
+	for (i = 0; i < repeat; i++) {
+		struct hvp_patch_result res;
+
+		pthread_mutex_lock(&s->patch_lock);
+		r = hvp_patch_apply(&ctx, rq, &res);
+		pthread_mutex_unlock(&s->patch_lock);
+		if (i == 0)
+			targets[1] = res.old_target;
+		if (r < 0) {
+			snprintf(reason, sizeof(reason), "patch %" PRIu64 ": %s", i + 1, res.reason);
+			break;
+		}
+		completed += res.completed;
+		faults += res.faults;
+		rounds += res.sync_rounds;
+		rollbacks += res.rollbacks;
+		traps += res.bp_traps;
+		lat_sum += res.latency_ns;
+		if (res.latency_ns > lat_max)
+			lat_max = res.latency_ns;
+		if (res.max_stall_ns > stall_max)
+			stall_max = res.max_stall_ns;
+		/* next time, the other target (when this one took) */
+		if (res.completed && targets[0] != targets[1])
+			rq->target = rq->target == targets[0] ? targets[1] : targets[0];
+	}
+	if (r < 0 && i == 0)
+		return hvp_ctl_error_new(r == -EPERM || r == -EILSEQ ? HVP_ERR_REFUSED :
+					 HVP_ERR_INTERNAL, "%s", reason);
+	o = json_object_new_object();
+	json_object_object_add(o, "method", json_object_new_string(hvp_methods[rq->method].name));
+	json_object_object_add(o, "sync", json_object_new_string(hvp_sync_name(rq->sync)));
+	json_object_object_add(o, "key", json_object_new_string(rq->key->name));
+	json_object_object_add(o, "patches", json_object_new_int64((int64_t)i));
+	json_object_object_add(o, "completed", json_object_new_int64((int64_t)completed));
+	json_object_object_add(o, "faults", json_object_new_int64((int64_t)faults));
+	json_object_object_add(o, "sync_rounds", json_object_new_int64((int64_t)rounds));
+	json_object_object_add(o, "rollbacks", json_object_new_int64((int64_t)rollbacks));
+	json_object_object_add(o, "bp_traps", json_object_new_int64((int64_t)traps));
+	json_object_object_add(o, "mean_latency_ns", json_object_new_int64(
+		(int64_t)(i ? lat_sum / i : 0)));
+	json_object_object_add(o, "max_latency_ns", json_object_new_int64((int64_t)lat_max));
+	json_object_object_add(o, "max_stall_ns", json_object_new_int64((int64_t)stall_max));
+	json_object_object_add(o, "elapsed_ns", json_object_new_int64((int64_t)(hvp_now_ns() - t0)));
+	if (reason[0])
+		json_object_object_add(o, "reason", json_object_new_string(reason));
+	return hvp_ctl_ok_new(o);
+}
+
+static json_object *do_patch(struct hvp_service *s, json_object *args)
+{
+	const char *key = arg_str(args, "key"), *target = arg_str(args, "target");
+	const char *method = arg_str(args, "method"), *sync = arg_str(args, "sync");
+	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent };
+	struct hvp_patch_req rq = { 0 };
+	struct hvp_patch_result res;
+	int64_t timeout, delay, nbytes, repeat;
+	json_object *v;
+	int m, t, r;
+
+	if (!key || !target)
+		return hvp_ctl_error_new(HVP_ERR_USAGE, "patch needs a key and a target");
+	rq.key = hvp_service_key(s, key);
+	if (!rq.key)
+		return hvp_ctl_error_new(HVP_ERR_NOT_FOUND, "no key named '%s'", key);
+	t = hvp_key_target_by_name(rq.key, target);
+	if (t < 0)
+		return hvp_ctl_error_new(HVP_ERR_NOT_FOUND,
+					 "'%s' is not a registered target of key %s", target, key);
+	rq.target = (unsigned)t;
+	m = hvp_method_by_name(method ? method : "bp-emulate");
+	if (m < 0)
+		return hvp_ctl_error_new(HVP_ERR_USAGE, "unknown method '%s' (see 'patch methods')",
+					 method);
+	rq.method = (enum hvp_method)m;
+	if (!sync || !strcmp(sync, "kick"))
+		rq.sync = HVP_SYNC_KICK;
+	else if (!strcmp(sync, "nmi"))
+		rq.sync = HVP_SYNC_NMI;
+	else
+		return hvp_ctl_error_new(HVP_ERR_USAGE, "unknown sync kind '%s' (kick or nmi)", sync);
+	if (arg_int(args, "timeout_ms", 1, 600000, 5000, &timeout) < 0 ||
+	    arg_int(args, "naive_delay_us", 0, 1000000, 0, &delay) < 0 ||
+	    arg_int(args, "naive_bytes", 0, 5 * HVP_MAX_SITES, 0, &nbytes) < 0)
+		return hvp_ctl_error_new(HVP_ERR_USAGE,
+					 "timeout_ms, naive_delay_us or naive_bytes out of range");
+	rq.timeout_ms = (int)timeout;
+	rq.naive_delay_us = (unsigned)delay;
+	rq.naive_max_bytes = (unsigned)nbytes;
+	rq.unsafe = json_object_object_get_ex(args, "unsafe", &v) && json_object_get_boolean(v);
+
+	if (arg_int(args, "repeat", 1, 10000000, 1, &repeat) < 0)
+		return hvp_ctl_error_new(HVP_ERR_USAGE, "repeat out of range (1..10000000)");
+	if (repeat > 1)
+		return do_patch_repeat(s, &rq, (uint64_t)repeat);
+
+	/* One patch at a time: the equivalent of Linux's text_mutex. */
+	pthread_mutex_lock(&s->patch_lock);
+	r = hvp_patch_apply(&ctx, &rq, &res);
+	pthread_mutex_unlock(&s->patch_lock);
+	if (r == -EPERM)
+		return hvp_ctl_error_new(HVP_ERR_REFUSED, "%s", res.reason);
+	if (r < 0 && !res.written)
+		return hvp_ctl_error_new(r == -EILSEQ ? HVP_ERR_REFUSED : HVP_ERR_INTERNAL,
+					 "nothing written: %s", res.reason);
+	if (r < 0)
+		fprintf(stderr, "patch %s -> %s (%s): %s\n", rq.key->name, target,
+			hvp_methods[rq.method].name, res.reason);
+	return hvp_ctl_ok_new(patch_result_json(s, &rq, &res));
+}
+
+json_object *hvp_service_handle(void *ctx, const char *cmd, json_object *args,
+				const struct ucred *peer)
+{
+	struct hvp_service *s = ctx;
+
+	(void)peer;
+	if (!strcmp(cmd, "info"))
+		return do_info(s);
+	if (!strcmp(cmd, "sites"))
+		return do_sites(s, args);
+	if (!strcmp(cmd, "stats"))
+		return do_stats(s);
+	if (!strcmp(cmd, "stop"))
+		return do_stop(s);
+	if (!strcmp(cmd, "patch"))
+		return do_patch(s, args);
+	if (!strcmp(cmd, "methods"))
+		return hvp_ctl_ok_new(do_methods());
+	return hvp_ctl_error_new(HVP_ERR_USAGE, "unknown command '%s'", cmd);
+}

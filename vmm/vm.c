@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * A VM's patch service: load the guest image, boot it on a backend, wait for
+ * the agent, then answer control-socket requests until `vm stop`.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "ctlsrv.h"
+#include "elf.h"
+#include "hvp_ctl.h"
+#include "kvm.h"
+#include "service.h"
+#include "util.h"
+#include "vm.h"
+
+#define BOOT_TIMEOUT_MS		30000
+
+static void svc_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void svc_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+/* ---- backend events (called from vCPU threads) ---- */
+
+static void ev_serial(void *ctx, const char *buf, unsigned len)
+{
+	struct hvp_service *s = ctx;
+
+	if (s->console_fd >= 0 && write(s->console_fd, buf, len) < 0) {
+		/* the console is best effort; the guest must not stall on it */
+	}
+}
+
+static void ev_ready(void *ctx)
+{
+	struct hvp_service *s = ctx;
+
+	pthread_mutex_lock(&s->lock);
+	s->guest_ready = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void ev_fault(void *ctx, unsigned vcpu)
+{
+	struct hvp_service *s = ctx;
+	struct hvp_vcpu snap;
+	struct hvp_fault *f;
+
+	if (vcpu >= HVP_MAX_VCPUS)
+		return;
+	memcpy(&snap, &s->agent->vcpu[vcpu], sizeof(snap));
+	f = &snap.faults[(snap.nr_faults ? snap.nr_faults - 1 : 0) % HVP_FAULT_LOG];
+	svc_log("vcpu %u: guest fault: vector %u (%s) at rip 0x%llx cpl %u error 0x%llx",
+		vcpu, f->vector, hvp_vector_name(f->vector), (unsigned long long)f->rip,
+		f->cs & 3, (unsigned long long)f->error_code);
+	pthread_mutex_lock(&s->lock);
+	s->faults_seen++;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void ev_vcpu_dead(void *ctx, unsigned vcpu, const char *why)
+{
+	struct hvp_service *s = ctx;
+
+	svc_log("vcpu %u stopped: %s", vcpu, why);
+	pthread_mutex_lock(&s->lock);
+	if (!s->dead_reason[0])
+		snprintf(s->dead_reason, sizeof(s->dead_reason), "vcpu %u: %s", vcpu, why);
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- NMI storm: --nmi-rate, changeable at run time (bench) ---- */
+
+static void *nmi_thread(void *arg)
+{
+	struct hvp_service *s = arg;
+	struct timespec next;
+	unsigned i;
+
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping) {
+		uint64_t hz = s->nmi_hz, period_ns;
+
+		if (!hz) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+			clock_gettime(CLOCK_MONOTONIC, &next);
+			continue;
+		}
+		pthread_mutex_unlock(&s->lock);
+		for (i = 0; i < s->be->nr_vcpus; i++)
+			s->be->ops->inject_nmi(s->be, i);
+		__atomic_add_fetch(&s->nmis_sent, s->be->nr_vcpus, __ATOMIC_RELAXED);
+		period_ns = 1000000000ull / hz;
+		next.tv_nsec += (long)period_ns;
+		while (next.tv_nsec >= 1000000000L) {
+			next.tv_nsec -= 1000000000L;
+			next.tv_sec++;
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+int hvp_service_set_nmi(struct hvp_service *s, uint64_t hz, const struct hvp_key_info *key)
+{
+	struct hvp_agent_config *cfg = &s->agent->config;
+
+	if (key) {
+		__atomic_store_n(&cfg->nmi_key, key->index, __ATOMIC_RELAXED);
+		__atomic_store_n(&cfg->nmi_mode, HVP_NMI_UPCALL, __ATOMIC_RELEASE);
+	} else {
+		__atomic_store_n(&cfg->nmi_mode, HVP_NMI_NONE, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->nmi_hz = hz;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	if (hz && !s->nmi_started) {
+		if (pthread_create(&s->nmi_tid, NULL, nmi_thread, s))
+			return -EAGAIN;
+		s->nmi_started = true;
+	}
+	return 0;
+}
+
+/* ---- boot ---- */
+
+static int find_text(const struct hvp_elf *elf, uint64_t *lo, uint64_t *hi)
+{
+	unsigned i;
+
+	for (i = 0; i < elf->nr_segs; i++) {
+		if (elf->segs[i].flags & 1 /* PF_X */) {
+			*lo = elf->segs[i].paddr;
+			*hi = elf->segs[i].paddr + elf->segs[i].memsz;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* Resolve the comma list of key names into a mask over the agent's keys. */
+static int resolve_keys(struct hvp_service *s, const char *list, uint32_t *mask,
+			char *err, size_t errlen)
+{
+	char buf[sizeof(s->opts.keys)], *save = NULL, *tok;
+	unsigned i;
+
+	*mask = 0;
+	if (!list[0]) {
+		*mask = (1u << s->nr_keys) - 1;
+		return 0;
+	}
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		const struct hvp_key_info *k = hvp_service_key(s, tok);
+
+		if (!k) {
+			int n = snprintf(err, errlen, "unknown key '%s' (keys:", tok);
+
+			for (i = 0; i < s->nr_keys && n > 0 && (size_t)n < errlen; i++)
+				n += snprintf(err + n, errlen - (size_t)n, " %s", s->keys[i].name);
+			if (n > 0 && (size_t)n < errlen)
+				snprintf(err + n, errlen - (size_t)n, ")");
+			return -ENOENT;
+		}
+		*mask |= 1u << k->index;
+	}
+	return 0;
+}
+
+static int wait_ready(struct hvp_service *s, char *err, size_t errlen)
+{
+	struct timespec ts;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += BOOT_TIMEOUT_MS / 1000;
+	pthread_mutex_lock(&s->lock);
+	while (!s->guest_ready && !s->dead_reason[0] && !s->faults_seen && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+	if (s->dead_reason[0])
+		snprintf(err, errlen, "guest died while booting: %s", s->dead_reason);
+	else if (s->faults_seen && !s->guest_ready)
+		snprintf(err, errlen, "guest faulted while booting (see the service log)");
+	else if (!s->guest_ready)
+		snprintf(err, errlen, "guest agent not ready after %d s", BOOT_TIMEOUT_MS / 1000);
+	r = s->guest_ready ? 0 : -EIO;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen)
+{
+	const struct hvp_vm_opts *o = &s->opts;
+	struct hvp_backend_events ev = {
+		.ctx = s,
+		.serial = ev_serial,
+		.ready = ev_ready,
+		.fault = ev_fault,
+		.vcpu_dead = ev_vcpu_dead,
+	};
+	struct hvp_kvm_opts ko;
+	struct hvp_agent_config *cfg;
+	const struct hvp_key_info *nk = NULL;
+	uint64_t agent_gpa, agent_size;
+	uint32_t mask;
+	int r;
+
+	r = hvp_elf_load_file(&s->elf, o->image, err, errlen);
+	if (r < 0)
+		return r;
+	if (hvp_elf_symbol(&s->elf, "hvp_agent", &agent_gpa, &agent_size) < 0) {
+		snprintf(err, errlen, "%s: no hvp_agent symbol (not an hvpatch guest image)",
+			 o->image);
+		return -EINVAL;
+	}
+	if (find_text(&s->elf, &s->bounds.text_start, &s->bounds.text_end) < 0) {
+		snprintf(err, errlen, "%s: no executable segment", o->image);
+		return -EINVAL;
+	}
+	if (!s->elf.pvh_entry) {
+		snprintf(err, errlen, "%s: no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)", o->image);
+		return -EINVAL;
+	}
+	s->bounds.ram_size = (uint64_t)o->mem_mib << 20;
+	s->bounds.agent_gpa = agent_gpa;
+
+	if (strcmp(o->backend, "kvm")) {
+		snprintf(err, errlen, "backend '%s' is not available", o->backend);
+		return -ENOTSUP;
+	}
+	ko = (struct hvp_kvm_opts){
+		.nr_vcpus = o->vcpus,
+		.ram_size = s->bounds.ram_size,
+		.entry32 = s->elf.pvh_entry,
+		.guest_debug_sw_bp = o->guest_debug_sw_bp,
+	};
+	r = hvp_kvm_create(&s->be, &ko, &ev, err, errlen);
+	if (r < 0)
+		return r;
+	r = hvp_elf_load_into(&s->elf, s->be->ram, s->be->ram_size, err, errlen);
+	if (r < 0)
+		return r;
+	r = hvp_agent_check_header(s->be->ram, &s->bounds, err, errlen);
+	if (r < 0)
+		return r;
+	s->agent = (struct hvp_agent *)(s->be->ram + agent_gpa);
+
+	/* Config goes in before any vCPU runs; keys are chosen after boot,
+	 * once the agent has told us their names. */
+	cfg = &s->agent->config;
+	cfg->nr_vcpus = o->vcpus;
+	cfg->key_mask = 0;
+	cfg->rate = o->rate;
+	cfg->tsc_khz = s->be->tsc_khz;
+	cfg->ram_size = s->bounds.ram_size;
+	cfg->flags = (o->fault_test ? HVP_CFG_FAULT_TEST : 0) | o->probe_flags;
+	cfg->fault_vcpu = o->fault_vcpu;
+	cfg->nmi_mode = HVP_NMI_NONE;
+
+	r = s->be->ops->start(s->be);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot start vCPU threads: %s", strerror(-r));
+		return r;
+	}
+	r = wait_ready(s, err, errlen);
+	if (r < 0)
+		return r;
+	r = hvp_agent_read_keys(s->be->ram, &s->bounds, &s->keys, &s->nr_keys, err, errlen);
+	if (r < 0)
+		return r;
+	r = resolve_keys(s, o->keys, &mask, err, errlen);
+	if (r < 0)
+		return r;
+	if (o->nmi_key[0]) {
+		nk = hvp_service_key(s, o->nmi_key);
+		if (!nk) {
+			snprintf(err, errlen, "unknown --nmi-key '%s'", o->nmi_key);
+			return -ENOENT;
+		}
+	}
+	__atomic_store_n(&cfg->key_mask, mask, __ATOMIC_RELEASE);
+	s->key_mask = mask;
+	if (o->nmi_rate || nk) {
+		r = hvp_service_set_nmi(s, o->nmi_rate, nk);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot start the NMI thread");
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* Tell the waiting CLI how the boot went: one line, once. */
+static void ready_line(int *fdp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ready_line(int *fdp, const char *fmt, ...)
+{
+	int fd = *fdp;
+	char buf[600];
+	va_list ap;
+	int n;
+
+	if (fd < 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (write(fd, buf, (size_t)n) < 0) {
+		/* the CLI went away; nothing to tell */
+	}
+	close(fd);
+	*fdp = -1;
+}
+
+static int write_pidfile(const struct hvp_service *s)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	if (hvp_vm_path(path, sizeof(path), s->opts.rundir, s->opts.name, ".pid") < 0)
+		return -ENAMETOOLONG;
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "%ld\n", (long)getpid());
+	fclose(f);
+	return 0;
+}
+
+static void remove_files(const struct hvp_service *s)
+{
+	static const char *const sfx[] = { ".pid" };
+	char path[PATH_MAX];
+	unsigned i;
+
+	for (i = 0; i < HVP_ARRAY_SIZE(sfx); i++)
+		if (hvp_vm_path(path, sizeof(path), s->opts.rundir, s->opts.name, sfx[i]) == 0)
+			unlink(path);
+}
+
+struct hvp_service *hvp_service_new(const struct hvp_vm_opts *opts)
+{
+	struct hvp_service *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->opts = *opts;
+	s->console_fd = -1;
+	s->start_ns = hvp_now_ns();
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->patch_lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	return s;
+}
+
+void hvp_service_free(struct hvp_service *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	if (s->nmi_started)
+		pthread_join(s->nmi_tid, NULL);
+	if (s->be)
+		s->be->ops->destroy(s->be);
+	hvp_agent_keys_free(s->keys, s->nr_keys);
+	hvp_elf_free(&s->elf);
+	if (s->console_fd >= 0)
+		close(s->console_fd);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->patch_lock);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)
+{
+	struct hvp_service *s;
+	char err[512] = "", path[PATH_MAX];
+	sigset_t set;
+	int r, status = 1;
+
+	/* Only vCPU threads take the kick signal; block stray ones here. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	s = hvp_service_new(opts);
+	if (!s) {
+		ready_line(&ready_fd, "error: out of memory");
+		return 1;
+	}
+
+	if (hvp_vm_path(path, sizeof(path), opts->rundir, opts->name, ".console") == 0)
+		s->console_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+				     0600);
+	svc_log("hvpatch service for VM %s: %u vCPUs, %u MiB, image %s", opts->name,
+		opts->vcpus, opts->mem_mib, opts->image);
+
+	r = hvp_service_boot(s, err, sizeof(err));
+	if (r < 0) {
+		svc_log("boot failed: %s", err);
+		ready_line(&ready_fd, "error: %s", err);
+		goto out;
+	}
+	if (hvp_vm_path(s->sock_path, sizeof(s->sock_path), opts->rundir, opts->name, ".sock") < 0) {
+		ready_line(&ready_fd, "error: runtime path too long");
+		goto out;
+	}
+	r = hvp_ctlsrv_open(&s->srv, s->sock_path, hvp_service_handle, s, err, sizeof(err));
+	if (r < 0) {
+		svc_log("control socket: %s", err);
+		ready_line(&ready_fd, "error: control socket: %s", err);
+		goto out;
+	}
+	write_pidfile(s);
+	svc_log("VM %s ready: %u keys, socket %s", opts->name, s->nr_keys, s->sock_path);
+	ready_line(&ready_fd, "ok");
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping)
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	svc_log("VM %s stopping", opts->name);
+	status = 0;
+
+out:
+	if (s->srv)
+		hvp_ctlsrv_close(s->srv);
+	remove_files(s);
+	if (ready_fd >= 0)
+		ready_line(&ready_fd, "error: %s", err[0] ? err : "service failed");
+	hvp_service_free(s);
+	return status;
+}
