@@ -37,7 +37,7 @@ tap_ok "every key has at least 3 targets" test "$(jq '[.keys[] | .targets | leng
 
 # ELF: .static_call_sites holds {site, key} pairs; compare the address sets.
 elf_sites=$(objdump -s -j .static_call_sites "$elf" | awk '/^ [0-9a-f]+ /{print $2 $3 $4 $5}' |
-	tr -d '\n' | fold -w 32 | while read -r pair; do
+	tr -d '\n' | fold -w 32 | sed '$a\' | while read -r pair; do
 		a=${pair:0:16}
 		# little-endian quad -> hex
 		printf '0x%s\n' "$(echo "$a" | sed 's/../& /g' | awk '{for(i=8;i>=1;i--) printf "%s",$i}' | sed 's/^0*//')"

@@ -41,8 +41,15 @@ for v in 2 4; do
 			for ((i = 0; i < N; i++)); do
 				cur=$(current "$vm" single)
 				if [ "$cur" = single_a ]; then new=single_c; else new=single_a; fi
-				patch "$vm" single "$new" --method "$method" --sync "$sync" --timeout 300 >>"$results" ||
-					echo '{"completed":false,"faults":-1,"error":true}' >>"$results"
+				# exit 1 with a result is a patch that did not take (bp-cancel's
+				# timeout); no result at all is an error
+				out=$(patch "$vm" single "$new" --method "$method" --sync "$sync" --timeout 300 2>&1)
+				if jq -e 'has("completed")' <<<"$out" >/dev/null 2>&1; then
+					jq -c . <<<"$out" >>"$results"
+				else
+					echo '{"completed":false,"faults":0,"error":true}' >>"$results"
+					printf '%s\n' "$out" | head -n 5 | sed 's/^/# /'
+				fi
 				if ((i % 40 == 39)); then
 					now=$(current "$vm" single)
 					if [ "$now" = single_a ]; then old=single_c; else old=single_a; fi

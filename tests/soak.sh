@@ -17,7 +17,7 @@ for method in stop bp-emulate bp-cancel; do
 		r=$("$HVPATCH" -j patch apply soak single single_c --method "$method" --sync "$sync" \
 			--timeout 500 --repeat "$per")
 		total=$((total + $(jq .patches <<<"$r")))
-		tap_is "$method/$sync: $per patches, 0 faults ($(jq -c '{completed, rollbacks, mean_latency_ns, max_stall_ns}' <<<"$r"))" \
+		tap_is "$method/$sync: $per patches, 0 faults ($(jq -c '{completed, rollbacks, mean_latency_ns, max_stall_ns, reason}' <<<"$r"))" \
 			"$per 0" "$(jq -r '"\(.patches) \(.faults)"' <<<"$r")"
 	done
 done

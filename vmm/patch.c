@@ -187,8 +187,12 @@ static int round_(struct patch_run *p)
 	uint64_t gen = 0;
 	int r;
 
-	if (left < 1000)
-		left = 1000;	/* a round in flight gets at least a second */
+	/*
+	 * A round in flight gets at least 5 s: a vCPU thread starved by a loaded
+	 * host still acks, and a round abandoned half-way leaves int3s behind.
+	 */
+	if (left < 5000)
+		left = 5000;
 	if (p->req->sync == HVP_SYNC_NMI) {
 		gen = __atomic_add_fetch(&p->ctx->agent->patch.sync_gen, 1, __ATOMIC_RELEASE);
 	}
