@@ -165,6 +165,11 @@ static int check_key(const uint8_t *ram, const struct hvp_agent_bounds *bd,
 				 k->name, t, (unsigned long long)copy.targets[t]);
 			return -EINVAL;
 		}
+		if (range_overlaps(copy.targets[t], 1, bd->agent_gpa, sizeof(struct hvp_agent))) {
+			snprintf(err, errlen, "key %s: target %u at 0x%llx is inside the agent area",
+				 k->name, t, (unsigned long long)copy.targets[t]);
+			return -EINVAL;
+		}
 		if (!name_ok(copy.target_names[t])) {
 			snprintf(err, errlen, "key %s: target %u has a bad name", k->name, t);
 			return -EINVAL;

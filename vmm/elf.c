@@ -361,7 +361,10 @@ int hvp_elf_section(const struct hvp_elf *elf, const char *name, const void **pt
 
 		shdr_at(elf, &eh, i, &sh);
 		n = table_str((const char *)elf->data + strs.sh_offset, strs.sh_size, sh.sh_name);
-		if (!n || strcmp(n, name) || sh.sh_type == SHT_NOBITS)
+		/* Only sections with bytes in the file: parse_shdrs() checked
+		 * those, but NULL and NOBITS headers may claim any offset. */
+		if (!n || strcmp(n, name) || sh.sh_type == SHT_NOBITS || sh.sh_type == SHT_NULL ||
+		    !in_file(sh.sh_offset, sh.sh_size, elf->size))
 			continue;
 		*ptr = elf->data + sh.sh_offset;
 		*size = sh.sh_size;
