@@ -768,6 +768,9 @@ static const char patch_apply_help[] =
 	"  --timeout MS      give up after MS milliseconds (default 5000); bp-cancel then\n"
 	"                    restores every old byte and reports completed: false\n"
 	"  --repeat N        a soak: N patches alternating between TARGET and the old target\n"
+	"  --verify          with --repeat: after each completed patch, prove the switch from\n"
+	"                    the guest's counters (every vCPU calls the new target, none the\n"
+	"                    old); the summary gives verified and verify_failed\n"
 	"  --unsafe          allow the naive method (it tears instructions: test only)\n"
 	"  --naive-delay-us N  naive: pause between bytes\n"
 	"  --naive-bytes N     naive: stop after N bytes, leaving a torn site (test only)\n"
@@ -781,6 +784,7 @@ static int cmd_patch_apply(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "repeat", required_argument, NULL, 'r' },
 		{ "unsafe", no_argument, NULL, 'u' },
+		{ "verify", no_argument, NULL, 'V' },
 		{ "naive-delay-us", required_argument, NULL, 'd' },
 		{ "naive-bytes", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
@@ -829,6 +833,9 @@ static int cmd_patch_apply(int argc, char **argv)
 			break;
 		case 'u':
 			json_object_object_add(args, "unsafe", json_object_new_boolean(1));
+			break;
+		case 'V':
+			json_object_object_add(args, "verify", json_object_new_boolean(1));
 			break;
 		case 'h':
 			json_object_put(args);

@@ -184,24 +184,31 @@ static int round_(struct patch_run *p)
 	struct hvp_backend *be = p->ctx->be;
 	uint64_t now = hvp_now_ns();
 	int left = p->deadline_ns > now ? (int)((p->deadline_ns - now) / 1000000u) : 0;
-	uint64_t gen = 0;
+	unsigned tries = 0;
 	int r;
 
 	/*
-	 * A round in flight gets at least 5 s: a vCPU thread starved by a loaded
-	 * host still acks, and a round abandoned half-way leaves int3s behind.
+	 * A round in flight gets at least 5 s, and up to 3 attempts: a vCPU
+	 * thread starved by a loaded host still acks, and a round abandoned
+	 * half-way leaves int3s behind (bp-emulate keeps emulating them, but
+	 * the key is stuck until a patch completes it).  Rounds are idempotent:
+	 * a new generation asks every vCPU again.
 	 */
 	if (left < 5000)
 		left = 5000;
-	if (p->req->sync == HVP_SYNC_NMI) {
-		gen = __atomic_add_fetch(&p->ctx->agent->patch.sync_gen, 1, __ATOMIC_RELEASE);
-	}
-	r = be->ops->sync_round(be, p->req->sync, gen, left);
-	p->res->sync_rounds++;
+	do {
+		uint64_t gen = 0;
+
+		if (p->req->sync == HVP_SYNC_NMI)
+			gen = __atomic_add_fetch(&p->ctx->agent->patch.sync_gen, 1,
+						 __ATOMIC_RELEASE);
+		r = be->ops->sync_round(be, p->req->sync, gen, left);
+		p->res->sync_rounds++;
+	} while (r == -ETIMEDOUT && ++tries < 3);
 	if (r < 0)
 		snprintf(p->res->reason, sizeof(p->res->reason),
-			 "%s sync round %u: %s", hvp_sync_name(p->req->sync),
-			 p->res->sync_rounds, strerror(-r));
+			 "%s sync round %u: %s (%u attempts)", hvp_sync_name(p->req->sync),
+			 p->res->sync_rounds, strerror(-r), tries + (r != -ETIMEDOUT));
 	return r;
 }
 

@@ -377,13 +377,87 @@ static json_object *patch_result_json(const struct hvp_service *s, const struct 
 }
 
 /*
+ * Prove one switch from the guest's own counters, after a completed patch of
+ * KEY from target OLD to NEW.  A call issued before the patch completed may
+ * still be inside OLD's body, not yet counted (a sync round acks at any user
+ * instruction), so first every live vCPU finishes the workload pass it was
+ * in; from then on, over two more passes, NEW must gain calls on every vCPU
+ * and OLD none.  1 (nothing proven, not counted) when the workload does not
+ * call KEY; 0; or -1 with why.
+ */
+#define VERIFY_WAIT_MS	10000
+
+/* Wait until every live vCPU has made `passes` passes past loops0[] and,
+ * with `calls`, gained on calls[] past calls0[]. */
+static int verify_wait(struct hvp_service *s, const uint64_t *loops0, uint64_t passes,
+		       const uint64_t *calls0, unsigned key, unsigned target, char *why,
+		       size_t whylen)
+{
+	struct hvp_vcpu *vc = s->agent->vcpu;
+	unsigned v = 0, waited = 0;
+
+	while (v < s->be->nr_vcpus) {
+		if (!s->be->ops->vcpu_alive(s->be, v) ||
+		    (__atomic_load_n(&vc[v].loops, __ATOMIC_ACQUIRE) >= loops0[v] + passes &&
+		     (!calls0 || __atomic_load_n(&vc[v].calls[key][target], __ATOMIC_ACQUIRE) >
+				 calls0[v]))) {
+			v++;
+			continue;
+		}
+		if (waited >= VERIFY_WAIT_MS) {
+			snprintf(why, whylen, "vCPU %u: no %s in %u ms after the patch", v,
+				 calls0 ? "call to the new target" : "workload progress", waited);
+			return -1;
+		}
+		usleep(1000);
+		waited++;
+	}
+	return 0;
+}
+
+static int verify_switch(struct hvp_service *s, const struct hvp_key_info *k, unsigned old,
+			 unsigned new, char *why, size_t whylen)
+{
+	uint64_t old0[HVP_MAX_VCPUS], new0[HVP_MAX_VCPUS], loops0[HVP_MAX_VCPUS];
+	unsigned n = s->be->nr_vcpus, v;
+	struct hvp_vcpu *vc = s->agent->vcpu;
+
+	if (!(s->key_mask & (1u << k->index)))
+		return 1;
+	for (v = 0; v < n; v++)
+		loops0[v] = __atomic_load_n(&vc[v].loops, __ATOMIC_ACQUIRE);
+	if (verify_wait(s, loops0, 1, NULL, 0, 0, why, whylen) < 0)
+		return -1;
+	for (v = 0; v < n; v++) {
+		old0[v] = __atomic_load_n(&vc[v].calls[k->index][old], __ATOMIC_ACQUIRE);
+		new0[v] = __atomic_load_n(&vc[v].calls[k->index][new], __ATOMIC_ACQUIRE);
+		loops0[v] = __atomic_load_n(&vc[v].loops, __ATOMIC_ACQUIRE);
+	}
+	if (verify_wait(s, loops0, 2, new0, k->index, new, why, whylen) < 0)
+		return -1;
+	for (v = 0; v < n; v++) {
+		uint64_t now = __atomic_load_n(&vc[v].calls[k->index][old], __ATOMIC_ACQUIRE);
+
+		if (now != old0[v]) {
+			snprintf(why, whylen, "vCPU %u: %s gained %" PRIu64 " calls after the patch",
+				 v, k->target_names[old], now - old0[v]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * A soak: `repeat` patches, alternating between the requested target and the
- * one the key called before, under the patch lock one at a time (other
- * requests interleave between them).  Stops at the first error.
+ * one the key called before (or its next target, when TARGET was current),
+ * under the patch lock one at a time (other requests interleave between
+ * them).  Stops at the first error.
  */
 static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req *rq,
-				    uint64_t repeat)
+				    uint64_t repeat, bool verify)
 {
+	uint64_t verified = 0, verify_failed = 0;
+	char verify_why[256] = "";
 	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent };
 	uint64_t i, completed = 0, faults = 0, rounds = 0, rollbacks = 0, traps = 0;
 	uint64_t lat_sum = 0, lat_max = 0, stall_max = 0, t0 = hvp_now_ns();
@@ -397,9 +471,27 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 
 		pthread_mutex_lock(&s->patch_lock);
 		r = hvp_patch_apply(&ctx, rq, &res);
+		/* under the lock: no other patch may switch the key meanwhile */
+		if (r == 0 && res.completed && verify && res.old_target != rq->target) {
+			char why[200];
+
+			int vr = verify_switch(s, rq->key, res.old_target, rq->target, why,
+					       sizeof(why));
+
+			if (vr == 0) {
+				verified++;
+			} else if (vr < 0) {
+				if (!verify_failed)
+					snprintf(verify_why, sizeof(verify_why), "patch %" PRIu64 ": %s",
+						 i + 1, why);
+				verify_failed++;
+			}
+		}
 		pthread_mutex_unlock(&s->patch_lock);
+		/* the other target: the old one, or the next when TARGET was current */
 		if (i == 0)
-			targets[1] = res.old_target;
+			targets[1] = res.old_target != rq->target ? res.old_target :
+				     (rq->target + 1) % rq->key->nr_targets;
 		if (r < 0) {
 			snprintf(reason, sizeof(reason), "patch %" PRIu64 ": %s", i + 1, res.reason);
 			break;
@@ -436,6 +528,12 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 	json_object_object_add(o, "max_latency_ns", json_object_new_int64((int64_t)lat_max));
 	json_object_object_add(o, "max_stall_ns", json_object_new_int64((int64_t)stall_max));
 	json_object_object_add(o, "elapsed_ns", json_object_new_int64((int64_t)(hvp_now_ns() - t0)));
+	if (verify) {
+		json_object_object_add(o, "verified", json_object_new_int64((int64_t)verified));
+		json_object_object_add(o, "verify_failed", json_object_new_int64((int64_t)verify_failed));
+		if (verify_why[0])
+			json_object_object_add(o, "verify_reason", json_object_new_string(verify_why));
+	}
 	if (reason[0])
 		json_object_object_add(o, "reason", json_object_new_string(reason));
 	return hvp_ctl_ok_new(o);
@@ -486,7 +584,9 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	if (arg_int(args, "repeat", 1, 10000000, 1, &repeat) < 0)
 		return hvp_ctl_error_new(HVP_ERR_USAGE, "repeat out of range (1..10000000)");
 	if (repeat > 1)
-		return do_patch_repeat(s, &rq, (uint64_t)repeat);
+		return do_patch_repeat(s, &rq, (uint64_t)repeat,
+				       json_object_object_get_ex(args, "verify", &v) &&
+				       json_object_get_boolean(v));
 
 	/* One patch at a time: the equivalent of Linux's text_mutex. */
 	pthread_mutex_lock(&s->patch_lock);

@@ -1,0 +1,4 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# tests/patch-matrix.sh with 4 vCPUs.
+HVP_MATRIX_VCPUS=4 exec bash "$(dirname "$0")/patch-matrix.sh"
