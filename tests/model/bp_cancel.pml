@@ -60,8 +60,8 @@ inline bp_handler(id)
 			skip	/* re-execute: the patcher finishes */
 #else
 			/* complete: new[1..4], then new[0] */
-			tail = NEW;
-			head = NEW
+			WRITE_TAIL();
+			WRITE_HEAD()
 #endif
 		:: s == S_INSTALLED -> skip	/* re-execute */
 		:: s == S_NORMAL -> STRAY_BP()	/* state 0: not ours */
@@ -100,13 +100,13 @@ retry:
 	;
 #endif
 	/* step 4: the tail, then the first byte; read back */
-	tail = NEW;
+	WRITE_TAIL();
 #ifdef BP_CANCEL_FIXED
 	sync_round();
 #endif
-	head = NEW;
+	WRITE_HEAD();
 #ifdef CHECK_SAFETY
-	assert(head == NEW && tail == NEW);
+	assert(ALL_NEW);
 #endif
 	/* step 5: state = 3; sync round; state = 0 */
 	state = S_INSTALLED;

@@ -3,7 +3,8 @@
  * Method bp-emulate (Linux text_poke_bp batch), vmm/patch.c emulate_batch()
  * and the guest's bp_emulate(): int3, round, tail, round, first byte, round;
  * a CPU that traps emulates the new call and never waits for the patcher.
- * MUTANT_NO_TAIL_ROUND drops the round after the tail.
+ * MUTANT_NO_TAIL_ROUND drops the round after the tail, MUTANT_NO_LAST_ROUND
+ * the one after the first byte.
  */
 #define STRONG_COMPLETION
 
@@ -41,16 +42,18 @@ active proctype Patcher()
 	head = CC;
 	sync_round();
 	/* step 2: the tail */
-	tail = NEW;
+	WRITE_TAIL();
 #ifndef MUTANT_NO_TAIL_ROUND
 	sync_round();
 #endif
 	/* step 3: the new first byte; read back */
-	head = NEW;
+	WRITE_HEAD();
 #ifdef CHECK_SAFETY
-	assert(head == NEW && tail == NEW);
+	assert(ALL_NEW);
 #endif
+#ifndef MUTANT_NO_LAST_ROUND
 	sync_round();
+#endif
 	/* step 4: no handler can still be searching the vector */
 	method = PM_NONE;
 	nr_emu = 0;

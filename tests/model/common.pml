@@ -25,23 +25,37 @@
 #define BIT(i) (1 << (i))
 
 /*
- * The site is two parts: the first byte and the four-byte tail.  The first
- * byte is the old opcode/displacement byte, the new one, or int3; the tail is
- * old or new.  (The tail is written as one part: every method writes it only
- * while the first byte is int3 or every CPU is parked, or, for naive, tears
- * anyway.)
+ * The site is three parts: the first byte (the opcode, or int3), and the
+ * rel32 in two halves, bytes 1-2 and 3-4 (tail1, tail2), each old or new;
+ * every writer writes them in that order, one step each.  In hvpatch a patch
+ * keeps the opcode (call to call, jmp to jmp), so the new first byte is the
+ * old one; OPCODE_CHANGES models a patch that changes it too (the general
+ * case text_poke_bp handles).  An execution is torn when the halves disagree
+ * or the first byte is not the one that goes with them.
  */
 #define OLD	0
 #define NEW	1
 #define CC	2
+#ifdef OPCODE_CHANGES
+#define NEW0	NEW
+#else
+#define NEW0	OLD
+#endif
+
+/* The writers' steps, in the order vmm/patch.c and the guest write bytes. */
+#define WRITE_TAIL()	tail1 = NEW; tail2 = NEW
+#define WRITE_HEAD()	head = NEW0
+#define ALL_NEW		(head == NEW0 && tail1 == NEW && tail2 == NEW)
 
 /* What one execution of the site turned out to be. */
 mtype = { OLD_INSN, NEW_INSN, TORN, BREAKPOINT };
 
 byte head = OLD;	/* memory */
-byte tail = OLD;
-byte vhead[N];		/* each CPU's instruction-fetch view: what it last saw */
-byte vtail[N];		/* or fetched; only a serializing event refreshes it */
+byte tail1 = OLD;
+byte tail2 = OLD;
+byte vhead[N];		/* each CPU's instruction-fetch view: what it last */
+byte vtail1[N];		/* fetched, or what memory held when it last */
+byte vtail2[N];		/* serialized */
 byte pending;		/* sync round: CPUs that have not acknowledged yet */
 bool returned;		/* the patch call has returned */
 #ifdef CHECK_COMPLETION
@@ -58,9 +72,10 @@ byte parked;
  * NMI): the CPU's view of the code becomes what memory holds.
  */
 #ifdef CHECK_COMPLETION
-#define SERIALIZE(id) vhead[id] = head; vtail[id] = tail; sret[id] = returned
+#define SERIALIZE(id) vhead[id] = head; vtail1[id] = tail1; vtail2[id] = tail2; \
+	sret[id] = returned
 #else
-#define SERIALIZE(id) vhead[id] = head; vtail[id] = tail
+#define SERIALIZE(id) vhead[id] = head; vtail1[id] = tail1; vtail2[id] = tail2
 #endif
 
 /*
@@ -82,34 +97,27 @@ inline sync_round()
 }
 
 /*
- * The instruction fetch of the site, non-atomic: each part is what memory
- * holds at that step or, unless the CPU has serialized since, what it saw
- * before (its view; a fetch from memory refreshes the view), and the parts
- * come in either order.  That is all the SDM promises for cross-modifying
- * code.  FETCH_COHERENT (diagnosis only) is a stronger machine: memory only,
- * first byte first.
+ * The instruction fetch of the site, part by part, each at its own step:
+ * what memory holds then or, unless the CPU has serialized since, what it
+ * saw before (its view; a fetch from memory refreshes the view).  That is all
+ * the SDM promises for cross-modifying code.  The fixed order loses nothing:
+ * a tail half changes once (old to new), so an earlier fetch of it could only
+ * have returned its view or the value memory holds now.
+ * FETCH_COHERENT (diagnosis only) is a stronger machine: memory only.
  */
 #ifdef FETCH_COHERENT
-#define FETCH_SITE(id) \
-	h = head; \
-	t = tail
+#define FETCH_PART(f, v, m) f = m
 #else
-#define FETCH_HEAD(id) \
+#define FETCH_PART(f, v, m) \
 	if \
-	:: atomic { h = head; vhead[id] = h } \
-	:: h = vhead[id] \
-	fi
-#define FETCH_TAIL(id) \
-	if \
-	:: atomic { t = tail; vtail[id] = t } \
-	:: t = vtail[id] \
-	fi
-#define FETCH_SITE(id) \
-	if \
-	:: FETCH_HEAD(id); FETCH_TAIL(id) \
-	:: FETCH_TAIL(id); FETCH_HEAD(id) \
+	:: atomic { f = m; v = f } \
+	:: f = v \
 	fi
 #endif
+#define FETCH_SITE(id) \
+	FETCH_PART(h, vhead[id], head); \
+	FETCH_PART(t1, vtail1[id], tail1); \
+	FETCH_PART(t2, vtail2[id], tail2)
 
 #ifdef METHOD_STOP
 #define SKIP_PAUSE_GUARD && !(pause_req & BIT(id))

@@ -14,7 +14,7 @@
 active [N] proctype CPU()
 {
 	byte id = _pid;	/* declared first: pids 0..N-1 */
-	byte h, t;
+	byte h, t1, t2;
 	mtype insn;
 	bool stray_bp = true;	/* only for the assertion's text */
 #ifdef CPU_LOCALS
@@ -42,8 +42,8 @@ boundary:
 		FETCH_SITE(id);
 		if
 		:: h == CC -> insn = BREAKPOINT
-		:: h == OLD && t == OLD -> insn = OLD_INSN
-		:: h == NEW && t == NEW -> insn = NEW_INSN
+		:: h == OLD && t1 == OLD && t2 == OLD -> insn = OLD_INSN
+		:: h == NEW0 && t1 == NEW && t2 == NEW -> insn = NEW_INSN
 		:: else -> insn = TORN
 		fi;
 #ifdef CHECK_SAFETY
@@ -57,7 +57,8 @@ boundary:
 #endif
 #endif
 		h = 0;
-		t = 0;
+		t1 = 0;
+		t2 = 0;
 		if
 		:: insn == BREAKPOINT ->
 			/* kernel mode from here: no acknowledgement possible */

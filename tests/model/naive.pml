@@ -19,8 +19,8 @@ active proctype Patcher()
 {
 	byte i;
 
-	head = NEW;
-	tail = NEW;
+	WRITE_HEAD();
+	WRITE_TAIL();
 	returned = true;
 progress_done:
 	false

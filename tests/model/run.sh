@@ -93,7 +93,7 @@ verify() {
 		kind=stray
 	elif grep -q '^pan:[0-9]*: assertion violated.*insn' "$out"; then
 		kind=torn
-	elif grep -q '^pan:[0-9]*: assertion violated.*head' "$out"; then
+	elif grep -q '^pan:[0-9]*: assertion violated.*tail1' "$out"; then
 		kind=readback
 	else
 		kind=unknown
@@ -129,12 +129,12 @@ tap_line() { # OK DESC
 		if [ "$1" -eq 1 ]; then echo "ok $ntests - $2"; else echo "not ok $ntests - $2"; fi
 	fi
 }
-diag() { # print the tail of a failed run
-	local f
-	for f in "$out" "$(dirname "$out")/trail.txt"; do
-		[ -f "$f" ] || continue
-		tail -n 25 "$f" | sed 's/^/# /' >&2
-	done
+diag() { # why a run did not give the expected outcome, for the log
+	local trail
+	trail="$(dirname "$out")/trail.txt"
+	grep -E '^pan:|errors:|states, stored|error' "$out" | head -n 8 | sed 's/^/# /' >&2
+	[ -f "$trail" ] && tail -n 30 "$trail" | sed 's/^/# /' >&2
+	return 0
 }
 
 # name, file, -D defines, expected safety / completion / liveness kind
@@ -151,6 +151,7 @@ naive		naive.pml	-		torn none none
 MUTANTS="
 bp-emulate-no-tail-round	bp_emulate.pml	-DMUTANT_NO_TAIL_ROUND	safety torn
 bp-emulate-ack-in-handler	bp_emulate.pml	-DMUTANT_ACK_IN_HANDLER	safety stray
+bp-emulate-no-last-round	bp_emulate.pml	-DMUTANT_NO_LAST_ROUND	completion completion
 bp-cancel-fixed-no-cc-check	bp_cancel.pml	-DBP_CANCEL_FIXED,-DMUTANT_NO_CC_CHECK	safety torn
 stop-no-nmi-on-resume	stop.pml	-DMUTANT_NO_NMI_ON_RESUME	safety torn
 "

@@ -35,10 +35,10 @@ active proctype Patcher()
 	i = 0;
 	(parked == ALL);
 	/* 2-3. (old bytes checked) write the site byte by byte; read back */
-	head = NEW;
-	tail = NEW;
+	WRITE_HEAD();
+	WRITE_TAIL();
 #ifdef CHECK_SAFETY
-	assert(head == NEW && tail == NEW);
+	assert(ALL_NEW);
 #endif
 	/* 4. resume, an NMI queued for every vCPU */
 	vm_paused = false;
