@@ -15,7 +15,7 @@
 # Prints one line per model (and per mutant) and exits 0 only if every
 # outcome is the expected one.  --tap: TAP, one test per model x property and
 # per mutant (for make check).  --keep: keep the work directory.  -v: the
-# state counts too.
+# state counts too.  HVP_MODEL_JOBS: pan runs at a time (default: nproc).
 set -u
 
 srcdir=$(cd "$(dirname "$0")" && pwd)
@@ -54,16 +54,16 @@ work=$(mktemp -d /tmp/hvpatch-model.XXXXXX)
 cleanup() { [ $keep -eq 1 ] && echo "model-check: kept $work" >&2 || rm -rf "$work"; }
 trap cleanup EXIT
 
-# verify NAME FILE PROP DEFINES: one pan run.  Sets $errors, $states, $kind
-# (what the error is: torn, stray, readback, completion, livelock, deadlock,
-# incomplete, tool) and $out (pan's output file).
+# verify NAME FILE PROP DEFINES: one pan run, in its own directory.  Leaves
+# there pan.out and a file "result": the error count, the states stored and
+# what the error is (none, torn, stray, readback, completion, livelock,
+# deadlock, incomplete, unknown, tool).
 verify() {
-	local name=$1 file=$2 prop=$3 defs=$4 dir
+	local name=$1 file=$2 prop=$3 defs=$4 dir out errors=-1 states=0 kind=tool
 	dir="$work/$name-$prop"
 	mkdir -p "$dir"
 	cp "$srcdir"/*.pml "$dir"/
 	out="$dir/pan.out"
-	errors=-1 states=0 kind=tool
 	# shellcheck disable=SC2086
 	case $prop in
 	safety)
@@ -76,7 +76,10 @@ verify() {
 		(cd "$dir" && spin $defs -a "$file" &&
 		 "$CC" -O0 -w -DNP -o pan pan.c && ./pan -w20 -m200000 -l -f) >"$out" 2>&1 ;;
 	esac
-	grep -q 'errors: [0-9]' "$out" || return 0
+	if ! grep -q 'errors: [0-9]' "$out"; then
+		echo "$errors $states $kind" >"$dir/result"
+		return 0
+	fi
 	errors=$(sed -n 's/.*errors: \([0-9][0-9]*\).*/\1/p' "$out" | head -n 1)
 	states=$(sed -n 's/^ *\([0-9][0-9]*\) states, stored.*/\1/p' "$out" | head -n 1)
 	if grep -q 'max search depth too small' "$out"; then
@@ -105,6 +108,14 @@ verify() {
 			$([ "$prop" = completion ] && echo -DCHECK_COMPLETION) $defs "$file") \
 			>"$dir/trail.txt" 2>&1
 	fi
+	echo "$errors $states $kind" >"$dir/result"
+}
+
+# result NAME PROP: sets $errors, $states, $kind and $out from verify's run.
+result() {
+	out="$work/$1-$2/pan.out"
+	errors=-1 states=0 kind=tool
+	[ -f "$work/$1-$2/result" ] && read -r errors states kind <"$work/$1-$2/result"
 	return 0
 }
 
@@ -159,7 +170,31 @@ nmodels=$(echo "$MODELS" | grep -c .)
 nmutants=$(echo "$MUTANTS" | grep -c .)
 [ $tap -eq 1 ] && echo "1..$((nmodels * 3 + nmutants))"
 
+# Every pan run, $jobs at a time; the report below reads their results.
 t0=$(date +%s.%N)
+jobs=${HVP_MODEL_JOBS:-$(nproc 2>/dev/null || echo 2)}
+running=0
+spawn() {
+	if [ $running -ge "$jobs" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	verify "$@" &
+	running=$((running + 1))
+}
+while read -r name file defs exp_s exp_c exp_l; do
+	[ -n "$name" ] || continue
+	[ "$defs" = - ] && defs=""
+	for prop in safety completion liveness; do
+		spawn "$name" "$file" "$prop" "${defs//,/ }"
+	done
+done <<<"$MODELS"
+while read -r name file defs prop exp; do
+	[ -n "$name" ] || continue
+	spawn "mutant-$name" "$file" "$prop" "${defs//,/ }"
+done <<<"$MUTANTS"
+wait
+
 stats=""
 while read -r name file defs exp_s exp_c exp_l; do
 	[ -n "$name" ] || continue
@@ -173,7 +208,7 @@ while read -r name file defs exp_s exp_c exp_l; do
 		completion) exp=$exp_c ;;
 		liveness) exp=$exp_l ;;
 		esac
-		verify "$name" "$file" "$prop" "$defs"
+		result "$name" "$prop"
 		total_states=$((total_states + ${states:-0}))
 		stats="$stats$name $prop: $states states, errors: $errors
 "
@@ -212,7 +247,7 @@ done <<<"$MODELS"
 while read -r name file defs prop exp; do
 	[ -n "$name" ] || continue
 	defs=${defs//,/ }
-	verify "mutant-$name" "$file" "$prop" "$defs"
+	result "mutant-$name" "$prop"
 	total_states=$((total_states + ${states:-0}))
 	stats="${stats}mutant $name $prop: $states states, errors: $errors
 "
