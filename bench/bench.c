@@ -569,7 +569,7 @@ void hvp_bench_defaults(struct hvp_bench_opts *o)
 	unsigned i;
 
 	if (!o->repeat)
-		o->repeat = o->quick ? 5 : 20;
+		o->repeat = o->quick ? 10 : 20;
 	if (!o->methods)
 		o->methods = (1u << HVP_METHOD_STOP) | (1u << HVP_METHOD_BP_CANCEL) |
 			     (1u << HVP_METHOD_BP_EMULATE);

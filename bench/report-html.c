@@ -24,7 +24,8 @@ static const char css[] =
 	"h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}"
 	"h3{font-size:1.05em}"
 	"table{border-collapse:collapse;margin:.5em 0;font-size:.85em}"
-	"th,td{border:1px solid #ccc;padding:2px 6px}th{background:#f0f0f0}"
+	"th,td{border:1px solid #ccc;padding:2px 6px;white-space:nowrap}th{background:#f0f0f0}"
+	".wide{overflow-x:auto}"
 	"td.n{text-align:right;font-variant-numeric:tabular-nums}"
 	"tr.over td{background:#fbf0f0}"
 	".note{color:#666;font-style:italic}.warn{color:#a00;font-weight:bold}"
@@ -86,11 +87,11 @@ static unsigned count_group(const struct rep *r, const char *g)
 	return n;
 }
 
-static void emit_li(void *ctx, const char *l)
+static void emit_li(void *ctx, enum hvp_rep_kind kind, const char *l)
 {
 	FILE *f = ctx;
 
-	fputs(strncmp(l, "WARNING", 7) ? "<li>" : "<li class=\"warn\">", f);
+	fputs(kind == HVP_REP_WARN ? "<li class=\"warn\">" : "<li>", f);
 	esc(f, l);
 	fputs("</li>\n", f);
 }
@@ -190,6 +191,7 @@ static void chart_cdf(FILE *f, const struct rep *r)
 					  .label = "patch latency (log scale)" };
 		ch.y = (struct svg_axis){ .kind = SVG_LIN, .unit = SVG_U_RATIO, .fixed = true,
 					  .min = 0, .max = 1, .label = "fraction of patches" };
+		ch.hollow_label = "did not complete";
 		for (i = 0; i < r->n; i++) {
 			const struct rcell *c = &r->c[i];
 			unsigned rank = 0;
@@ -241,6 +243,7 @@ static void chart_stall(FILE *f, const struct rep *r)
 		b.n++;
 	}
 	b.b = boxes;
+	b.hollow_label = "overcommitted";
 	if (!svg_boxes_draw(f, &b))
 		note(f, "No max-stall statistics in the latency group: no chart.", NULL);
 }
@@ -321,6 +324,8 @@ static bool chart_by_method(FILE *f, const struct rep *r, struct svg_chart *ch,
 		}
 		free(idx);
 	}
+	if (!ch->hollow_label)
+		ch->hollow_label = "overcommitted";
 	drawn = svg_chart_draw(f, ch);
 	svg_chart_free(ch);
 	return drawn;
@@ -365,6 +370,7 @@ static void sweep(FILE *f, const struct rep *r, const char *group, bool nmi)
 		svg_chart_init(&ch, title);
 		ch.x = xa;
 		ch.y = ys[k].ax;
+		ch.dodge = k == 0;	/* completion rates often coincide at 100% */
 		if (!chart_by_method(f, r, &ch, &bm))
 			note(f, "No data for this chart in the %s group.", group);
 	}
@@ -431,7 +437,8 @@ static void chart_vcpus(FILE *f, const struct rep *r)
 			last_ok = fmax(last_ok, c->vcpus);
 	}
 	svg_chart_init(&ch, "Latency (p50) against vCPUs");
-	ch.x = (struct svg_axis){ .kind = SVG_LIN, .unit = SVG_U_NONE, .label = "vCPUs" };
+	ch.x = (struct svg_axis){ .kind = SVG_LIN, .unit = SVG_U_NONE, .integer = true,
+					  .label = "vCPUs" };
 	ch.y = (struct svg_axis){ .kind = SVG_LOG, .unit = SVG_U_NS, .label = "latency p50 (log)" };
 	if (isfinite(first_over)) {
 		ch.shade_from = last_ok < first_over && isfinite(last_ok) ?
@@ -442,7 +449,8 @@ static void chart_vcpus(FILE *f, const struct rep *r)
 	if (!chart_by_method(f, r, &ch, &bm))
 		note(f, "No latency data for vCPU scaling.", NULL);
 	svg_chart_init(&ch, "Max stall (p99) against vCPUs");
-	ch.x = (struct svg_axis){ .kind = SVG_LIN, .unit = SVG_U_NONE, .label = "vCPUs" };
+	ch.x = (struct svg_axis){ .kind = SVG_LIN, .unit = SVG_U_NONE, .integer = true,
+					  .label = "vCPUs" };
 	ch.y = (struct svg_axis){ .kind = SVG_LOG, .unit = SVG_U_NS, .zero_band = true,
 				  .label = "max stall p99 (log; 0 at the bottom)" };
 	if (isfinite(first_over)) {
@@ -479,7 +487,7 @@ static void group_table(FILE *f, const struct rep *r, const char *g)
 		note(f, "No cells in the %s group.", g);
 		return;
 	}
-	fputs("<table>\n<tr>", f);
+	fputs("<div class=\"wide\"><table>\n<tr>", f);
 	for (k = 0; k < HVP_ARRAY_SIZE(head); k++)
 		fprintf(f, "<th>%s</th>", head[k]);
 	fputs("</tr>\n", f);
@@ -528,7 +536,7 @@ static void group_table(FILE *f, const struct rep *r, const char *g)
 		esc(f, buf);
 		fputs("</td></tr>\n", f);
 	}
-	fputs("</table>\n", f);
+	fputs("</table></div>\n", f);
 }
 
 static void witnesses(FILE *f, const struct rep *r)
@@ -630,8 +638,11 @@ static void header(FILE *f, const struct rep *r)
 	td_num(f, r->n, SVG_U_NONE);
 	fputs("</tr>\n</table>\n", f);
 
-	fputs("<h2>Which scheme when</h2>\n<ul>\n", f);
-	hvp_rep_conclusions(r, emit_li, f);
+	fputs("<h2>Which scheme when</h2>\n<p class=\"read\">Drawn from this run's figures "
+	      "(below), not from the methods' descriptions.</p>\n<ul>\n", f);
+	hvp_rep_conclusions(r, HVP_REP_REC, emit_li, f);
+	fputs("</ul>\n<h3>Observations</h3>\n<ul>\n", f);
+	hvp_rep_conclusions(r, HVP_REP_OBS, emit_li, f);
 	fputs("</ul>\n", f);
 
 	fputs("<h2>Host unit costs</h2>\n<p class=\"read\">Measured before any cell, on a 1-vCPU "

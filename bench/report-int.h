@@ -62,8 +62,14 @@ void hvp_rep_free(struct rep *r);
 /* A fixed colour per method name (never a string from the report). */
 const char *hvp_rep_color(const char *method);
 const char *hvp_rep_group_desc(const char *group);
-/* The "which scheme when" lines, drawn from the data. */
-void hvp_rep_conclusions(const struct rep *r, void (*emit)(void *ctx, const char *line),
+enum hvp_rep_kind { HVP_REP_OBS, HVP_REP_WARN, HVP_REP_REC };
+typedef void (*hvp_rep_emit)(void *ctx, enum hvp_rep_kind kind, const char *line);
+/*
+ * Conclusions drawn from the data: with only HVP_REP_REC the "which scheme
+ * when" recommendations, otherwise the observations (and warnings) they
+ * rest on.
+ */
+void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_emit emit,
 			 void *ctx);
 
 int hvp_rep_html(const struct rep *r, FILE *f);

@@ -389,17 +389,21 @@ static bool is_method(const struct rcell *c, const char *m)
 	return c->method && !strcmp(c->method, m);
 }
 
-static void line(void (*emit)(void *, const char *), void *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void line(void (*emit)(void *, const char *), void *ctx, const char *fmt, ...)
+static void line(hvp_rep_emit emit, void *ctx, enum hvp_rep_kind kind, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static enum hvp_rep_kind line_only;
+
+static void line(hvp_rep_emit emit, void *ctx, enum hvp_rep_kind kind, const char *fmt, ...)
 {
 	char buf[1024];
 	va_list ap;
 
+	if ((kind == HVP_REP_REC) != (line_only == HVP_REP_REC))
+		return;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	emit(ctx, buf);
+	emit(ctx, kind, buf);
 }
 
 static int cmp_plain(const void *a, const void *b)
@@ -515,7 +519,8 @@ static double group_median(const struct rep *r, const char *g, const char *m, in
 	return median(v, n);
 }
 
-void hvp_rep_conclusions(const struct rep *r, void (*emit)(void *, const char *), void *ctx)
+void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_emit emit,
+			 void *ctx)
 {
 	char a[64], b[64], buf[768];
 	double faults = 0, kvm = 0, hvp = 0, worst, worst_at;
@@ -525,8 +530,9 @@ void hvp_rep_conclusions(const struct rep *r, void (*emit)(void *, const char *)
 	double max_sites = -1;
 	char always[256] = "", never[512] = "", hot[512] = "";
 
+	line_only = only;
 	if (!r->n) {
-		line(emit, ctx, "The report has no cells: nothing to conclude.");
+		line(emit, ctx, HVP_REP_OBS, "The report has no cells: nothing to conclude.");
 		return;
 	}
 	for (i = 0; i < r->n; i++) {
@@ -544,10 +550,10 @@ void hvp_rep_conclusions(const struct rep *r, void (*emit)(void *, const char *)
 		}
 	}
 	if (faults > 0)
-		line(emit, ctx, "WARNING: the guest counted %.0f faults across the cells: a method broke "
+		line(emit, ctx, HVP_REP_WARN, "the guest counted %.0f faults across the cells: a method broke "
 		     "an instruction some vCPU was executing (see the faults column).", faults);
 	else
-		line(emit, ctx, "No guest faults in any cell: every method kept every vCPU's "
+		line(emit, ctx, HVP_REP_OBS, "No guest faults in any cell: every method kept every vCPU's "
 		     "instruction stream intact.");
 
 	for (m = 0; m < r->nr_methods; m++) {
@@ -563,7 +569,7 @@ void hvp_rep_conclusions(const struct rep *r, void (*emit)(void *, const char *)
 		if (isfinite(lat)) {
 			svg_fmt(a, sizeof(a), lat, SVG_U_NS);
 			svg_fmt(b, sizeof(b), stall, SVG_U_NS);
-			line(emit, ctx, "%s: median p50 latency %s (%.3g sync rounds), median p99 of the "
+			line(emit, ctx, HVP_REP_OBS, "%s: median p50 latency %s (%.3g sync rounds), median p99 of the "
 			     "max stall %s in the latency group.", me, a, rounds, b);
 			if (lat < best_lat_v) {
 				best_lat_v = lat;
@@ -610,16 +616,19 @@ void hvp_rep_conclusions(const struct rep *r, void (*emit)(void *, const char *)
 			sweep_line(r, g, r->methods[m], i == 1, buf, sizeof(buf), &worst, &worst_at);
 			if (!buf[0])
 				continue;
-			line(emit, ctx, "%s against the %s: %s.", r->methods[m],
+			line(emit, ctx, HVP_REP_OBS, "%s against the %s: %s.", r->methods[m],
 			     i ? "NMI rate" : "hit rate", buf);
 			if (isfinite(worst) && worst < 1 && strlen(hot) < sizeof(hot) - 100) {
-				if (i == 0 && worst_at == 0)
-					snprintf(a, sizeof(a), "tight loop");
-				else
-					svg_fmt(a, sizeof(a), worst_at, SVG_U_RATE);
+				if (worst_at == 0)
+					snprintf(a, sizeof(a), i ? "with no NMIs" : "in a tight loop");
+				else {
+					snprintf(a, sizeof(a), "at ");
+					svg_fmt(a + 3, sizeof(a) - 3, worst_at, SVG_U_RATE);
+					strncat(a, i ? " NMIs" : " calls", sizeof(a) - strlen(a) - 1);
+				}
 				snprintf(hot + strlen(hot), sizeof(hot) - strlen(hot),
-					 "%s%s completed only %.0f%% at %s %s", hot[0] ? "; " : "",
-					 r->methods[m], 100 * worst, a, i ? "NMIs" : "calls");
+					 "%s%s completed only %.0f%% %s", hot[0] ? "; " : "",
+					 r->methods[m], 100 * worst, a);
 			}
 		}
 	}
@@ -648,39 +657,38 @@ void hvp_rep_conclusions(const struct rep *r, void (*emit)(void *, const char *)
 				continue;
 			svg_fmt(a, sizeof(a), lo_l, SVG_U_NS);
 			svg_fmt(b, sizeof(b), hi_l, SVG_U_NS);
-			line(emit, ctx, "%s batch scaling: %.4g -> %.4g sync rounds and %s -> %s (p50) "
+			line(emit, ctx, HVP_REP_OBS, "%s batch scaling: %.4g -> %.4g sync rounds and %s -> %s (p50) "
 			     "from %.0f to %.0f sites.", r->methods[m], lo_r, hi_r, a, b, lo_s, max_sites);
 		}
 	}
 	if (over)
-		line(emit, ctx, "%u cells ran overcommitted (vCPUs + the service thread > %.0f host "
+		line(emit, ctx, HVP_REP_OBS, "%u cells ran overcommitted (vCPUs + the service thread > %.0f host "
 		     "cores): their times include host scheduling, not only the method.", over,
 		     r->cores);
 	if (nkvm)
-		line(emit, ctx, "Witness: KVM's own statistics counted %.0f exits where hvpatch counted "
+		line(emit, ctx, HVP_REP_OBS, "Witness: KVM's own statistics counted %.0f exits where hvpatch counted "
 		     "%.0f (ratio %.2f) over %u cells.", kvm, hvp, hvp > 0 ? kvm / hvp : NAN, nkvm);
 
-	line(emit, ctx, "Which scheme when (from this run):");
 	if (best_lat) {
 		svg_fmt(a, sizeof(a), best_lat_v, SVG_U_NS);
-		line(emit, ctx, "- lowest latency: %s (median p50 %s);", best_lat, a);
+		line(emit, ctx, HVP_REP_REC, "lowest latency: %s (median p50 %s);", best_lat, a);
 	}
 	if (best_stall) {
 		svg_fmt(a, sizeof(a), best_stall_v, SVG_U_NS);
-		line(emit, ctx, "- least disruption to the running vCPUs: %s (median p99 max stall %s);",
+		line(emit, ctx, HVP_REP_REC, "least disruption to the running vCPUs: %s (median p99 max stall %s);",
 		     best_stall, a);
 	}
 	if (best_rounds)
-		line(emit, ctx, "- large keys: %s needs the fewest sync rounds at %.0f sites (%.4g);",
+		line(emit, ctx, HVP_REP_REC, "large keys: %s needs the fewest sync rounds at %.0f sites (%.4g);",
 		     best_rounds, max_sites, best_rounds_v);
-	line(emit, ctx, "- always completed, in every cell: %s;", always[0] ? always : "no method");
+	line(emit, ctx, HVP_REP_REC, "always completed, in every cell: %s;", always[0] ? always : "no method");
 	if (never[0])
-		line(emit, ctx, "- did not always complete: %s;", never);
+		line(emit, ctx, HVP_REP_REC, "did not always complete: %s;", never);
 	if (hot[0])
-		line(emit, ctx, "- hot call sites: %s; patch hot sites with a method that always "
+		line(emit, ctx, HVP_REP_REC, "hot call sites: %s; patch hot sites with a method that always "
 		     "completed.", hot);
 	else
-		line(emit, ctx, "- hot call sites: every method completed at every hit and NMI rate "
+		line(emit, ctx, HVP_REP_REC, "hot call sites: every method completed at every hit and NMI rate "
 		     "measured.");
 }
 
@@ -812,11 +820,11 @@ static void rj_ns(FILE *f, double v, int width)
 	rj(f, buf, width);
 }
 
-static void emit_text(void *ctx, const char *l)
+static void emit_text(void *ctx, enum hvp_rep_kind kind, const char *l)
 {
 	FILE *f = ctx;
 
-	fputs("  ", f);
+	fputs(kind == HVP_REP_REC ? "  - " : "  ", f);
 	text_str(f, l, 0);
 	fputc('\n', f);
 }
@@ -904,8 +912,10 @@ static void render_text(const struct rep *r, FILE *f)
 	for (i = 0; i < r->nr_groups; i++)
 		text_table(r, r->groups[i], f);
 	fputs("\n  * overcommitted: more vCPUs (plus the service thread) than host cores\n", f);
-	fputs("\n== conclusions\n", f);
-	hvp_rep_conclusions(r, emit_text, f);
+	fputs("\n== which scheme when (drawn from this run's figures)\n", f);
+	hvp_rep_conclusions(r, HVP_REP_REC, emit_text, f);
+	fputs("\n== observations\n", f);
+	hvp_rep_conclusions(r, HVP_REP_OBS, emit_text, f);
 }
 
 /* ---- entry points ---- */

@@ -17,12 +17,18 @@
 #include "svg.h"
 
 #define W		720
-#define H		340
 #define PX0		76	/* plot area */
 #define PX1		(W - 196)
 #define PY0		38	/* top */
-#define PY1		(H - 54)	/* bottom */
 #define BAND		18	/* the log axis' zero band */
+
+/* The frame's height and the plot's bottom edge: box charts need room for labels. */
+struct frame {
+	int h, py1;
+};
+
+static const struct frame plain = { 340, 340 - 54 };
+static const struct frame tall = { 420, 420 - 124 };
 
 /* A resolved axis: the range on screen and its ticks. */
 struct scale {
@@ -243,6 +249,8 @@ static bool scale_setup(struct scale *s, const struct svg_axis *a, const double 
 			mx = mx + 1;
 		}
 		s->step = nice_step((mx - mn) / 5);
+		if (a->integer && s->step < 1)
+			s->step = 1;
 		s->lo = floor(mn / s->step) * s->step;
 		s->hi = ceil(mx / s->step) * s->step;
 		if (a->fixed) {
@@ -332,19 +340,23 @@ static unsigned scale_ticks(const struct scale *s, double *v, unsigned max)
 	return n;
 }
 
-static void frame_open(FILE *f, const char *title)
+static void frame_open(FILE *f, const struct frame *fr, const char *title)
 {
 	fprintf(f, "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-		"role=\"img\" font-family=\"sans-serif\" font-size=\"11\">\n<title>", W, H, W, H);
+		"role=\"img\" font-family=\"sans-serif\" font-size=\"11\">\n<title>", W, fr->h,
+		W, fr->h);
 	svg_escape(f, title, 200);
-	fprintf(f, "</title>\n<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n", W, H);
+	fprintf(f, "</title>\n<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n",
+		W, fr->h);
 	fprintf(f, "<text x=\"%d\" y=\"20\" font-size=\"13\" font-weight=\"bold\">", PX0);
 	svg_escape(f, title, 110);
 	fputs("</text>\n", f);
 }
 
-static void axes_draw(FILE *f, const struct scale *sx, const struct scale *sy, bool xticks)
+static void axes_draw(FILE *f, const struct frame *fr, const struct scale *sx,
+		      const struct scale *sy, bool xticks)
 {
+
 	double t[64];
 	unsigned n, i;
 	char lab[48];
@@ -371,26 +383,34 @@ static void axes_draw(FILE *f, const struct scale *sx, const struct scale *sy, b
 			if (!isfinite(px))
 				continue;
 			fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e3e3e3\"/>\n",
-				px, PY0, px, PY1);
+				px, PY0, px, fr->py1);
 			tick_label(lab, sizeof(lab), sx, t[i]);
-			fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", px, PY1 + 15);
+			fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", px, fr->py1 + 15);
 			svg_escape(f, lab, sizeof(lab));
 			fputs("</text>\n", f);
 		}
 	}
 	fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n",
-		PX0, PY0, PX1 - PX0, PY1 - PY0);
+		PX0, PY0, PX1 - PX0, fr->py1 - PY0);
 	if (sx && sx->a->label) {
-		fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", (PX0 + PX1) / 2, H - 12);
+		fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", (PX0 + PX1) / 2, fr->h - 12);
 		svg_escape(f, sx->a->label, 100);
 		fputs("</text>\n", f);
 	}
 	if (sy->a->label) {
 		fprintf(f, "<text transform=\"translate(14 %d) rotate(-90)\" text-anchor=\"middle\">",
-			(PY0 + PY1) / 2);
+			(PY0 + fr->py1) / 2);
 		svg_escape(f, sy->a->label, 60);
 		fputs("</text>\n", f);
 	}
+}
+
+static void legend_hollow(FILE *f, int y, const char *label)
+{
+	fprintf(f, "<circle cx=\"%d\" cy=\"%d\" r=\"3.2\" fill=\"#fff\" stroke=\"#555\" "
+		"stroke-width=\"1.5\"/>\n<text x=\"%d\" y=\"%d\">", PX1 + 24, y, PX1 + 42, y + 4);
+	svg_escape(f, label, 26);
+	fputs("</text>\n", f);
 }
 
 static const char *dasharray(int dash)
@@ -402,6 +422,8 @@ bool svg_chart_draw(FILE *f, struct svg_chart *c)
 {
 	const double *xs[SVG_MAX_SERIES], *ys[SVG_MAX_SERIES];
 	unsigned cnt[SVG_MAX_SERIES], i, j, placed = 0;
+	const struct frame *fr = &plain;
+	bool hollow = false;
 	struct scale sx, sy;
 	static unsigned clip_id;
 
@@ -411,7 +433,7 @@ bool svg_chart_draw(FILE *f, struct svg_chart *c)
 		cnt[i] = c->s[i].n;
 	}
 	if (!scale_setup(&sx, &c->x, xs, cnt, c->nr_series, PX0, PX1) ||
-	    !scale_setup(&sy, &c->y, ys, cnt, c->nr_series, PY1, PY0))
+	    !scale_setup(&sy, &c->y, ys, cnt, c->nr_series, fr->py1, PY0))
 		return false;
 	for (i = 0; i < c->nr_series; i++)
 		for (j = 0; j < c->s[i].n; j++)
@@ -420,13 +442,13 @@ bool svg_chart_draw(FILE *f, struct svg_chart *c)
 	if (!placed)
 		return false;
 	clip_id++;
-	frame_open(f, c->title);
+	frame_open(f, fr, c->title);
 	if (isfinite(c->shade_from)) {
 		double px = scale_map(&sx, c->shade_from);
 
 		if (isfinite(px) && px < PX1) {
 			fprintf(f, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#f6e7e7\"/>\n",
-				px, PY0, PX1 - px, PY1 - PY0);
+				px, PY0, PX1 - px, fr->py1 - PY0);
 			if (c->shade_label) {
 				fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#a33\">", px + 4, PY0 + 12);
 				svg_escape(f, c->shade_label, 40);
@@ -434,20 +456,22 @@ bool svg_chart_draw(FILE *f, struct svg_chart *c)
 			}
 		}
 	}
-	axes_draw(f, &sx, &sy, true);
+	axes_draw(f, fr, &sx, &sy, true);
 	fprintf(f, "<clipPath id=\"clip%u\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/></clipPath>\n",
-		clip_id, PX0 - 4, PY0 - 4, PX1 - PX0 + 8, PY1 - PY0 + 8);
+		clip_id, PX0 - 4, PY0 - 4, PX1 - PX0 + 8, fr->py1 - PY0 + 8);
 	fprintf(f, "<g clip-path=\"url(#clip%u)\">\n", clip_id);
 	for (i = 0; i < c->nr_series; i++) {
 		const struct svg_series *s = &c->s[i];
 		bool pen = false;
 		double lastpy = NAN;
+		/* dodge: series i drawn 2.5 px away from the next, centred on the value */
+		double dy = c->dodge ? 2.5 * ((double)i - (c->nr_series - 1) / 2.0) : 0;
 
 		if (s->lines && s->n > 1) {
 			fprintf(f, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\"%s d=\"",
 				s->color, dasharray(s->dash));
 			for (j = 0; j < s->n; j++) {
-				double px = scale_map(&sx, s->x[j]), py = scale_map(&sy, s->y[j]);
+				double px = scale_map(&sx, s->x[j]), py = scale_map(&sy, s->y[j]) + dy;
 
 				if (!isfinite(px) || !isfinite(py)) {
 					pen = false;
@@ -456,7 +480,7 @@ bool svg_chart_draw(FILE *f, struct svg_chart *c)
 				if (s->step) {
 					if (!pen)
 						fprintf(f, "M%.1f %.1f", px, isfinite(scale_map(&sy, 0)) ?
-							scale_map(&sy, 0) : (double)PY1);
+							scale_map(&sy, 0) : (double)fr->py1);
 					else
 						fprintf(f, "H%.1f", px);
 					fprintf(f, "V%.1f", py);
@@ -473,10 +497,11 @@ bool svg_chart_draw(FILE *f, struct svg_chart *c)
 		if (s->n > 80 && s->lines)
 			continue;
 		for (j = 0; j < s->n; j++) {
-			double px = scale_map(&sx, s->x[j]), py = scale_map(&sy, s->y[j]);
+			double px = scale_map(&sx, s->x[j]), py = scale_map(&sy, s->y[j]) + dy;
 
 			if (!isfinite(px) || !isfinite(py))
 				continue;
+			hollow |= s->hollow[j];
 			fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.2\" fill=\"%s\" stroke=\"%s\" "
 				"stroke-width=\"1.5\"/>\n", px, py, s->hollow[j] ? "#fff" : s->color,
 				s->color);
@@ -494,6 +519,11 @@ bool svg_chart_draw(FILE *f, struct svg_chart *c)
 		svg_escape(f, c->s[i].name, 26);
 		fputs("</text>\n", f);
 	}
+	if (hollow && c->hollow_label)
+		legend_hollow(f, PY0 + 8 + 17 * (int)c->nr_series, c->hollow_label);
+	if (c->dodge)
+		fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"9\" fill=\"#666\">lines nudged "
+			"apart by 2.5 px</text>\n", PX1 + 12, fr->py1);
 	fputs("</svg>\n", f);
 	return true;
 }
@@ -503,8 +533,9 @@ bool svg_boxes_draw(FILE *f, const struct svg_boxes *b)
 	double *vals, step, bw;
 	const double *pv[1];
 	unsigned cnt[1], i, n = 0;
+	const struct frame *fr = &tall;
 	struct scale sy;
-	bool ok;
+	bool ok, hollow = false;
 
 	if (!b->n)
 		return false;
@@ -520,12 +551,12 @@ bool svg_boxes_draw(FILE *f, const struct svg_boxes *b)
 	}
 	pv[0] = vals;
 	cnt[0] = n;
-	ok = scale_setup(&sy, &b->y, pv, cnt, 1, PY1, PY0);
+	ok = scale_setup(&sy, &b->y, pv, cnt, 1, fr->py1, PY0);
 	free(vals);
 	if (!ok)
 		return false;
-	frame_open(f, b->title);
-	axes_draw(f, NULL, &sy, false);
+	frame_open(f, fr, b->title);
+	axes_draw(f, fr, NULL, &sy, false);
 	step = (double)(PX1 - PX0) / b->n;
 	bw = step * 0.5 > 22 ? 22 : step * 0.5;
 	for (i = 0; i < b->n; i++) {
@@ -549,11 +580,14 @@ bool svg_boxes_draw(FILE *f, const struct svg_boxes *b)
 		if (isfinite(y99))
 			fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
 				"stroke-width=\"2\"/>\n", cx - bw / 3, y99, cx + bw / 3, y99, x->color);
-		fprintf(f, "<text transform=\"translate(%.1f %d) rotate(-35)\" text-anchor=\"end\" "
-			"font-size=\"10\">", cx + 3, PY1 + 12);
+		fprintf(f, "<text transform=\"translate(%.1f %d) rotate(-60)\" text-anchor=\"end\" "
+			"font-size=\"10\">", cx + 3, fr->py1 + 10);
 		svg_escape(f, x->label, 24);
 		fputs("</text>\n", f);
+		hollow |= x->hollow;
 	}
+	if (hollow && b->hollow_label)
+		legend_hollow(f, PY0 + 8, b->hollow_label);
 	fputs("</svg>\n", f);
 	return true;
 }

@@ -23,6 +23,7 @@ struct svg_axis {
 	bool fixed;			/* use min..max as given */
 	double min, max;
 	bool zero_band;			/* log: 0 gets its own band at the low end */
+	bool integer;			/* linear: ticks at whole numbers only */
 	/* ordinal: the distinct values in display order; zero_label names 0 */
 	bool zero_last;			/* ordinal: 0 sorts after every other value */
 	const char *zero_label;
@@ -46,6 +47,8 @@ struct svg_chart {
 	struct svg_axis x, y;
 	double shade_from;		/* x from which the plot is shaded, NAN: none */
 	const char *shade_label;
+	const char *hollow_label;	/* the legend's words for an open marker */
+	bool dodge;			/* nudge series apart where they coincide */
 	unsigned nr_series;
 	struct svg_series s[SVG_MAX_SERIES];
 };
@@ -61,6 +64,7 @@ struct svg_box {
 struct svg_boxes {
 	const char *title;
 	struct svg_axis y;
+	const char *hollow_label;
 	unsigned n;
 	struct svg_box *b;
 };
