@@ -567,10 +567,13 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 			if (is_method(&r->c[i], me) && isfinite(r->c[i].completion_rate))
 				minc = fmin(minc, r->c[i].completion_rate);
 		if (isfinite(lat)) {
+			char rl[32];
+
 			svg_fmt(a, sizeof(a), lat, SVG_U_NS);
 			svg_fmt(b, sizeof(b), stall, SVG_U_NS);
-			line(emit, ctx, HVP_REP_OBS, "%s: median p50 latency %s (%.3g sync rounds), median p99 of the "
-			     "max stall %s in the latency group.", me, a, rounds, b);
+			svg_fmt(rl, sizeof(rl), rounds, SVG_U_NONE);
+			line(emit, ctx, HVP_REP_OBS, "%s: median p50 latency %s (%s sync rounds), median "
+			     "p99 of the max stall %s in the latency group.", me, a, rl, b);
 			if (lat < best_lat_v) {
 				best_lat_v = lat;
 				best_lat = me;
