@@ -572,8 +572,8 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 			svg_fmt(a, sizeof(a), lat, SVG_U_NS);
 			svg_fmt(b, sizeof(b), stall, SVG_U_NS);
 			svg_fmt(rl, sizeof(rl), rounds, SVG_U_NONE);
-			line(emit, ctx, HVP_REP_OBS, "%s: median p50 latency %s (%s sync rounds), median "
-			     "p99 of the max stall %s in the latency group.", me, a, rl, b);
+			line(emit, ctx, HVP_REP_OBS, "%s: median p50 latency %s (%s times one sync round), "
+			     "median p99 of the max stall %s in the latency group.", me, a, rl, b);
 			if (lat < best_lat_v) {
 				best_lat_v = lat;
 				best_lat = me;
