@@ -551,7 +551,9 @@ static void witnesses(FILE *f, const struct rep *r)
 	      "statistics (<code>KVM_GET_STATS_FD</code>, per vCPU, summed) count every exit, "
 	      "including the ones hvpatch's loop never sees (signal exits of a kick, NMI "
 	      "injections); the bpf witness counts <code>kvm:kvm_userspace_exit</code> and "
-	      "<code>kvm:kvm_pio</code> per vCPU thread. An empty cell was not measured.</p>\n"
+	      "<code>kvm:kvm_pio</code> per vCPU thread. In the chart the dashed line is "
+	      "equal counts: a point above it is a cell where KVM saw more exits than hvpatch. "
+	      "A dash in the table was not measured.</p>\n"
 	      "<table><tr><th>witness</th><th>status</th></tr>\n<tr><td>KVM statistics</td>", f);
 	td_str(f, r->wit_kvm ? r->wit_kvm : "not said in the report");
 	fputs("</tr>\n<tr><td>bpf (libbpf)</td>", f);
@@ -567,6 +569,7 @@ static void witnesses(FILE *f, const struct rep *r)
 					  .label = "exits hvpatch counted (log)" };
 		ch.y = (struct svg_axis){ .kind = SVG_LOG, .unit = SVG_U_NONE, .zero_band = true,
 					  .label = "exits KVM counted (log)" };
+		ch.diagonal = true;
 		/* every group: a by_method pass per group would split the legend */
 		for (k = 0; k < r->nr_methods; k++) {
 			struct svg_series *s;

@@ -413,6 +413,36 @@ static void legend_hollow(FILE *f, int y, const char *label)
 	fputs("</text>\n", f);
 }
 
+/* y = x over the span both axes share, sampled so that it bends right on any scale. */
+static void diagonal(FILE *f, const struct scale *sx, const struct scale *sy)
+{
+	double lo, hi, v;
+	bool pen = false;
+	int k;
+
+	if (sx->a->kind == SVG_ORD || sy->a->kind == SVG_ORD)
+		return;
+	lo = sx->a->kind == SVG_LOG ? pow(10, sx->lo) : sx->lo;
+	hi = sx->a->kind == SVG_LOG ? pow(10, sx->hi) : sx->hi;
+	lo = fmax(lo, sy->a->kind == SVG_LOG ? pow(10, sy->lo) : sy->lo);
+	hi = fmin(hi, sy->a->kind == SVG_LOG ? pow(10, sy->hi) : sy->hi);
+	if (!(hi > lo))
+		return;
+	fputs("<path fill=\"none\" stroke=\"#999\" stroke-dasharray=\"4 4\" d=\"", f);
+	for (k = 0; k <= 32; k++) {
+		double px, py;
+
+		v = sx->a->kind == SVG_LOG ? lo * pow(hi / lo, k / 32.0) : lo + (hi - lo) * k / 32.0;
+		px = scale_map(sx, v);
+		py = scale_map(sy, v);
+		if (!isfinite(px) || !isfinite(py))
+			continue;
+		fprintf(f, "%c%.1f %.1f", pen ? 'L' : 'M', px, py);
+		pen = true;
+	}
+	fputs("\"/>\n", f);
+}
+
 static const char *dasharray(int dash)
 {
 	return dash == 1 ? " stroke-dasharray=\"6 3\"" : dash == 2 ? " stroke-dasharray=\"2 3\"" : "";
@@ -460,6 +490,8 @@ bool svg_chart_draw(FILE *f, struct svg_chart *c)
 	fprintf(f, "<clipPath id=\"clip%u\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/></clipPath>\n",
 		clip_id, PX0 - 4, PY0 - 4, PX1 - PX0 + 8, fr->py1 - PY0 + 8);
 	fprintf(f, "<g clip-path=\"url(#clip%u)\">\n", clip_id);
+	if (c->diagonal)
+		diagonal(f, &sx, &sy);
 	for (i = 0; i < c->nr_series; i++) {
 		const struct svg_series *s = &c->s[i];
 		bool pen = false;

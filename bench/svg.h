@@ -49,6 +49,7 @@ struct svg_chart {
 	const char *shade_label;
 	const char *hollow_label;	/* the legend's words for an open marker */
 	bool dodge;			/* nudge series apart where they coincide */
+	bool diagonal;			/* draw y = x, labelled */
 	unsigned nr_series;
 	struct svg_series s[SVG_MAX_SERIES];
 };
