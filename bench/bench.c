@@ -27,6 +27,7 @@
 #include "patch.h"
 #include "service.h"
 #include "util.h"
+#include "witness.h"
 
 #define WINDOW_NS	100000000ull	/* unit costs: 100 ms windows */
 #define WINDOWS		8
@@ -90,6 +91,8 @@ struct bench {
 	unsigned done, total;		/* progress */
 	double kick_round_ns, nmi_round_ns;
 	bool witness_ok;
+	struct hvp_bpf_witness *bpf;	/* NULL: absent, bpf_why says why */
+	char bpf_why[256];
 };
 
 static void vm_drop(struct bench *b)
@@ -285,6 +288,7 @@ struct cell {
 	bool ok[256];
 	struct hvp_kvm_witness w;	/* sums over this cell's attempts */
 	uint64_t exits;
+	uint64_t bpf_exits, bpf_pio;
 };
 
 static const char *group_names[] = { "latency", "hitrate", "nmi", "batch", "vcpus" };
@@ -419,8 +423,9 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	json_object_object_add(w, "kvm_nmi_injections", b->witness_ok ?
 			       json_object_new_int64((int64_t)c->w.nmi_injections) : NULL);
 	json_object_object_add(w, "hvpatch_exits", json_object_new_int64((int64_t)c->exits));
-	json_object_object_add(w, "bpf_userspace_exits", NULL);
-	json_object_object_add(w, "bpf_pio", NULL);
+	json_object_object_add(w, "bpf_userspace_exits", b->bpf ?
+			       json_object_new_int64((int64_t)c->bpf_exits) : NULL);
+	json_object_object_add(w, "bpf_pio", b->bpf ? json_object_new_int64((int64_t)c->bpf_pio) : NULL);
 	json_object_object_add(o, "witness", w);
 #define RAW(name, arr)								\
 	do {									\
@@ -472,12 +477,15 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			struct hvp_patch_result res;
 			struct cell *c = &cells[m];
 			struct hvp_kvm_witness w0, w1;
+			struct hvp_bpf_counts bp0 = { 0 }, bp1 = { 0 };
 			uint8_t insn[HVP_INSN_LEN];
 			uint64_t dest = 0, e0, e1;
 			char what[64];
 
 			settle(b->vm);
 			witness_sum(b->vm, &w0, &e0, &b->witness_ok);
+			if (b->bpf)
+				hvp_bpf_witness_read(b->bpf, &bp0);
 			/* alternate between the near target _a and the far _c */
 			memcpy(insn, b->vm->be->ram + k->sites[0], HVP_INSN_LEN);
 			hvp_agent_decode(insn, k->sites[0], k->opcode, &dest);
@@ -491,6 +499,10 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			settle(b->vm);
 			res.max_stall_ns = window_stall(b->vm, res.max_stall_ns);
 			witness_sum(b->vm, &w1, &e1, &b->witness_ok);
+			if (b->bpf && hvp_bpf_witness_read(b->bpf, &bp1) == 0) {
+				c->bpf_exits += bp1.userspace_exits - bp0.userspace_exits;
+				c->bpf_pio += bp1.pio - bp0.pio;
+			}
 			c->w.exits += w1.exits - w0.exits;
 			c->w.signal_exits += w1.signal_exits - w0.signal_exits;
 			c->w.nmi_injections += w1.nmi_injections - w0.nmi_injections;
@@ -651,6 +663,7 @@ int hvp_bench_run(const struct hvp_bench_opts *o, char *err, size_t errlen)
 	}
 	b.cells = json_object_new_array();
 	b.witness_ok = true;
+	b.bpf = hvp_bpf_witness_open(getpid(), b.bpf_why, sizeof(b.bpf_why));
 	n = plan(o, pts, HVP_ARRAY_SIZE(pts));
 	b.total = 0;
 	for (i = 0; i < n; i++)
@@ -678,8 +691,14 @@ int hvp_bench_run(const struct hvp_bench_opts *o, char *err, size_t errlen)
 	wit = json_object_new_object();
 	json_object_object_add(wit, "kvm_stats", json_object_new_string(
 		b.witness_ok ? "available" : "absent: KVM_GET_STATS_FD not offered"));
-	json_object_object_add(wit, "bpf", json_object_new_string(
-		"absent: the libbpf witness is not built in this version"));
+	if (b.bpf) {
+		json_object_object_add(wit, "bpf", json_object_new_string("available"));
+	} else {
+		char absent[300];
+
+		snprintf(absent, sizeof(absent), "absent: %s", b.bpf_why);
+		json_object_object_add(wit, "bpf", json_object_new_string(absent));
+	}
 	json_object_object_add(report, "witnesses", wit);
 	json_object_object_add(report, "cells", b.cells);
 	b.cells = NULL;
@@ -696,6 +715,7 @@ out:
 	if (b.cells)
 		json_object_put(b.cells);
 	vm_drop(&b);
+	hvp_bpf_witness_close(b.bpf);
 	json_object_put(report);
 	return r;
 }

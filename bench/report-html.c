@@ -544,7 +544,7 @@ static void witnesses(FILE *f, const struct rep *r)
 	struct svg_chart ch;
 	struct by_method bm = { .x = v_hvp_exits, .y = v_kvm_exits };
 	unsigned i, k, g;
-	bool any = false;
+	bool any = false, any_bpf = false;
 
 	fputs("<h2>Witnesses</h2>\n<p class=\"read\">Counters kept by someone other than hvpatch, "
 	      "set beside hvpatch's own count of exits during each cell's patches. KVM's binary "
@@ -552,33 +552,37 @@ static void witnesses(FILE *f, const struct rep *r)
 	      "including the ones hvpatch's loop never sees (signal exits of a kick, NMI "
 	      "injections); the bpf witness counts <code>kvm:kvm_userspace_exit</code> and "
 	      "<code>kvm:kvm_pio</code> per vCPU thread. In the chart the dashed line is "
-	      "equal counts: a point above it is a cell where KVM saw more exits than hvpatch. "
+	      "equal counts: a point above it is a cell where the witness saw more exits than hvpatch; "
+	      "the bpf count of exits to user space should sit on it. "
 	      "A dash in the table was not measured.</p>\n"
 	      "<table><tr><th>witness</th><th>status</th></tr>\n<tr><td>KVM statistics</td>", f);
 	td_str(f, r->wit_kvm ? r->wit_kvm : "not said in the report");
 	fputs("</tr>\n<tr><td>bpf (libbpf)</td>", f);
 	td_str(f, r->wit_bpf ? r->wit_bpf : "not said in the report");
 	fputs("</tr></table>\n", f);
-	for (i = 0; i < r->n; i++)
-		any |= isfinite(r->c[i].wit[WI_KVM_EXITS]);
+	for (i = 0; i < r->n; i++) {
+		any |= isfinite(r->c[i].wit[WI_KVM_EXITS]) || isfinite(r->c[i].wit[WI_BPF_UEXIT]);
+		any_bpf |= isfinite(r->c[i].wit[WI_BPF_UEXIT]);
+	}
 	if (any) {
 		for (g = 0; g < r->nr_groups && !count_group(r, r->groups[g]); g++)
 			;
-		svg_chart_init(&ch, "KVM's exit count against hvpatch's, per cell (all groups)");
+		svg_chart_init(&ch, "Witnesses' exit counts against hvpatch's, per cell");
 		ch.x = (struct svg_axis){ .kind = SVG_LOG, .unit = SVG_U_NONE, .zero_band = true,
 					  .label = "exits hvpatch counted (log)" };
 		ch.y = (struct svg_axis){ .kind = SVG_LOG, .unit = SVG_U_NONE, .zero_band = true,
-					  .label = "exits KVM counted (log)" };
+					  .label = "exits the witness counted (log)" };
 		ch.diagonal = true;
 		/* every group: a by_method pass per group would split the legend */
 		for (k = 0; k < r->nr_methods; k++) {
 			struct svg_series *s;
+			char name[64];
 			unsigned n = 0;
 
 			for (i = 0; i < r->n; i++)
 				n += same(r->c[i].method, r->methods[k]);
-			s = n ? svg_chart_add(&ch, r->methods[k], hvp_rep_color(r->methods[k]), n) :
-				NULL;
+			snprintf(name, sizeof(name), "KVM, %s", r->methods[k]);
+			s = n ? svg_chart_add(&ch, name, hvp_rep_color(r->methods[k]), n) : NULL;
 			if (!s)
 				continue;
 			s->lines = false;
@@ -586,6 +590,15 @@ static void witnesses(FILE *f, const struct rep *r)
 				if (same(r->c[i].method, r->methods[k]))
 					svg_series_push(s, bm.x(&r->c[i]), bm.y(&r->c[i]),
 							r->c[i].overcommitted == 1);
+		}
+		if (any_bpf) {
+			struct svg_series *s = svg_chart_add(&ch, "bpf, any method", "#222", r->n);
+
+			for (i = 0; s && i < r->n; i++) {
+				s->lines = false;
+				svg_series_push(s, r->c[i].wit[WI_HVP_EXITS], r->c[i].wit[WI_BPF_UEXIT],
+						false);
+			}
 		}
 		if (!svg_chart_draw(f, &ch))
 			note(f, "No exit counts to compare.", NULL);

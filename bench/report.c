@@ -523,8 +523,8 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 			 void *ctx)
 {
 	char a[64], b[64], buf[768];
-	double faults = 0, kvm = 0, hvp = 0, worst, worst_at;
-	unsigned i, m, over = 0, nkvm = 0;
+	double faults = 0, kvm = 0, hvp = 0, bpf = 0, bpf_pio = 0, hvp_b = 0, worst, worst_at;
+	unsigned i, m, over = 0, nkvm = 0, nbpf = 0;
 	const char *best_lat = NULL, *best_stall = NULL, *best_rounds = NULL;
 	double best_lat_v = INFINITY, best_stall_v = INFINITY, best_rounds_v = INFINITY;
 	double max_sites = -1;
@@ -543,6 +543,12 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 		over += c->overcommitted == 1;
 		if (in_group(c, "batch") && isfinite(c->sites))
 			max_sites = fmax(max_sites, c->sites);
+		if (isfinite(c->wit[WI_BPF_UEXIT]) && isfinite(c->wit[WI_HVP_EXITS])) {
+			bpf += c->wit[WI_BPF_UEXIT];
+			bpf_pio += isfinite(c->wit[WI_BPF_PIO]) ? c->wit[WI_BPF_PIO] : 0;
+			hvp_b += c->wit[WI_HVP_EXITS];
+			nbpf++;
+		}
 		if (isfinite(c->wit[WI_KVM_EXITS]) && isfinite(c->wit[WI_HVP_EXITS])) {
 			kvm += c->wit[WI_KVM_EXITS];
 			hvp += c->wit[WI_HVP_EXITS];
@@ -669,8 +675,13 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 		     "cores): their times include host scheduling, not only the method.", over,
 		     r->cores);
 	if (nkvm)
-		line(emit, ctx, HVP_REP_OBS, "Witness: KVM's own statistics counted %.0f exits where hvpatch counted "
-		     "%.0f (ratio %.2f) over %u cells.", kvm, hvp, hvp > 0 ? kvm / hvp : NAN, nkvm);
+		line(emit, ctx, HVP_REP_OBS, "Witness: KVM's own statistics counted %.0f exits where "
+		     "hvpatch counted %.0f (ratio %.2f) over %u cells; KVM's count includes the exits "
+		     "handled in the kernel.", kvm, hvp, hvp > 0 ? kvm / hvp : NAN, nkvm);
+	if (nbpf)
+		line(emit, ctx, HVP_REP_OBS, "Witness: the bpf program counted %.0f exits to user space "
+		     "(and %.0f port I/O exits) where hvpatch counted %.0f over %u cells%s.", bpf,
+		     bpf_pio, hvp_b, nbpf, bpf == hvp_b ? ": the same" : "");
 
 	if (best_lat) {
 		svg_fmt(a, sizeof(a), best_lat_v, SVG_U_NS);

@@ -25,7 +25,8 @@ tap_is "nothing on stderr" "" "$(cat "$work"/err.*)"
 out=$(cat "$work/out.text")
 for want in "which scheme when" "observations" "unit costs" "one kick sync round" \
 	    "== latency" "== hitrate" "== nmi" "== batch" "bp-cancel against the hit rate" \
-	    "lowest latency:" "KVM stats available"; do
+	    "lowest latency:" "KVM stats available" "bpf available" \
+	    "the bpf program counted"; do
 	case $out in
 	*"$want"*) _tap_result 0 "text has '$want'" ;;
 	*) _tap_result 1 "text has '$want'" ;;
