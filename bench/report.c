@@ -885,8 +885,12 @@ static void text_table(const struct rep *r, const char *g, FILE *f)
 		rj_ns(f, c->st[ST_LAT][F_MAX], 9);
 		svg_fmt(a, sizeof(a), c->st[ST_LATR][F_P50], SVG_U_NONE);
 		rj(f, a, 8);
-		fprintf(f, " %6.4g %8.4g %7.4g", c->st[ST_ROUNDS][F_P50], c->st[ST_ROLLBACKS][F_MEAN],
-			c->st[ST_TRAPS][F_MEAN]);
+		svg_fmt(a, sizeof(a), c->st[ST_ROUNDS][F_P50], SVG_U_NONE);
+		rj(f, a, 6);
+		svg_fmt(a, sizeof(a), c->st[ST_ROLLBACKS][F_MEAN], SVG_U_NONE);
+		rj(f, a, 8);
+		svg_fmt(a, sizeof(a), c->st[ST_TRAPS][F_MEAN], SVG_U_NONE);
+		rj(f, a, 7);
 		rj_ns(f, c->st[ST_STALL][F_P50], 9);
 		rj_ns(f, c->st[ST_STALL][F_P99], 9);
 		fprintf(f, " %6.0f\n", c->faults);
