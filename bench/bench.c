@@ -27,6 +27,7 @@
 #include "patch.h"
 #include "service.h"
 #include "util.h"
+#include "witness.h"
 
 #define WINDOW_NS	100000000ull	/* unit costs: 100 ms windows */
 #define WINDOWS		8
@@ -90,6 +91,8 @@ struct bench {
 	unsigned done, total;		/* progress */
 	double kick_round_ns, nmi_round_ns;
 	bool witness_ok;
+	struct hvp_bpf_witness *bpf;	/* NULL: absent, bpf_why says why */
+	char bpf_why[256];
 };
 
 static void vm_drop(struct bench *b)
@@ -285,6 +288,7 @@ struct cell {
 	bool ok[256];
 	struct hvp_kvm_witness w;	/* sums over this cell's attempts */
 	uint64_t exits;
+	uint64_t bpf_exits, bpf_pio;
 };
 
 static const char *group_names[] = { "latency", "hitrate", "nmi", "batch", "vcpus" };
@@ -357,6 +361,21 @@ static void settle(struct hvp_service *s)
 	} while (moved < s->be->nr_vcpus && hvp_now_ns() < deadline);
 }
 
+/* The longest loop gap of any vCPU since the patch began (TSC to ns). */
+static uint64_t window_stall(struct hvp_service *s, uint64_t at_least)
+{
+	unsigned i;
+
+	for (i = 0; i < s->be->nr_vcpus && s->be->tsc_khz; i++) {
+		uint64_t g = __atomic_load_n(&s->agent->vcpu[i].window_max_gap, __ATOMIC_RELAXED);
+		uint64_t ns = g * 1000000u / s->be->tsc_khz;
+
+		if (ns > at_least)
+			at_least = ns;
+	}
+	return at_least;
+}
+
 static void cell_finish(struct bench *b, struct cell *c, const struct point *pt, unsigned method)
 {
 	json_object *o = json_object_new_object(), *p = json_object_new_object();
@@ -404,8 +423,9 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	json_object_object_add(w, "kvm_nmi_injections", b->witness_ok ?
 			       json_object_new_int64((int64_t)c->w.nmi_injections) : NULL);
 	json_object_object_add(w, "hvpatch_exits", json_object_new_int64((int64_t)c->exits));
-	json_object_object_add(w, "bpf_userspace_exits", NULL);
-	json_object_object_add(w, "bpf_pio", NULL);
+	json_object_object_add(w, "bpf_userspace_exits", b->bpf ?
+			       json_object_new_int64((int64_t)c->bpf_exits) : NULL);
+	json_object_object_add(w, "bpf_pio", b->bpf ? json_object_new_int64((int64_t)c->bpf_pio) : NULL);
 	json_object_object_add(o, "witness", w);
 #define RAW(name, arr)								\
 	do {									\
@@ -457,18 +477,32 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			struct hvp_patch_result res;
 			struct cell *c = &cells[m];
 			struct hvp_kvm_witness w0, w1;
+			struct hvp_bpf_counts bp0 = { 0 }, bp1 = { 0 };
 			uint8_t insn[HVP_INSN_LEN];
 			uint64_t dest = 0, e0, e1;
 			char what[64];
 
 			settle(b->vm);
 			witness_sum(b->vm, &w0, &e0, &b->witness_ok);
+			if (b->bpf)
+				hvp_bpf_witness_read(b->bpf, &bp0);
 			/* alternate between the near target _a and the far _c */
 			memcpy(insn, b->vm->be->ram + k->sites[0], HVP_INSN_LEN);
 			hvp_agent_decode(insn, k->sites[0], k->opcode, &dest);
 			rq.target = hvp_key_target_index(k, dest) == 0 ? k->nr_targets - 1 : 0;
 			ret = hvp_patch_apply(&ctx, &rq, &res);
+			/*
+			 * A vCPU records a gap only when its loop runs again: a
+			 * vCPU held out of the guest until the patch's end (stop)
+			 * has not yet, so wait for every vCPU's next pass.
+			 */
+			settle(b->vm);
+			res.max_stall_ns = window_stall(b->vm, res.max_stall_ns);
 			witness_sum(b->vm, &w1, &e1, &b->witness_ok);
+			if (b->bpf && hvp_bpf_witness_read(b->bpf, &bp1) == 0) {
+				c->bpf_exits += bp1.userspace_exits - bp0.userspace_exits;
+				c->bpf_pio += bp1.pio - bp0.pio;
+			}
 			c->w.exits += w1.exits - w0.exits;
 			c->w.signal_exits += w1.signal_exits - w0.signal_exits;
 			c->w.nmi_injections += w1.nmi_injections - w0.nmi_injections;
@@ -547,7 +581,7 @@ void hvp_bench_defaults(struct hvp_bench_opts *o)
 	unsigned i;
 
 	if (!o->repeat)
-		o->repeat = o->quick ? 5 : 20;
+		o->repeat = o->quick ? 10 : 20;
 	if (!o->methods)
 		o->methods = (1u << HVP_METHOD_STOP) | (1u << HVP_METHOD_BP_CANCEL) |
 			     (1u << HVP_METHOD_BP_EMULATE);
@@ -629,6 +663,7 @@ int hvp_bench_run(const struct hvp_bench_opts *o, char *err, size_t errlen)
 	}
 	b.cells = json_object_new_array();
 	b.witness_ok = true;
+	b.bpf = hvp_bpf_witness_open(getpid(), b.bpf_why, sizeof(b.bpf_why));
 	n = plan(o, pts, HVP_ARRAY_SIZE(pts));
 	b.total = 0;
 	for (i = 0; i < n; i++)
@@ -656,8 +691,14 @@ int hvp_bench_run(const struct hvp_bench_opts *o, char *err, size_t errlen)
 	wit = json_object_new_object();
 	json_object_object_add(wit, "kvm_stats", json_object_new_string(
 		b.witness_ok ? "available" : "absent: KVM_GET_STATS_FD not offered"));
-	json_object_object_add(wit, "bpf", json_object_new_string(
-		"absent: the libbpf witness is not built in this version"));
+	if (b.bpf) {
+		json_object_object_add(wit, "bpf", json_object_new_string("available"));
+	} else {
+		char absent[300];
+
+		snprintf(absent, sizeof(absent), "absent: %s", b.bpf_why);
+		json_object_object_add(wit, "bpf", json_object_new_string(absent));
+	}
 	json_object_object_add(report, "witnesses", wit);
 	json_object_object_add(report, "cells", b.cells);
 	b.cells = NULL;
@@ -674,6 +715,7 @@ out:
 	if (b.cells)
 		json_object_put(b.cells);
 	vm_drop(&b);
+	hvp_bpf_witness_close(b.bpf);
 	json_object_put(report);
 	return r;
 }

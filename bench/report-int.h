@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The report renderer's model: report.json read once into typed fields,
+ * each NAN / NULL / -1 when absent or of the wrong type, so that the
+ * renderers never trust the file.
+ */
+#ifndef HVP_REPORT_INT_H
+#define HVP_REPORT_INT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+enum { ST_LAT, ST_LATR, ST_ROUNDS, ST_RETRIES, ST_ROLLBACKS, ST_TRAPS, ST_STALL, ST__COUNT };
+enum { F_N, F_MIN, F_P50, F_P90, F_P99, F_MAX, F_MEAN, F_SD, F__COUNT };
+enum { WI_KVM_EXITS, WI_KVM_SIGNAL, WI_KVM_NMI, WI_HVP_EXITS, WI_BPF_UEXIT, WI_BPF_PIO,
+       WI__COUNT };
+enum { UC_EXIT, UC_KICK, UC_NMI, UC_BP, UC_LOOP, UC__COUNT };
+
+extern const char *const hvp_rep_stat_names[ST__COUNT];
+extern const char *const hvp_rep_field_names[F__COUNT];
+extern const char *const hvp_rep_witness_names[WI__COUNT];
+extern const char *const hvp_rep_unit_names[UC__COUNT];
+extern const char *const hvp_rep_unit_desc[UC__COUNT];
+
+struct rcell {
+	json_object *o;
+	const char *id, *group, *method, *sync, *key, *backend;
+	double vcpus, rate, nmi_rate, sites;
+	int overcommitted;			/* -1: not said */
+	double attempts, completed, completion_rate, faults;
+	double st[ST__COUNT][F__COUNT];
+	double wit[WI__COUNT];
+	json_object *raw_lat, *raw_stall, *raw_ok;	/* arrays or NULL */
+};
+
+struct rep {
+	json_object *root;
+	const char *tool, *started, *cpu, *kernel, *kvm_module, *wit_kvm, *wit_bpf;
+	double duration_s, cores, tsc_khz;
+	int quick;
+	double unit[UC__COUNT][F__COUNT];
+	unsigned n;
+	struct rcell *c;
+	unsigned nr_groups;
+	const char *groups[16];			/* known ones first, in their order */
+	unsigned nr_methods;
+	const char *methods[16];
+};
+
+#define REP_MAX_CELLS	100000
+
+json_object *hvp_rep_get(json_object *o, const char *key);
+double hvp_rep_num(json_object *o, const char *key);
+const char *hvp_rep_str(json_object *o, const char *key);
+/* A number from an array element, NAN unless it is one. */
+double hvp_rep_elem(json_object *arr, size_t i);
+
+int hvp_rep_parse(json_object *root, struct rep *r);
+void hvp_rep_free(struct rep *r);
+/* A fixed colour per method name (never a string from the report). */
+const char *hvp_rep_color(const char *method);
+const char *hvp_rep_group_desc(const char *group);
+enum hvp_rep_kind { HVP_REP_OBS, HVP_REP_WARN, HVP_REP_REC };
+typedef void (*hvp_rep_emit)(void *ctx, enum hvp_rep_kind kind, const char *line);
+/*
+ * Conclusions drawn from the data: with only HVP_REP_REC the "which scheme
+ * when" recommendations, otherwise the observations (and warnings) they
+ * rest on.
+ */
+void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_emit emit,
+			 void *ctx);
+
+int hvp_rep_html(const struct rep *r, FILE *f);
+
+#endif /* HVP_REPORT_INT_H */

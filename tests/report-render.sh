@@ -1,0 +1,119 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# hvpatch report: a committed report.json from a real (reduced) bench run
+# rendered to text, CSV, JSON and HTML; the HTML is self-contained and
+# Chromium draws its charts; hostile and broken reports get a clear error or
+# a partial report, never a crash.
+. "${top_srcdir:-.}/tests/lib.sh"
+
+fixture="$top_srcdir/tests/fixtures/report-small"
+check="$top_srcdir/tests/report-check.py"
+work=$(mktemp -d /tmp/hvpatch-report.XXXXXX)
+trap '_tap_cleanup; rm -rf "$work"' EXIT
+cells=$(jq '.cells | length' "$fixture/report.json")
+# The fixture has every group but vcpus (a --quick run): latency CDFs for
+# kick and nmi, the stall boxes, 3 hit-rate and 3 NMI-rate charts, 2 batch,
+# 2 vCPU (from the latency group) and the witness chart.
+charts=14
+
+for fmt in text csv json html; do
+	"$HVPATCH" report $fmt "$fixture" >"$work/out.$fmt" 2>"$work/err.$fmt"
+	tap_is "report $fmt of the fixture exits 0" 0 $?
+done
+tap_is "nothing on stderr" "" "$(cat "$work"/err.*)"
+
+out=$(cat "$work/out.text")
+for want in "which scheme when" "observations" "unit costs" "one kick sync round" \
+	    "== latency" "== hitrate" "== nmi" "== batch" "bp-cancel against the hit rate" \
+	    "lowest latency:" "KVM stats available" "bpf available" \
+	    "the bpf program counted"; do
+	case $out in
+	*"$want"*) _tap_result 0 "text has '$want'" ;;
+	*) _tap_result 1 "text has '$want'" ;;
+	esac
+done
+
+tap_ok "csv: a header and one row per cell ($cells), RFC 4180" \
+	python3 "$check" csv "$work/out.csv" "$cells"
+tap_is "json: the report as loaded" "$(jq -S . "$fixture/report.json" | md5sum)" \
+	"$(jq -S . "$work/out.json" | md5sum)"
+tap_ok "html: self-contained, $charts charts" python3 "$check" html "$work/out.html" "$charts"
+tap_is "html: a table row per cell" "$cells" "$(grep -c '<tr[^>]*title=' "$work/out.html")"
+
+# ---- Chromium draws it ----
+browser=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$browser" ]; then
+	echo "ok $((_tap_n + 1)) # SKIP chromium is not installed (Debian: apt-get install chromium)"
+	_tap_n=$((_tap_n + 1))
+else
+	# A page tall enough for the latency CDFs, the stall boxes and the hit-rate charts.
+	timeout 120 "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars \
+		--user-data-dir="$work/chromium" --window-size=1280,3600 \
+		--screenshot="$work/shot.png" "file://$work/out.html" >"$work/chromium.log" 2>&1
+	if [ -s "$work/shot.png" ]; then
+		tap_ok "chromium: the screenshot shows the charts" python3 "$check" png "$work/shot.png"
+	else
+		_tap_result 1 "chromium: the screenshot shows the charts"
+		tail -n 5 "$work/chromium.log" | sed 's/^/# /'
+	fi
+fi
+
+# ---- hostile and partial reports ----
+mkdir -p "$work/evil"
+jq '.host.cpu = "<script>alert(1)</script>" |
+    .cells[0].params.method = "<img src=x onerror=alert(1)>\"&" |
+    .cells[1].id = "a,b\"c\nd" | .cells[2].group = "<b>new</b>" |
+    .cells[3].latency_ns = "fast" | .cells[4].params = 7 | .cells[5].raw.latency_ns = ["x", null, -1] |
+    .cells += [1, "two", null, [], {}]' "$fixture/report.json" >"$work/evil/report.json"
+for fmt in text csv json html; do
+	"$HVPATCH" report $fmt "$work/evil" >"$work/evil.$fmt" 2>&1
+	tap_is "a hostile report: $fmt exits 0" 0 $?
+done
+tap_ok "a hostile report: html still self-contained, strings escaped" \
+	python3 "$check" html "$work/evil.html" "$charts"
+tap_is "a hostile report: csv has a row per object cell" 0 \
+	"$(python3 "$check" csv "$work/evil.csv" $((cells + 1)) >/dev/null; echo $?)"
+
+mkdir -p "$work/partial"
+jq '.cells |= map(select(.group == "latency")) | del(.unit_costs) | del(.witnesses)' \
+	"$fixture/report.json" >"$work/partial/report.json"
+"$HVPATCH" report html "$work/partial" >"$work/partial.html"
+tap_is "a report with only the latency group renders" 0 $?
+tap_ok "  and notes the missing groups" grep -q "No cells in the hitrate group" "$work/partial.html"
+# 2 CDFs, the stall boxes, 2 vCPU charts, the witness chart
+tap_ok "  with the charts it has data for" python3 "$check" html "$work/partial.html" 6
+
+mkdir -p "$work/empty"
+echo '{"schema_version": 1, "cells": []}' >"$work/empty/report.json"
+for fmt in text csv html; do
+	"$HVPATCH" report $fmt "$work/empty" >/dev/null 2>&1
+	tap_is "an empty report: $fmt exits 0" 0 $?
+done
+
+# ---- errors: exit 1 and a message ----
+tap_exit "a missing directory: exit 1" 1 "$HVPATCH" report html "$work/missing"
+mkdir -p "$work/nojson"
+tap_exit "no report.json in it: exit 1" 1 "$HVPATCH" report html "$work/nojson"
+mkdir -p "$work/corrupt"
+head -c 3000 "$fixture/report.json" >"$work/corrupt/report.json"
+tap_exit "a truncated report.json: exit 1" 1 "$HVPATCH" report csv "$work/corrupt"
+msg=$("$HVPATCH" report csv "$work/corrupt" 2>&1)
+case $msg in
+"error: "*"not valid JSON"*) _tap_result 0 "  says it is not valid JSON" ;;
+*) _tap_result 1 "  says it is not valid JSON"; echo "# $msg" ;;
+esac
+mkdir -p "$work/v2"
+jq '.schema_version = 2' "$fixture/report.json" >"$work/v2/report.json"
+tap_exit "schema_version 2: exit 1" 1 "$HVPATCH" report html "$work/v2"
+msg=$("$HVPATCH" report html "$work/v2" 2>&1)
+case $msg in
+*"schema_version 2 is not supported"*) _tap_result 0 "  says the schema version" ;;
+*) _tap_result 1 "  says the schema version"; echo "# $msg" ;;
+esac
+mkdir -p "$work/nocells"
+echo '{"schema_version": 1}' >"$work/nocells/report.json"
+tap_exit "no cells array: exit 1" 1 "$HVPATCH" report text "$work/nocells"
+tap_exit "a file, not a directory: exit 1" 1 "$HVPATCH" report text "$fixture/report.json"
+tap_exit "-j: a JSON error, exit 1" 1 "$HVPATCH" -j report text "$work/missing"
+
+tap_done
