@@ -206,6 +206,8 @@ static const char vm_start_help[] =
 	"  --nmi-key KEY        the guest's NMI path calls KEY's sites (user-mode upcall)\n"
 	"  --fault-test[=VCPU]  that vCPU's workload executes ud2 (default vCPU 0): a\n"
 	"                       deliberate fault, to see it reported\n"
+	"  --hostile MODE       test only: the agent attacks the service through its agent\n"
+	"                       area (MODE: see tests/hostile.sh; 'list' prints them)\n"
 	"  --image PATH         guest ELF (default: $HVPATCH_GUEST, else next to hvpatch)\n"
 	"  --backend kvm        the own KVM VMM (the only backend built)\n"
 	"  --timeout SEC        how long to wait for the agent (default 60)\n"
@@ -292,6 +294,7 @@ static int cmd_vm_start(int argc, char **argv)
 		{ "nmi-rate", required_argument, NULL, 'n' },
 		{ "nmi-key", required_argument, NULL, 'N' },
 		{ "fault-test", optional_argument, NULL, 'f' },
+		{ "hostile", required_argument, NULL, 'H' },
 		{ "image", required_argument, NULL, 'i' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "timeout", required_argument, NULL, 't' },
@@ -351,6 +354,18 @@ static int cmd_vm_start(int argc, char **argv)
 					return EXIT_USAGE;
 				o.fault_vcpu = (unsigned)v;
 			}
+			break;
+		case 'H':
+			if (!strcmp(optarg, "list")) {
+				for (r = 1; r < HVP_HOSTILE__COUNT; r++)
+					printf("%s\n", hvp_hostile_names[r]);
+				return 0;
+			}
+			r = hvp_hostile_by_name(optarg);
+			if (r < 0)
+				return usage_error("--hostile: unknown mode '%.64s' ('--hostile list' "
+						   "prints them)", optarg);
+			o.hostile = (uint32_t)r;
 			break;
 		case 'i':
 			image = optarg;
@@ -623,6 +638,13 @@ static int cmd_vm_console(int argc, char **argv)
 
 /* ---- sites, stats ---- */
 
+static int64_t jint(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
 static int cmd_sites(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -696,15 +718,16 @@ static int cmd_sites(int argc, char **argv)
 			       t ? json_object_get_string(t) : "?");
 		}
 	}
+	if (verbose && json_object_object_get_ex(res, "text", &keys)) {
+		json_object *first = NULL;
+
+		json_object_object_get_ex(keys, "first_changed", &first);
+		printf("text outside the sites: %lld of %lld bytes differ from the image%s%s\n",
+		       (long long)jint(keys, "changed_outside_sites"), (long long)jint(keys, "bytes"),
+		       first ? ", first at " : "", first ? json_object_get_string(first) : "");
+	}
 	json_object_put(res);
 	return 0;
-}
-
-static int64_t jint(json_object *o, const char *k)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
 }
 
 static int cmd_stats(int argc, char **argv)
