@@ -16,6 +16,7 @@
 #include "guest.h"
 
 extern char small_b[], small_c[];
+extern char __text_end[];
 
 /* Key small's first site, as the linker placed it (never the table's word). */
 static uint64_t small_site;
@@ -116,9 +117,9 @@ void hvp_hostile_tick(uint32_t mode, uint64_t n)
 		 * it gets a call to wherever its neighbour (site 1, the next
 		 * 5 bytes: key small's sites are consecutive in sites.S)
 		 * points, so that a patch can pass its first check and start;
-		 * every 1024 passes, a short burst of garbage.
+		 * every 64 passes, a short burst of garbage.
 		 */
-		if ((n & 1023) >= 8) {
+		if ((n & 63) >= 8) {
 			volatile uint8_t *nb = (volatile uint8_t *)(small_site + HVP_INSN_LEN);
 			uint32_t nrel = (uint32_t)nb[1] | (uint32_t)nb[2] << 8 |
 					(uint32_t)nb[3] << 16 | (uint32_t)nb[4] << 24;
@@ -131,6 +132,10 @@ void hvp_hostile_tick(uint32_t mode, uint64_t n)
 			rel = (uint64_t)small_b + 1 - (small_site + HVP_INSN_LEN);
 			put_insn(small_site, HVP_OPC_CALL, (uint32_t)rel);
 		}
+		break;
+	case HVP_HOSTILE_SCRIBBLE_TEXT:
+		/* the last byte of text is int3 padding that nothing executes */
+		*(volatile uint8_t *)((uint64_t)__text_end - 1) = 0x90;
 		break;
 	default:
 		break;

@@ -86,7 +86,10 @@
 						 * addresses, counts and the header  */
 #define HVP_HOSTILE_REWRITE_SITE	13	/* after ready: keep rewriting the
 						 * bytes of key small's first site   */
-#define HVP_HOSTILE__COUNT		14
+#define HVP_HOSTILE_SCRIBBLE_TEXT	14	/* after ready: write one byte of its
+						 * own text padding (not a site): the
+						 * service's text witness must see it */
+#define HVP_HOSTILE__COUNT		15
 
 /* config.nmi_mode: what the guest's NMI path does with nmi_key. */
 #define HVP_NMI_NONE		0	/* acknowledge only                      */

@@ -391,6 +391,8 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 	struct hvp_patch_ctl *ctl = &p->ctx->agent->patch;
 	const uint8_t op = p->req->key->opcode;
 	uint8_t insn[HVP_INSN_LEN], old[HVP_INSN_LEN];
+	char first_bad[sizeof(p->res->reason)];
+	bool mismatch = false;
 	unsigned i;
 	int r;
 
@@ -421,11 +423,19 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 	r = round_(p);
 	if (r < 0)
 		goto out;
-	/* step 2: tails */
+	/*
+	 * Steps 2 and 3: a read-back mismatch means the guest wrote the site
+	 * after our int3 went in.  That site is the guest's to keep; the batch
+	 * still finishes everywhere else, so that no int3 of ours is left
+	 * behind, and the first mismatch is reported.
+	 */
 	for (i = 0; i < n; i++) {
 		encode(p, sites[i], dest, insn);
 		r = write_bytes(p, sites[i], insn, 1, HVP_INSN_LEN - 1);
-		if (r < 0)
+		if (r == -EIO && !mismatch)
+			memcpy(first_bad, p->res->reason, sizeof(first_bad));
+		mismatch |= r == -EIO;
+		if (r < 0 && r != -EIO)
 			goto out;
 	}
 	r = round_(p);
@@ -437,7 +447,10 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 		r = write_bytes(p, sites[i], insn, 0, 1);
 		if (r == 0)
 			r = check_bytes(p, sites[i], insn, 0, HVP_INSN_LEN);
-		if (r < 0)
+		if (r == -EIO && !mismatch)
+			memcpy(first_bad, p->res->reason, sizeof(first_bad));
+		mismatch |= r == -EIO;
+		if (r < 0 && r != -EIO)
 			goto out;
 	}
 	r = round_(p);
@@ -449,6 +462,10 @@ out:
 	if (r == 0) {
 		__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
 		__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
+		if (mismatch) {
+			memcpy(p->res->reason, first_bad, sizeof(first_bad));
+			r = -EIO;
+		}
 	}
 	return r;
 }
@@ -530,7 +547,7 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 	uint64_t site = k->sites[i];
 	uint8_t old[HVP_INSN_LEN], new[HVP_INSN_LEN];
 	const uint8_t cc = HVP_OPC_INT3;
-	int r;
+	int r, bad;
 
 	/* The old instruction is the one check_old() saw, never what the guest
 	 * may have put there since: a site it changed is refused by name. */
@@ -586,19 +603,22 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 		r = write_bytes(p, site, new, 0, 1);
 	if (r == 0)
 		r = check_bytes(p, site, new, 0, HVP_INSN_LEN);
-	if (r < 0)
+	/* -EIO: the guest wrote the site under us; it keeps what it wrote */
+	if (r < 0 && r != -EIO)
 		return r;
+	bad = r;
 	__atomic_store_n(&ctl->state, HVP_BPS_INSTALLED, __ATOMIC_RELEASE);
 	r = round_(p);
 	if (r < 0)
 		return r;
 	__atomic_store_n(&ctl->state, HVP_BPS_NORMAL, __ATOMIC_RELEASE);
-	return 0;
+	return bad;
 }
 
 static int method_cancel(struct patch_run *p)
 {
 	struct hvp_patch_ctl *ctl = &p->ctx->agent->patch;
+	char bad[sizeof(p->res->reason)] = "";
 	unsigned i;
 	int r;
 
@@ -611,11 +631,19 @@ static int method_cancel(struct patch_run *p)
 		bool gave_up = false;
 
 		r = cancel_one(p, i, &gave_up);
-		if (r < 0 || gave_up)
+		if (r == -EIO && !bad[0]) {
+			memcpy(bad, p->res->reason, sizeof(bad));
+			continue;	/* the other sites still get patched */
+		}
+		if ((r < 0 && r != -EIO) || gave_up)
 			return r;
 	}
 	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
 	__atomic_store_n(&ctl->write_addr, 0, __ATOMIC_RELEASE);
+	if (bad[0]) {
+		memcpy(p->res->reason, bad, sizeof(bad));
+		return -EIO;
+	}
 	p->res->completed = true;
 	return 0;
 }

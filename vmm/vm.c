@@ -170,6 +170,7 @@ const char *const hvp_hostile_names[HVP_HOSTILE__COUNT + 1] = {
 	[HVP_HOSTILE_SITE_NOT_CALL] = "site-not-call",
 	[HVP_HOSTILE_REWRITE_TABLE] = "rewrite-table",
 	[HVP_HOSTILE_REWRITE_SITE] = "rewrite-site",
+	[HVP_HOSTILE_SCRIBBLE_TEXT] = "scribble-text",
 };
 
 int hvp_hostile_by_name(const char *name)
