@@ -408,8 +408,29 @@ static int arg_int(json_object *args, const char *name, int64_t lo, int64_t hi, 
 	return *out < lo || *out > hi ? -1 : 0;
 }
 
+/* When a patch held the patch lock, and its place in the VM's order. */
+struct patch_slot {
+	uint64_t seq, start_ns, end_ns;
+};
+
+static int locked_apply(struct hvp_service *s, struct hvp_patch_ctx *ctx,
+			const struct hvp_patch_req *rq, struct hvp_patch_result *res,
+			struct patch_slot *slot)
+{
+	int r;
+
+	pthread_mutex_lock(&s->patch_lock);
+	slot->seq = ++s->patch_seq;
+	slot->start_ns = hvp_now_ns();
+	r = hvp_patch_apply(ctx, rq, res);
+	slot->end_ns = hvp_now_ns();
+	pthread_mutex_unlock(&s->patch_lock);
+	return r;
+}
+
 static json_object *patch_result_json(const struct hvp_service *s, const struct hvp_patch_req *rq,
-				      const struct hvp_patch_result *res)
+				      const struct hvp_patch_result *res,
+				      const struct patch_slot *slot)
 {
 	json_object *o = json_object_new_object();
 	const struct hvp_key_info *k = rq->key;
@@ -441,6 +462,11 @@ static json_object *patch_result_json(const struct hvp_service *s, const struct 
 		s->opts.nmi_key[0] ? "user-mode upcall" : "none"));
 	if (res->reason[0])
 		json_object_object_add(o, "reason", json_object_new_string(res->reason));
+	/* the patch lock's order: seq counts this VM's patches, the times are
+	 * CLOCK_MONOTONIC while this one held the lock */
+	json_object_object_add(o, "patch_seq", json_object_new_int64((int64_t)slot->seq));
+	json_object_object_add(o, "locked_from_ns", json_object_new_int64((int64_t)slot->start_ns));
+	json_object_object_add(o, "locked_until_ns", json_object_new_int64((int64_t)slot->end_ns));
 	return o;
 }
 
@@ -462,10 +488,9 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 
 	for (i = 0; i < repeat; i++) {
 		struct hvp_patch_result res;
+		struct patch_slot slot;
 
-		pthread_mutex_lock(&s->patch_lock);
-		r = hvp_patch_apply(&ctx, rq, &res);
-		pthread_mutex_unlock(&s->patch_lock);
+		r = locked_apply(s, &ctx, rq, &res, &slot);
 		if (i == 0)
 			targets[1] = res.old_target;
 		if (r < 0) {
@@ -516,6 +541,7 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent };
 	struct hvp_patch_req rq = { 0 };
 	struct hvp_patch_result res;
+	struct patch_slot slot;
 	int64_t timeout, delay, nbytes, repeat;
 	json_object *v;
 	int m, t, r;
@@ -557,9 +583,7 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 		return do_patch_repeat(s, &rq, (uint64_t)repeat);
 
 	/* One patch at a time: the equivalent of Linux's text_mutex. */
-	pthread_mutex_lock(&s->patch_lock);
-	r = hvp_patch_apply(&ctx, &rq, &res);
-	pthread_mutex_unlock(&s->patch_lock);
+	r = locked_apply(s, &ctx, &rq, &res, &slot);
 	if (r == -EPERM)
 		return hvp_ctl_error_new(HVP_ERR_REFUSED, "%s", res.reason);
 	if (r == -EILSEQ && res.written) {
@@ -574,7 +598,7 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	if (r < 0)
 		fprintf(stderr, "patch %s -> %s (%s): %s\n", rq.key->name, target,
 			hvp_methods[rq.method].name, res.reason);
-	return hvp_ctl_ok_new(patch_result_json(s, &rq, &res));
+	return hvp_ctl_ok_new(patch_result_json(s, &rq, &res, &slot));
 }
 
 json_object *hvp_service_handle(void *ctx, const char *cmd, json_object *args,

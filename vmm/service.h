@@ -47,6 +47,7 @@ struct hvp_service {
 
 	/* One patch at a time per VM: the equivalent of Linux's text_mutex. */
 	pthread_mutex_t patch_lock;
+	uint64_t patch_seq;		/* patches run; guarded by patch_lock */
 };
 
 /* Allocate, boot (ELF, backend, agent, keys), free.  Boot writes a reason. */
