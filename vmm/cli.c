@@ -481,7 +481,7 @@ static int cmd_vm_start(int argc, char **argv)
 
 static int cmd_vm_list(int argc, char **argv)
 {
-	json_object *all = json_object_new_array();
+	json_object *all;
 	struct dirent *de;
 	DIR *d;
 	int r;
@@ -489,6 +489,7 @@ static int cmd_vm_list(int argc, char **argv)
 	optind = 1;
 	if ((r = positional(argc, argv, 0, "")))
 		return r;
+	all = json_object_new_array();
 	d = opendir(hvp_rundir());
 	while (d && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
