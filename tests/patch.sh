@@ -12,7 +12,7 @@
 . "${top_srcdir:-.}/tests/lib.sh"
 [ -r /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }
 
-N=${HVP_PATCH_ROUNDS:-200}
+N=${HVP_PATCH_ROUNDS:-200}	# the sanitizer CI run sets fewer rounds and a longer timeout
 
 patch() { "$HVPATCH" -j patch apply "$@"; }
 calls() { "$HVPATCH" -j stats "$1" | jq -c "[.vcpus[] | .calls[\"$2\"]]"; }
@@ -43,7 +43,8 @@ for v in 2 4; do
 				if [ "$cur" = single_a ]; then new=single_c; else new=single_a; fi
 				# exit 1 with a result is a patch that did not take (bp-cancel's
 				# timeout); no result at all is an error
-				out=$(patch "$vm" single "$new" --method "$method" --sync "$sync" --timeout 300 2>&1)
+				out=$(patch "$vm" single "$new" --method "$method" --sync "$sync" \
+					--timeout "${HVP_PATCH_TIMEOUT_MS:-300}" 2>&1)
 				if jq -e 'has("completed")' <<<"$out" >/dev/null 2>&1; then
 					jq -c . <<<"$out" >>"$results"
 				else
