@@ -41,6 +41,9 @@ void hvp_ping(void);
 void hvp_kernel_main(unsigned cpu);
 void hvp_trap(struct trap_frame *f);
 void hvp_workload_main(unsigned cpu) __attribute__((noreturn));
+/* hostile.c: config.hostile, test only */
+void hvp_hostile_boot(uint32_t mode);
+void hvp_hostile_tick(uint32_t mode, uint64_t n);
 
 /* This vCPU's counters, through %gs (set to &hvp_agent.vcpu[cpu] at boot). */
 #define this_vcpu ((struct hvp_vcpu __seg_gs *)0)

@@ -238,6 +238,8 @@ void hvp_kernel_main(unsigned cpu)
 	if (cpu == 0) {
 		serial_puts("hvpatch guest agent: building tables\n");
 		build_key_tables();
+		if (cfg->hostile)
+			hvp_hostile_boot(cfg->hostile);	/* test only: lie */
 		build_idt();
 		__atomic_store_n(&boot_stage, 1, __ATOMIC_RELEASE);
 	} else {

@@ -15,13 +15,19 @@ static inline unsigned log2u(uint64_t v)
 void hvp_workload_main(unsigned cpu)
 {
 	const volatile struct hvp_agent_config *cfg = &hvp_agent.config;
-	uint64_t period = 0, rate = 0, prev, next, fault_at = 0;
+	uint64_t period = 0, rate = 0, prev, next, fault_at = 0, nloop = 0;
+	uint32_t hostile = 0;
 	unsigned k;
 
 	if ((cfg->flags & HVP_CFG_FAULT_TEST) && cpu == cfg->fault_vcpu)
 		fault_at = 1000;
 	if ((cfg->flags & HVP_CFG_PROBE_UINT3) && cpu == 0)
 		__asm__ volatile("int3");	/* doctor: who gets a user-mode #BP? */
+
+	/* The last vCPU plays the compromised guest kernel (test only). */
+	if (cfg->hostile > HVP_HOSTILE__BOOT_LAST && cfg->hostile < HVP_HOSTILE__COUNT &&
+	    cpu + 1 == cfg->nr_vcpus)
+		hostile = cfg->hostile;
 
 	prev = rdtsc();
 	next = prev;
@@ -32,6 +38,9 @@ void hvp_workload_main(unsigned cpu)
 
 		prev = now;
 		this_vcpu->loops++;
+		/* from the moment the service has read the tables (key_mask set) */
+		if (hostile && cfg->key_mask)
+			hvp_hostile_tick(hostile, nloop++);
 		this_vcpu->gap_hist[b < HVP_HIST_BUCKETS ? b : HVP_HIST_BUCKETS - 1]++;
 		if (gap > this_vcpu->max_gap)
 			this_vcpu->max_gap = gap;

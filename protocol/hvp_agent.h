@@ -62,6 +62,35 @@
 						 * kernel for HVP_PING_BURST exits  */
 #define HVP_PING_BURST		64
 
+/*
+ * config.hostile: a test switch that makes the agent attack the service
+ * through its own agent area (tests/hostile.sh).  Formerly reserved and zero,
+ * and zero still means a well-behaved agent, so the ABI version is unchanged.
+ * Modes up to HVP_HOSTILE__BOOT_LAST corrupt the tables once, before the agent
+ * reports ready; the later ones keep rewriting them from a workload loop.
+ */
+#define HVP_HOSTILE_NONE		0
+#define HVP_HOSTILE_MAGIC		1	/* header: bad magic                  */
+#define HVP_HOSTILE_ABI			2	/* header: bad ABI version            */
+#define HVP_HOSTILE_SITE_OUTSIDE_RAM	3	/* a site address beyond guest RAM    */
+#define HVP_HOSTILE_SITE_IN_AGENT	4	/* a site inside the agent area       */
+#define HVP_HOSTILE_SITE_OVERLAP	5	/* two sites 2 bytes apart            */
+#define HVP_HOSTILE_NR_KEYS		6	/* nr_keys absurd                     */
+#define HVP_HOSTILE_NR_SITES		7	/* nr_sites absurd                    */
+#define HVP_HOSTILE_NR_TARGETS		8	/* a key with absurd nr_targets       */
+#define HVP_HOSTILE_FIRST_SITE		9	/* first_site + nr_sites wraps        */
+#define HVP_HOSTILE_TARGET_OUTSIDE	10	/* a target outside the image's text  */
+#define HVP_HOSTILE_SITE_NOT_CALL	11	/* a "site" that holds no call        */
+#define HVP_HOSTILE__BOOT_LAST		11
+#define HVP_HOSTILE_REWRITE_TABLE	12	/* after ready: keep rewriting site
+						 * addresses, counts and the header  */
+#define HVP_HOSTILE_REWRITE_SITE	13	/* after ready: keep rewriting the
+						 * bytes of key small's first site   */
+#define HVP_HOSTILE_SCRIBBLE_TEXT	14	/* after ready: write one byte of its
+						 * own text padding (not a site): the
+						 * service's text witness must see it */
+#define HVP_HOSTILE__COUNT		15
+
 /* config.nmi_mode: what the guest's NMI path does with nmi_key. */
 #define HVP_NMI_NONE		0	/* acknowledge only                      */
 #define HVP_NMI_UPCALL		1	/* redirect interrupted CPL3 code to an
@@ -100,7 +129,9 @@ struct hvp_agent_config {
 	uint32_t fault_vcpu;	/* with HVP_CFG_FAULT_TEST                */
 	uint32_t nmi_mode;	/* HVP_NMI_*                              */
 	uint32_t nmi_key;	/* key called from the NMI upcall         */
-	uint64_t reserved[4];
+	uint32_t hostile;	/* HVP_HOSTILE_*: test only, 0 = behave   */
+	uint32_t reserved32;
+	uint64_t reserved[3];
 };
 _Static_assert(sizeof(struct hvp_agent_config) == 80, "config layout");
 

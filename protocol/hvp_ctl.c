@@ -307,16 +307,44 @@ out_put:
 	return NULL;
 }
 
+/*
+ * Cut a UTF-8 sequence that truncation left incomplete at the end of s:
+ * the peer's parser refuses invalid UTF-8, and then the whole answer.
+ */
+static void utf8_trim_tail(char *s)
+{
+	size_t n = strlen(s), i = n, cont = 0, need;
+	unsigned char lead;
+
+	while (i > 0 && cont < 4 && ((unsigned char)s[i - 1] & 0xc0) == 0x80) {
+		i--;
+		cont++;
+	}
+	if (i == 0)
+		return;
+	lead = (unsigned char)s[i - 1];
+	if (lead < 0x80)
+		return;
+	need = lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : lead >= 0xc0 ? 1 : 0;
+	if (cont < need)
+		s[i - 1] = 0;
+}
+
 json_object *hvp_ctl_error_new(const char *cls, const char *fmt, ...)
 {
 	json_object *resp, *error;
 	char desc[1024];
 	va_list ap;
+	int n;
 
 	/* Bounded: a description is one line for a human, never a dump. */
 	va_start(ap, fmt);
-	vsnprintf(desc, sizeof(desc), fmt, ap);
+	n = vsnprintf(desc, sizeof(desc), fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		snprintf(desc, sizeof(desc), "(unprintable error)");
+	else if ((size_t)n >= sizeof(desc))
+		utf8_trim_tail(desc);
 
 	resp = json_object_new_object();
 	error = json_object_new_object();

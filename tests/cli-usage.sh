@@ -2,6 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # The CLI's promises that need no VM: usage errors exit 2 with a message,
 # failures exit 1, --help at every level exits 0 and names every option.
+# Every malformed argument form (bad or out-of-range numbers, unknown options,
+# missing or extra arguments, bad method and sync names, overlong, empty,
+# non-ASCII names, names with '/') exits 1 or 2 with an "error:" line and
+# never crashes; with /dev/kvm, the service's answers to malformed names too.
 . "${top_srcdir:-.}/tests/lib.sh"
 
 tap_exit "no command: exit 2" 2 "$HVPATCH"
@@ -45,6 +49,141 @@ tap_is "-j with a usage error prints class UsageError" UsageError \
 tap_ok "vm list with an empty runtime dir exits 0" "$HVPATCH" vm list
 tap_is "-j vm list with no VMs gives an empty list" 0 "$("$HVPATCH" -j vm list | jq '.vms | length')"
 
+# --- every malformed form: exit 1 or 2 with an "error:" line (with -j a JSON
+# error), never a crash ---
+# tap_bad WANT DESC CMD...: WANT is the exit status, or "12" for either.
+tap_bad() {
+	local want=$1 desc=$2 out rc
+	shift 2
+	out=$("$@" 2>&1 </dev/null)
+	rc=$?
+	if { [ "$rc" = "$want" ] || { [ "$want" = 12 ] && { [ $rc -eq 1 ] || [ $rc -eq 2 ]; }; }; } &&
+	   grep -q -e '^error: ..*' -e '^{"error":{"class":' <<<"$out"; then
+		_tap_result 0 "$desc: exit $rc"
+	else
+		_tap_result 1 "$desc"
+		printf '# exit %s (wanted %s; >= 128 is a crash), output: %.300s\n' "$rc" "$want" "$out"
+	fi
+}
+long=$(printf 'a%.0s' {1..5000})
+utf8=$(printf '\xc3\xa9%.0s' {1..700})
+H=$HVPATCH
+tap_bad 2 "--vcpus ' 2' (blank)" $H vm start x --vcpus ' 2'
+tap_bad 2 "--vcpus +2" $H vm start x --vcpus +2
+tap_bad 2 "--vcpus 0x10" $H vm start x --vcpus 0x10
+tap_bad 2 "--vcpus 2.5" $H vm start x --vcpus 2.5
+tap_bad 2 "--vcpus -1" $H vm start x --vcpus -1
+tap_bad 2 "--vcpus 2^64" $H vm start x --vcpus 18446744073709551616
+tap_bad 2 "--mem 4097" $H vm start x --mem 4097
+tap_bad 2 "--mem 15" $H vm start x --mem 15
+tap_bad 2 "--mem without a value" $H vm start x --mem
+tap_bad 2 "--mem 64M" $H vm start x --mem 64M
+tap_bad 2 "--rate 0" $H vm start x --rate 0
+tap_bad 2 "--rate max2" $H vm start x --rate max2
+tap_bad 2 "--rate 1000000001" $H vm start x --rate 1000000001
+tap_bad 2 "--nmi-rate -1" $H vm start x --nmi-rate -1
+tap_bad 2 "--nmi-rate 100001" $H vm start x --nmi-rate 100001
+tap_bad 2 "--nmi-key ''" $H vm start x --nmi-key ''
+tap_bad 2 "--nmi-key with capitals" $H vm start x --nmi-key Single
+tap_bad 2 "--nmi-key of 5000 characters" $H vm start x --nmi-key "$long"
+tap_bad 2 "--keys ''" $H vm start x --keys ''
+tap_bad 2 "--keys ',,,'" $H vm start x --keys ',,,'
+tap_bad 2 "--keys 'single,'" $H vm start x --keys 'single,'
+tap_bad 2 "--keys 'single,,small'" $H vm start x --keys 'single,,small'
+tap_bad 2 "--keys of 5000 characters" $H vm start x --keys "$long"
+tap_bad 2 "--keys 'a/b'" $H vm start x --keys 'a/b'
+tap_bad 2 "--fault-test=-1" $H vm start x --fault-test=-1
+tap_bad 2 "--fault-test=abc" $H vm start x --fault-test=abc
+tap_bad 2 "--fault-test=64" $H vm start x --fault-test=64
+tap_bad 2 "--hostile ''" $H vm start x --hostile ''
+tap_bad 2 "--hostile nonsense" $H vm start x --hostile nonsense
+tap_bad 2 "--timeout 0" $H vm start x --timeout 0
+tap_bad 2 "--timeout 3601" $H vm start x --timeout 3601
+tap_bad 2 "--backend ''" $H vm start x --backend ''
+tap_bad 2 "vm start --bogus" $H vm start x --bogus
+tap_bad 2 "vm start -x" $H vm start -x
+tap_bad 2 "vm start ''" $H vm start ''
+tap_bad 2 "vm start a/b" $H vm start a/b
+tap_bad 2 "vm start .x" $H vm start .x
+tap_bad 2 "vm start 'a b'" $H vm start 'a b'
+tap_bad 2 "vm start with a name of 5000 characters" $H vm start "$long"
+tap_bad 2 "vm start with a non-ASCII name" $H vm start "$utf8"
+tap_bad 1 "vm start --image ''" $H vm start x --image ''
+tap_bad 1 "vm start --image /dev/null" $H vm start x --image /dev/null
+for cmd in "vm info" "vm stop" "vm console" "sites list" stats; do
+	tap_bad 2 "$cmd without a name" $H $cmd
+	tap_bad 2 "$cmd ''" $H $cmd ''
+	tap_bad 2 "$cmd a/b" $H $cmd a/b
+	tap_bad 2 "$cmd ../../etc/passwd" $H $cmd ../../etc/passwd
+	tap_bad 2 "$cmd with a name of 5000 characters" $H $cmd "$long"
+	tap_bad 2 "$cmd with two names" $H $cmd a b
+	tap_bad 1 "$cmd of a VM that does not exist" $H $cmd nosuchvm
+done
+tap_bad 2 "vm console --bogus" $H vm console x --bogus
+tap_bad 2 "vm list extra" $H vm list extra
+tap_bad 2 "sites list --key without a value" $H sites list x --key
+tap_bad 2 "sites list --key a/b" $H sites list x --key a/b
+tap_bad 2 "sites list --key of 5000 characters" $H sites list x --key "$long"
+tap_bad 2 "sites list --bogus" $H sites list x --bogus
+tap_bad 2 "sites without a subcommand" $H sites
+tap_bad 2 "patch without a subcommand" $H patch
+tap_bad 2 "patch frob" $H patch frob
+tap_bad 2 "patch apply without arguments" $H patch apply
+tap_bad 2 "patch apply with four arguments" $H patch apply x k t extra
+tap_bad 2 "patch apply with a key a/b" $H patch apply x a/b single_a
+tap_bad 2 "patch apply with a key of 5000 characters" $H patch apply x "$long" single_a
+tap_bad 2 "patch apply with a non-ASCII target" $H patch apply x single "x$utf8"
+tap_bad 2 "patch apply with a target holding a newline" $H patch apply x single $'single_a\nx'
+tap_bad 2 "patch apply with an empty key" $H patch apply x '' single_a
+tap_bad 2 "patch apply with a bad VM name" $H patch apply a/b single single_a
+tap_bad 2 "patch apply --timeout 600001" $H patch apply x single single_a --timeout 600001
+tap_bad 2 "patch apply --timeout abc" $H patch apply x single single_a --timeout abc
+tap_bad 2 "patch apply --repeat 0" $H patch apply x single single_a --repeat 0
+tap_bad 2 "patch apply --repeat 10000001" $H patch apply x single single_a --repeat 10000001
+tap_bad 2 "patch apply --naive-delay-us 1000001" $H patch apply x single single_a --naive-delay-us 1000001
+tap_bad 2 "patch apply --naive-bytes -1" $H patch apply x single single_a --naive-bytes -1
+tap_bad 2 "patch apply --naive-bytes 10241" $H patch apply x single single_a --naive-bytes 10241
+tap_bad 2 "patch apply --method ''" $H patch apply x single single_a --method ''
+tap_bad 2 "patch apply --method of 5000 characters" $H patch apply x single single_a --method "$long"
+tap_bad 2 "patch apply --sync ''" $H patch apply x single single_a --sync ''
+tap_bad 2 "patch apply --sync KICK" $H patch apply x single single_a --sync KICK
+tap_bad 2 "patch apply --unsafe=1" $H patch apply x single single_a --unsafe=1
+tap_bad 1 "patch apply to a VM that does not exist" $H patch apply nosuchvm single single_a
+tap_bad 2 "patch methods extra" $H patch methods extra
+tap_bad 2 "bench without a subcommand" $H bench
+tap_bad 2 "bench run --vcpus 0" $H bench run --vcpus 0
+tap_bad 2 "bench run --vcpus 65" $H bench run --vcpus 65
+tap_bad 2 "bench run --vcpus ''" $H bench run --vcpus ''
+tap_bad 2 "bench run --vcpus ,,," $H bench run --vcpus ,,,
+tap_bad 2 "bench run --vcpus 1,abc" $H bench run --vcpus 1,abc
+tap_bad 2 "bench run --vcpus with 5000 characters" $H bench run --vcpus "$long"
+tap_bad 2 "bench run --methods ''" $H bench run --methods ''
+tap_bad 2 "bench run --methods ,," $H bench run --methods ,,
+tap_bad 2 "bench run --methods with 5000 characters" $H bench run --methods "$long"
+tap_bad 2 "bench run --sync ''" $H bench run --sync ''
+tap_bad 2 "bench run --sync irq" $H bench run --sync irq
+tap_bad 2 "bench run --rates -1" $H bench run --rates -1
+tap_bad 2 "bench run --rates ''" $H bench run --rates ''
+tap_bad 2 "bench run --nmi-rates 1e9" $H bench run --nmi-rates 1e9
+tap_bad 2 "bench run --sites 0" $H bench run --sites 0
+tap_bad 2 "bench run --repeat 0" $H bench run --repeat 0
+tap_bad 2 "bench run --repeat 257" $H bench run --repeat 257
+tap_bad 2 "bench run --out ''" $H bench run --out ''
+tap_bad 2 "bench run --bogus" $H bench run --bogus
+tap_bad 2 "bench run extra" $H bench run extra
+tap_bad 2 "report without arguments" $H report
+tap_bad 2 "report html without a DIR" $H report html
+tap_bad 2 "report html with two DIRs" $H report html a b
+tap_bad 2 "report ''" $H report '' /tmp
+tap_bad 2 "report in a non-ASCII format" $H report "$utf8" /tmp
+tap_bad 12 "report html of a missing DIR" $H report html /nonexistent
+tap_bad 2 "doctor extra" $H doctor extra
+tap_bad 2 "-x" $H -x
+tap_bad 2 "--json alone" $H --json
+tap_bad 2 "--bogus before the command" $H --bogus stats x
+tap_bad 2 "a command of 5000 characters" $H "$long"
+tap_bad 2 "a non-ASCII command" $H "$utf8"
+
 check_help() { # DESC WORDS... -- CMD...
 	local desc=$1 words=() w out
 	shift
@@ -61,7 +200,7 @@ check_help "hvpatch --help lists every command" "vm start" "vm list" "vm info" "
 	-- "$HVPATCH" --help
 check_help "vm --help" "vm start" "vm stop" -- "$HVPATCH" vm --help
 check_help "vm start --help names every option" --vcpus --mem --keys --rate --nmi-rate \
-	--nmi-key --fault-test --image --backend --timeout -- "$HVPATCH" vm start --help
+	--nmi-key --fault-test --hostile --image --backend --timeout -- "$HVPATCH" vm start --help
 check_help "patch apply --help names every option" --method --sync --timeout --repeat \
 	--unsafe --naive-delay-us --naive-bytes -- "$HVPATCH" patch apply --help
 check_help "bench run --help names every option" --quick --out --vcpus --methods --sync \
@@ -72,4 +211,39 @@ check_help "vm console --help" --follow -- "$HVPATCH" vm console --help
 check_help "doctor --help" doctor -- "$HVPATCH" doctor --help
 check_help "patch methods names the four methods" stop bp-cancel bp-emulate naive -- \
 	"$HVPATCH" patch methods
+
+# --- the service's side: malformed requests that pass the CLI's checks ---
+if [ -r /dev/kvm ]; then
+	tap_ok "vm start u (for the service's answers)" $H vm start u --vcpus 1 --keys single --rate 100
+	tap_bad 1 "patch apply of an unknown key" $H patch apply u nosuchkey single_a
+	tap_bad 1 "patch apply of an unknown target" $H patch apply u single nosuchtarget
+	tap_bad 1 "patch apply of another key's target" $H patch apply u single small_a
+	tap_bad 1 "patch apply naive without --unsafe" $H patch apply u single single_b --method naive
+	tap_bad 1 "sites list --key of an unknown key" $H sites list u --key nosuchkey
+	tap_bad 1 "vm start of a name already running" $H vm start u
+	out=$("$HVPATCH" -j patch apply u nosuchkey single_a 2>/dev/null)
+	tap_is "-j: the service's refusal is a JSON error of class NotFound" NotFound \
+		"$(jq -r .error.class <<<"$out" 2>/dev/null)"
+	# An error description cut at its 1 KiB bound must still be valid UTF-8:
+	# an 'é' split in two made the CLI drop the whole answer.
+	out=$(python3 - "$HVPATCH_RUNTIME_DIR/u.sock" <<'PY'
+import socket, struct, sys, json
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+req = json.dumps({"cmd": "patch", "args": {"key": "x" + "\u00e9" * 700, "target": "t"}},
+                 ensure_ascii=False).encode()
+s.sendall(struct.pack("<IHHII", 0x43505648, 1, 1, len(req), 5) + req)
+data = b""
+while len(data) < 16 or len(data) < 16 + struct.unpack("<I", data[8:12])[0]:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+print(json.loads(data[16:].decode("utf-8"))["error"]["class"])
+PY
+)
+	tap_is "a truncated error description is still valid UTF-8 JSON" NotFound "$out"
+	tap_ok "the service still answers stats" $H stats u
+	tap_ok "vm stop u" $H vm stop u
+fi
 tap_done

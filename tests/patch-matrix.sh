@@ -18,7 +18,7 @@ tap_ok "vm start $vm: $v vCPUs, tight loops, NMI storm calling 'single'" \
 	"$HVPATCH" vm start "$vm" --vcpus "$v" --keys single --nmi-rate 2000 --nmi-key single
 for method in stop bp-emulate bp-cancel; do
 	# --timeout bounds bp-cancel's retries; the others keep the default
-	to=(); [ "$method" = bp-cancel ] && to=(--timeout 300)
+	to=(); [ "$method" = bp-cancel ] && to=(--timeout "${HVP_PATCH_TIMEOUT_MS:-300}")
 	for sync in kick nmi; do
 		# N patches in one request, alternating targets; after each completed
 		# one the service proves the switch from the guest's counters

@@ -182,17 +182,19 @@ int main(void)
 		       agent()->keys[0].targets[1] = agent()->keys[0].targets[0]);
 
 	/* addresses */
-	EXPECT_REFUSED("target outside text", "outside the image's text",
+	EXPECT_REFUSED("target inside the agent area", "inside the agent area",
 		       agent()->keys[0].targets[1] = AGENT_GPA + 64);
-	EXPECT_REFUSED("target beyond RAM", "outside the image's text",
+	EXPECT_REFUSED("target beyond RAM", "outside guest RAM",
 		       agent()->keys[0].targets[1] = 0xffffffffffff0000ull);
-	EXPECT_REFUSED("site outside RAM", "outside the image's text",
+	EXPECT_REFUSED("site outside RAM", "outside guest RAM",
 		       agent()->sites[1] = (uint64_t)RAM_SIZE * 16);
-	EXPECT_REFUSED("site inside the agent area", "outside the image's text",
+	EXPECT_REFUSED("site inside the agent area", "inside the agent area",
 		       agent()->sites[1] = AGENT_GPA + 128);
+	EXPECT_REFUSED("target in RAM but outside text", "outside the image's text",
+		       agent()->keys[0].targets[1] = TEXT_START - 16);
 	EXPECT_REFUSED("site straddling the end of text", "outside the image's text",
 		       agent()->sites[1] = TEXT_END - 2);
-	EXPECT_REFUSED("site address that overflows", "outside the image's text",
+	EXPECT_REFUSED("site address that overflows", "outside guest RAM",
 		       agent()->sites[1] = UINT64_MAX - 2);
 	EXPECT_REFUSED("overlapping sites within a key", "overlap",
 		       agent()->sites[1] = agent()->sites[0] + 2);

@@ -24,6 +24,22 @@ static bool range_overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
+/*
+ * Where may code the service patches or aims at live?  Only inside the
+ * image's text, which is inside RAM and outside the agent area.  NULL when
+ * [addr, addr + len) is such a place, else what is wrong with it.
+ */
+static const char *place(const struct hvp_agent_bounds *bd, uint64_t addr, uint64_t len)
+{
+	if (!range_in(addr, len, 0, bd->ram_size))
+		return "outside guest RAM (and the image's text)";
+	if (range_overlaps(addr, len, bd->agent_gpa, sizeof(struct hvp_agent)))
+		return "inside the agent area (not the image's text)";
+	if (!range_in(addr, len, bd->text_start, bd->text_end))
+		return "outside the image's text";
+	return NULL;
+}
+
 int hvp_agent_check_header(const uint8_t *ram, const struct hvp_agent_bounds *bd,
 			   char *err, size_t errlen)
 {
@@ -138,6 +154,7 @@ static int check_key(const uint8_t *ram, const struct hvp_agent_bounds *bd,
 		     struct hvp_key_info *k, char *err, size_t errlen)
 {
 	struct hvp_key copy = *raw;
+	const char *where;
 	uint32_t end;
 	unsigned t, s;
 
@@ -160,14 +177,10 @@ static int check_key(const uint8_t *ram, const struct hvp_agent_bounds *bd,
 	}
 	k->nr_targets = copy.nr_targets;
 	for (t = 0; t < k->nr_targets; t++) {
-		if (!range_in(copy.targets[t], 1, bd->text_start, bd->text_end)) {
-			snprintf(err, errlen, "key %s: target %u at 0x%llx is outside the image's text",
-				 k->name, t, (unsigned long long)copy.targets[t]);
-			return -EINVAL;
-		}
-		if (range_overlaps(copy.targets[t], 1, bd->agent_gpa, sizeof(struct hvp_agent))) {
-			snprintf(err, errlen, "key %s: target %u at 0x%llx is inside the agent area",
-				 k->name, t, (unsigned long long)copy.targets[t]);
+		where = place(bd, copy.targets[t], 1);
+		if (where) {
+			snprintf(err, errlen, "key %s: target %u at 0x%llx is %s", k->name, t,
+				 (unsigned long long)copy.targets[t], where);
 			return -EINVAL;
 		}
 		if (!name_ok(copy.target_names[t])) {
@@ -211,10 +224,10 @@ static int check_key(const uint8_t *ram, const struct hvp_agent_bounds *bd,
 		uint64_t a = k->sites[s], dest;
 		uint8_t insn[HVP_INSN_LEN];
 
-		if (!range_in(a, HVP_INSN_LEN, bd->text_start, bd->text_end) ||
-		    range_overlaps(a, HVP_INSN_LEN, bd->agent_gpa, sizeof(struct hvp_agent))) {
-			snprintf(err, errlen, "key %s: site 0x%llx is outside the image's text",
-				 k->name, (unsigned long long)a);
+		where = place(bd, a, HVP_INSN_LEN);
+		if (where) {
+			snprintf(err, errlen, "key %s: site 0x%llx is %s", k->name,
+				 (unsigned long long)a, where);
 			return -EINVAL;
 		}
 		memcpy(insn, ram + a, HVP_INSN_LEN);

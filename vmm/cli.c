@@ -47,9 +47,15 @@ static int fail(const char *cls, const char *fmt, ...)
 	char buf[1024];
 	va_list ap;
 
+	char *c;
+
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	/* one printable ASCII line, whatever the user or a peer sent */
+	for (c = buf; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
 	if (json_mode) {
 		json_object *o = json_object_new_object(), *e = json_object_new_object();
 
@@ -108,18 +114,27 @@ static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
 	unsigned long long v;
 
 	errno = 0;
-	if (!s || !*s || *s == '-' || *s == '+') {
-		usage_error("%s: '%s' is not a number", opt, s ? s : "");
+	/* digits only: strtoull would also take blanks, signs and 0x */
+	if (!s || *s < '0' || *s > '9') {
+		usage_error("%s: '%.64s' is not a number", opt, s ? s : "");
 		return -1;
 	}
 	v = strtoull(s, &end, 10);
 	if (errno || *end || v < min || v > max) {
-		usage_error("%s: '%s' is not a number from %llu to %llu", opt, s,
+		usage_error("%s: '%.64s' is not a number from %llu to %llu", opt, s,
 			    (unsigned long long)min, (unsigned long long)max);
 		return -1;
 	}
 	*out = v;
 	return 0;
+}
+
+/* Key and target names, as the agent validator accepts them. */
+static bool symbol_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n && n < HVP_NAME_LEN && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
 
 static bool want_help(int argc, char **argv)
@@ -141,7 +156,7 @@ static int positional(int argc, char **argv, int n, const char *what)
 	if (argc - optind < n)
 		return usage_error("missing %s (see --help)", what);
 	if (argc - optind > n)
-		return usage_error("unexpected argument '%s'", argv[optind + n]);
+		return usage_error("unexpected argument '%.64s'", argv[optind + n]);
 	return 0;
 }
 
@@ -157,7 +172,7 @@ static int call_service(const char *name, const char *cmd, json_object *args, in
 	*result = NULL;
 	if (!hvp_name_valid(name)) {
 		json_object_put(args);
-		return usage_error("'%s' is not a valid VM name", name);
+		return usage_error("'%.64s' is not a valid VM name", name);
 	}
 	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".sock") < 0) {
 		json_object_put(args);
@@ -206,6 +221,8 @@ static const char vm_start_help[] =
 	"  --nmi-key KEY        the guest's NMI path calls KEY's sites (user-mode upcall)\n"
 	"  --fault-test[=VCPU]  that vCPU's workload executes ud2 (default vCPU 0): a\n"
 	"                       deliberate fault, to see it reported\n"
+	"  --hostile MODE       test only: the agent attacks the service through its agent\n"
+	"                       area (MODE: see tests/hostile.sh; 'list' prints them)\n"
 	"  --image PATH         guest ELF (default: $HVPATCH_GUEST, else next to hvpatch)\n"
 	"  --backend kvm        the own KVM VMM (the only backend built)\n"
 	"  --timeout SEC        how long to wait for the agent (default 60)\n"
@@ -292,6 +309,7 @@ static int cmd_vm_start(int argc, char **argv)
 		{ "nmi-rate", required_argument, NULL, 'n' },
 		{ "nmi-key", required_argument, NULL, 'N' },
 		{ "fault-test", optional_argument, NULL, 'f' },
+		{ "hostile", required_argument, NULL, 'H' },
 		{ "image", required_argument, NULL, 'i' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "timeout", required_argument, NULL, 't' },
@@ -323,8 +341,11 @@ static int cmd_vm_start(int argc, char **argv)
 			break;
 		case 'k':
 			if (strlen(optarg) >= sizeof(o.keys) || strspn(optarg,
-			    "abcdefghijklmnopqrstuvwxyz0123456789_,") != strlen(optarg) || !*optarg)
-				return usage_error("--keys: '%s' is not a comma list of key names", optarg);
+			    "abcdefghijklmnopqrstuvwxyz0123456789_,") != strlen(optarg) || !*optarg ||
+			    optarg[0] == ',' || optarg[strlen(optarg) - 1] == ',' ||
+			    strstr(optarg, ",,"))
+				return usage_error("--keys: '%.64s' is not a comma list of key names",
+						   optarg);
 			snprintf(o.keys, sizeof(o.keys), "%s", optarg);
 			break;
 		case 'r':
@@ -340,7 +361,7 @@ static int cmd_vm_start(int argc, char **argv)
 		case 'N':
 			if (strlen(optarg) >= sizeof(o.nmi_key) || !*optarg ||
 			    strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(optarg))
-				return usage_error("--nmi-key: '%s' is not a key name", optarg);
+				return usage_error("--nmi-key: '%.64s' is not a key name", optarg);
 			snprintf(o.nmi_key, sizeof(o.nmi_key), "%s", optarg);
 			break;
 		case 'f':
@@ -351,6 +372,18 @@ static int cmd_vm_start(int argc, char **argv)
 					return EXIT_USAGE;
 				o.fault_vcpu = (unsigned)v;
 			}
+			break;
+		case 'H':
+			if (!strcmp(optarg, "list")) {
+				for (r = 1; r < HVP_HOSTILE__COUNT; r++)
+					printf("%s\n", hvp_hostile_names[r]);
+				return 0;
+			}
+			r = hvp_hostile_by_name(optarg);
+			if (r < 0)
+				return usage_error("--hostile: unknown mode '%.64s' ('--hostile list' "
+						   "prints them)", optarg);
+			o.hostile = (uint32_t)r;
 			break;
 		case 'i':
 			image = optarg;
@@ -375,7 +408,7 @@ static int cmd_vm_start(int argc, char **argv)
 	if ((r = positional(argc, argv, 1, "the VM's NAME")))
 		return r;
 	if (!hvp_name_valid(argv[optind]))
-		return usage_error("'%s' is not a valid VM name: 1 to %d of [A-Za-z0-9_.-], starting "
+		return usage_error("'%.64s' is not a valid VM name: 1 to %d of [A-Za-z0-9_.-], starting "
 				   "with a letter or digit", argv[optind], HVP_VM_NAME_MAX);
 	snprintf(o.name, sizeof(o.name), "%s", argv[optind]);
 	if (o.fault_test && o.fault_vcpu >= o.vcpus)
@@ -408,7 +441,9 @@ static int cmd_vm_start(int argc, char **argv)
 		if (c >= 0)
 			dup2(c, STDIN_FILENO);
 		signal(SIGINT, SIG_IGN);
-		_exit(hvp_vm_serve(&o, p[1]));
+		/* exit, not _exit: buffers were flushed before the fork, and a
+		 * sanitizer build checks the service for leaks at exit */
+		exit(hvp_vm_serve(&o, p[1]));
 	}
 	close(p[1]);
 	r = read_line_timeout(p[0], line, sizeof(line), (int)timeout * 1000);
@@ -448,7 +483,7 @@ static int cmd_vm_start(int argc, char **argv)
 
 static int cmd_vm_list(int argc, char **argv)
 {
-	json_object *all = json_object_new_array();
+	json_object *all;
 	struct dirent *de;
 	DIR *d;
 	int r;
@@ -456,6 +491,7 @@ static int cmd_vm_list(int argc, char **argv)
 	optind = 1;
 	if ((r = positional(argc, argv, 0, "")))
 		return r;
+	all = json_object_new_array();
 	d = opendir(hvp_rundir());
 	while (d && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
@@ -597,7 +633,7 @@ static int cmd_vm_console(int argc, char **argv)
 	if ((r = positional(argc, argv, 1, "the VM's NAME")))
 		return r;
 	if (!hvp_name_valid(argv[optind]))
-		return usage_error("'%s' is not a valid VM name", argv[optind]);
+		return usage_error("'%.64s' is not a valid VM name", argv[optind]);
 	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), argv[optind], ".console") < 0 ||
 	    hvp_vm_path(sock, sizeof(sock), hvp_rundir(), argv[optind], ".sock") < 0)
 		return usage_error("runtime directory path too long");
@@ -623,6 +659,13 @@ static int cmd_vm_console(int argc, char **argv)
 
 /* ---- sites, stats ---- */
 
+static int64_t jint(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
 static int cmd_sites(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -643,6 +686,11 @@ static int cmd_sites(int argc, char **argv)
 			verbose = true;
 			break;
 		case 'k':
+			if (!symbol_name_ok(optarg)) {
+				json_object_put(args);
+				return usage_error("--key: '%.64s' is not a key name: 1 to %d of [a-z0-9_]",
+						   optarg, HVP_NAME_LEN - 1);
+			}
 			json_object_object_add(args, "key", json_object_new_string(optarg));
 			break;
 		case 'h':
@@ -696,15 +744,16 @@ static int cmd_sites(int argc, char **argv)
 			       t ? json_object_get_string(t) : "?");
 		}
 	}
+	if (verbose && json_object_object_get_ex(res, "text", &keys)) {
+		json_object *first = NULL;
+
+		json_object_object_get_ex(keys, "first_changed", &first);
+		printf("text outside the sites: %lld of %lld bytes differ from the image%s%s\n",
+		       (long long)jint(keys, "changed_outside_sites"), (long long)jint(keys, "bytes"),
+		       first ? ", first at " : "", first ? json_object_get_string(first) : "");
+	}
 	json_object_put(res);
 	return 0;
-}
-
-static int64_t jint(json_object *o, const char *k)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
 }
 
 static int cmd_stats(int argc, char **argv)
@@ -800,7 +849,7 @@ static int cmd_patch_apply(int argc, char **argv)
 		case 'm':
 			if (hvp_method_by_name(optarg) < 0) {
 				json_object_put(args);
-				return usage_error("--method: unknown method '%s' (stop, bp-cancel, "
+				return usage_error("--method: unknown method '%.64s' (stop, bp-cancel, "
 						   "bp-emulate, naive)", optarg);
 			}
 			json_object_object_add(args, "method", json_object_new_string(optarg));
@@ -808,7 +857,7 @@ static int cmd_patch_apply(int argc, char **argv)
 		case 's':
 			if (strcmp(optarg, "kick") && strcmp(optarg, "nmi")) {
 				json_object_put(args);
-				return usage_error("--sync: '%s' is neither kick nor nmi", optarg);
+				return usage_error("--sync: '%.64s' is neither kick nor nmi", optarg);
 			}
 			json_object_object_add(args, "sync", json_object_new_string(optarg));
 			break;
@@ -819,7 +868,8 @@ static int cmd_patch_apply(int argc, char **argv)
 			if (parse_u64(c == 't' ? "--timeout" : c == 'r' ? "--repeat" :
 				      c == 'd' ? "--naive-delay-us" : "--naive-bytes", optarg,
 				      c == 't' || c == 'r' ? 1 : 0,
-				      c == 't' ? 600000 : c == 'r' ? 10000000 : 1000000, &v)) {
+				      c == 't' ? 600000 : c == 'r' ? 10000000 :
+				      c == 'd' ? 1000000 : 5 * HVP_MAX_SITES, &v)) {
 				json_object_put(args);
 				return EXIT_USAGE;
 			}
@@ -849,6 +899,13 @@ static int cmd_patch_apply(int argc, char **argv)
 	if ((r = positional(argc, argv, 3, "NAME KEY TARGET"))) {
 		json_object_put(args);
 		return r;
+	}
+	for (c = 1; c <= 2; c++) {
+		if (!symbol_name_ok(argv[optind + c])) {
+			json_object_put(args);
+			return usage_error("'%.64s' is not a %s name: 1 to %d of [a-z0-9_]",
+					   argv[optind + c], c == 1 ? "key" : "target", HVP_NAME_LEN - 1);
+		}
 	}
 	json_object_object_add(args, "key", json_object_new_string(argv[optind + 1]));
 	json_object_object_add(args, "target", json_object_new_string(argv[optind + 2]));
@@ -906,6 +963,8 @@ static int parse_list(const char *opt, const char *s, uint64_t *out, unsigned *n
 {
 	char buf[256], *save = NULL, *tok;
 
+	if (strlen(s) >= sizeof(buf))
+		return usage_error("%s: list too long", opt);
 	snprintf(buf, sizeof(buf), "%s", s);
 	*n = 0;
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -965,6 +1024,8 @@ static int cmd_bench_run(int argc, char **argv)
 			o.quick = true;
 			break;
 		case 'o':
+			if (!*optarg || strlen(optarg) >= sizeof(o.out))
+				return usage_error("--out: '%.64s' is not a directory name", optarg);
 			snprintf(o.out, sizeof(o.out), "%s", optarg);
 			break;
 		case 'v':
@@ -998,6 +1059,10 @@ static int cmd_bench_run(int argc, char **argv)
 			break;
 		case 'm':
 		case 's':
+			if (strlen(optarg) >= sizeof(buf) || !strpbrk(optarg, "abcdefghijklmnopqrstuvwxyz"))
+				return usage_error("%s: '%.64s' is not a comma list of %s",
+						   c == 'm' ? "--methods" : "--sync", optarg,
+						   c == 'm' ? "stop, bp-cancel, bp-emulate" : "kick, nmi");
 			snprintf(buf, sizeof(buf), "%s", optarg);
 			save = NULL;
 			for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -1006,7 +1071,7 @@ static int cmd_bench_run(int argc, char **argv)
 					!strcmp(tok, "nmi") ? HVP_SYNC_NMI : -1;
 
 				if (m < 0 || (c == 'm' && hvp_methods[m].unsafe))
-					return usage_error("%s: '%s' is not one of %s", c == 'm' ?
+					return usage_error("%s: '%.64s' is not one of %s", c == 'm' ?
 							   "--methods" : "--sync", tok, c == 'm' ?
 							   "stop, bp-cancel, bp-emulate" : "kick, nmi");
 				if (c == 'm')
@@ -1062,7 +1127,7 @@ static int cmd_report(int argc, char **argv)
 		return r;
 	if (strcmp(argv[1], "html") && strcmp(argv[1], "json") && strcmp(argv[1], "text") &&
 	    strcmp(argv[1], "csv"))
-		return usage_error("report: unknown format '%s' (html, json, text, csv)", argv[1]);
+		return usage_error("report: unknown format '%.64s' (html, json, text, csv)", argv[1]);
 #ifndef HVP_HAVE_REPORT
 	(void)rep;
 	(void)err;
@@ -1176,7 +1241,7 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr, NULL);
-			return EXIT_USAGE;
+			return usage_error("bad option before the command (see 'hvpatch --help')");
 		}
 	}
 	if (optind >= argc) {
@@ -1207,10 +1272,10 @@ int main(int argc, char **argv)
 			bool help = optind + 1 < argc;
 
 			usage(help ? stdout : stderr, group);
-			return help ? 0 : usage_error("'%s' needs a subcommand", group);
+			return help ? 0 : usage_error("'%.64s' needs a subcommand", group);
 		}
 		return usage_error("unknown command '%s %s' (see 'hvpatch --help')", group,
 				   argv[optind + 1]);
 	}
-	return usage_error("unknown command '%s' (see 'hvpatch --help')", group);
+	return usage_error("unknown command '%.64s' (see 'hvpatch --help')", group);
 }

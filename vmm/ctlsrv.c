@@ -53,7 +53,14 @@
 #include "hvp_ctl.h"
 
 #define CTLSRV_MAX_CLIENTS	128
-/* Deadline for each whole message in either direction, idle time included. */
+/*
+ * A client must deliver each whole request within this long after the
+ * previous answer (or after connecting): a silent peer, or one that sends
+ * half a frame and stalls, is dropped then.  Its own thread waits, nobody
+ * else does.
+ */
+#define CTLSRV_RECV_TIMEOUT_MS	5000
+/* Deadline for writing each whole answer. */
 #define CTLSRV_MSG_TIMEOUT_MS	10000
 /* How long the accept thread backs off when out of fds or memory. */
 #define CTLSRV_BACKOFF_MS	100
@@ -141,6 +148,20 @@ static json_object *recv_error_response(int r, const struct hvp_ctl_hdr *h, uint
 	}
 }
 
+/* One line in the service log (stderr) about a peer. */
+__attribute__((format(printf, 2, 3)))
+static void log_peer(const struct ctl_client *c, const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "control socket: client pid %ld uid %u: %s\n", (long)c->peer.pid,
+		(unsigned)c->peer.uid, msg);
+}
+
 /* Answer one request; returns the response, NULL only when out of memory. */
 static json_object *dispatch(struct ctl_client *c, json_object *req)
 {
@@ -180,11 +201,17 @@ static void serve(struct ctl_client *c, int fd)
 	int r;
 
 	for (;;) {
-		r = hvp_ctl_recv(fd, &h, &req, CTLSRV_MSG_TIMEOUT_MS);
+		r = hvp_ctl_recv(fd, &h, &req, CTLSRV_RECV_TIMEOUT_MS);
 		if (r < 0) {
 			resp = recv_error_response(r, &h, &seq);
-			if (resp)
+			if (resp) {
+				log_peer(c, "dropped: %s", json_object_get_string(json_object_object_get(
+					 json_object_object_get(resp, "error"), "desc")));
 				send_put(fd, seq, resp, CTLSRV_MSG_TIMEOUT_MS);
+			} else if (r == -ETIMEDOUT) {
+				log_peer(c, "dropped: no complete request within %d ms",
+					 CTLSRV_RECV_TIMEOUT_MS);
+			}
 			return;
 		}
 		if (h.type != HVP_CTL_T_REQUEST) {
@@ -282,11 +309,22 @@ static void take_client(struct hvp_ctlsrv *s, int fd)
 	int r;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0 || len != sizeof(peer)) {
+		fprintf(stderr, "control socket: refused a client: cannot identify the peer\n");
 		refuse(fd, HVP_ERR_REFUSED, "cannot identify the peer");
 		return;
 	}
+	/* The socket is 0600 already; this holds even if someone chmods it. */
 	if (peer.uid != 0 && peer.uid != s->euid) {
-		refuse(fd, HVP_ERR_REFUSED, "uid %u may not use this socket", (unsigned)peer.uid);
+		fprintf(stderr, "control socket: refused client pid %ld uid %u: only uid %u "
+			"(the owner) and root may use this socket\n", (long)peer.pid,
+			(unsigned)peer.uid, (unsigned)s->euid);
+		if (s->euid)
+			refuse(fd, HVP_ERR_REFUSED, "permission denied: uid %u may not use this "
+			       "socket (only uid %u and root)", (unsigned)peer.uid,
+			       (unsigned)s->euid);
+		else
+			refuse(fd, HVP_ERR_REFUSED, "permission denied: uid %u may not use this "
+			       "socket (only root: the service runs as root)", (unsigned)peer.uid);
 		return;
 	}
 
@@ -295,6 +333,8 @@ static void take_client(struct hvp_ctlsrv *s, int fd)
 	n = s->nr_live;
 	pthread_mutex_unlock(&s->lock);
 	if (n >= CTLSRV_MAX_CLIENTS) {
+		fprintf(stderr, "control socket: refused client pid %ld: busy, %u clients\n",
+			(long)peer.pid, n);
 		refuse(fd, HVP_ERR_REFUSED, "busy: %u clients connected", n);
 		return;
 	}

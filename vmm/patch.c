@@ -93,12 +93,26 @@
  * only; it exists to prove that tearing is detected.
  *
  * Every write is read back; a mismatch fails loudly with the site's address.
+ *
+ * The guest is not trusted.  The engine works only from the service's
+ * validated copy of the key (vmm/agent.c), never from the guest's tables,
+ * which it may rewrite at any time; every write is checked to fall inside
+ * one of that copy's sites and inside guest RAM (guard()).  The old
+ * instruction is always the one check_old() found, re-encoded, never bytes
+ * read back later: bp-emulate puts each int3 in with a compare-and-swap over
+ * the expected opcode and checks the tail under it, bp-cancel checks each
+ * site before it starts on it and after every cancelled attempt.  A site the
+ * guest changed is refused by name and what the patch wrote is undone; a
+ * change that lands later is overwritten (inside the site) or caught by the
+ * read-back.  The guest can make its own patches fail, never make the
+ * service write anywhere else.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -143,11 +157,58 @@ struct patch_run {
 	uint64_t new_dest, old_dest;
 };
 
-/* ---- text access: every write is read back ---- */
+/* ---- text access: every write is guarded and read back ---- */
 
-static void put_byte(uint8_t *ram, uint64_t addr, uint8_t v)
+static int cmp_site(const void *key, const void *elem)
 {
-	__atomic_store_n(&ram[addr], v, __ATOMIC_RELEASE);
+	uint64_t a = *(const uint64_t *)key, b = *(const uint64_t *)elem;
+
+	return a < b ? -1 : a > b;
+}
+
+/*
+ * The last line of defence against a guest that lies: the engine only ever
+ * writes inside one of the key's sites as validated at boot (the service's
+ * own sorted copy, never the guest's table), and only inside guest RAM.
+ * A refusal here is a bug in the engine, reported as one.
+ */
+static int guard(struct patch_run *p, uint64_t addr, unsigned off, unsigned len)
+{
+	const struct hvp_key_info *k = p->req->key;
+
+	if (off + len <= HVP_INSN_LEN && addr <= p->ctx->be->ram_size - HVP_INSN_LEN &&
+	    bsearch(&addr, k->sites, k->nr_sites, sizeof(uint64_t), cmp_site))
+		return 0;
+	snprintf(p->res->reason, sizeof(p->res->reason),
+		 "internal error: refusing to write %u byte(s) at 0x%" PRIx64 " + %u: not a registered site of key %s",
+		 len, addr, off, k->name);
+	fprintf(stderr, "patch: %s\n", p->res->reason);
+	return -EFAULT;
+}
+
+static int put_byte(struct patch_run *p, uint64_t addr, uint8_t v)
+{
+	int r = guard(p, addr, 0, 1);
+
+	if (r == 0) {
+		__atomic_store_n(&p->ram[addr], v, __ATOMIC_RELEASE);
+		p->res->written = true;
+	}
+	return r;
+}
+
+/* The first byte of a site from `from` to `to`, only if it still holds `from`. */
+static int swap_byte(struct patch_run *p, uint64_t addr, uint8_t from, uint8_t to)
+{
+	int r = guard(p, addr, 0, 1);
+
+	if (r < 0)
+		return r;
+	if (!__atomic_compare_exchange_n(&p->ram[addr], &from, to, 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return -EAGAIN;
+	p->res->written = true;
+	return 0;
 }
 
 static int check_bytes(struct patch_run *p, uint64_t addr, const uint8_t *want, unsigned off,
@@ -172,11 +233,26 @@ static int write_bytes(struct patch_run *p, uint64_t addr, const uint8_t *insn, 
 		       unsigned len)
 {
 	unsigned i;
+	int r = guard(p, addr, off, len);
 
+	if (r < 0)
+		return r;
 	for (i = off; i < off + len; i++)
-		put_byte(p->ram, addr + i, insn[i]);
+		__atomic_store_n(&p->ram[addr + i], insn[i], __ATOMIC_RELEASE);
 	p->res->written = true;
 	return check_bytes(p, addr, insn, off, len);
+}
+
+/* A site the guest changed under the patch: name it and what it holds. */
+static int site_changed(struct patch_run *p, uint64_t addr)
+{
+	uint8_t b[HVP_INSN_LEN];
+
+	memcpy(b, p->ram + addr, HVP_INSN_LEN);
+	snprintf(p->res->reason, sizeof(p->res->reason),
+		 "site 0x%" PRIx64 " changed under the patch (holds %02x %02x %02x %02x %02x): the guest rewrote it",
+		 addr, b[0], b[1], b[2], b[3], b[4]);
+	return -EILSEQ;
 }
 
 static int round_(struct patch_run *p)
@@ -227,12 +303,18 @@ static int check_old(struct patch_run *p)
 		memcpy(insn, p->ram + k->sites[i], HVP_INSN_LEN);
 		t = hvp_agent_decode(insn, k->sites[i], k->opcode, &dest) < 0 ? -1 :
 		    hvp_key_target_index(k, dest);
-		if (t < 0 || (first >= 0 && t != first)) {
+		if (t < 0) {
 			snprintf(p->res->reason, sizeof(p->res->reason),
-				 "site 0x%" PRIx64 " holds %02x %02x %02x %02x %02x, not the expected %s to %s",
+				 "site 0x%" PRIx64 " holds %02x %02x %02x %02x %02x, not a %s to a registered target of key %s",
 				 k->sites[i], insn[0], insn[1], insn[2], insn[3], insn[4],
-				 k->opcode == HVP_OPC_CALL ? "call" : "jmp",
-				 first >= 0 ? k->target_names[first] : "a registered target");
+				 k->opcode == HVP_OPC_CALL ? "call" : "jmp", k->name);
+			return -EILSEQ;
+		}
+		if (first >= 0 && t != first) {
+			snprintf(p->res->reason, sizeof(p->res->reason),
+				 "key %s is mixed: site 0x%" PRIx64 " calls %s, site 0x%" PRIx64 " calls %s",
+				 k->name, k->sites[0], k->target_names[first], k->sites[i],
+				 k->target_names[t]);
 			return -EILSEQ;
 		}
 		first = t;
@@ -280,12 +362,44 @@ static int method_stop(struct patch_run *p)
 
 /* ---- bp-emulate ---- */
 
-/* Patch sites[0..n) of the key to dest with the 3-round batch. */
-static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n, uint64_t dest)
+/*
+ * Step 1 found site j changed by the guest: take the int3s off sites 0..j-1
+ * again (their tails are still the old ones), let every handler finish, and
+ * end the batch with the key where it was.
+ */
+static int emulate_abort(struct patch_run *p, const uint64_t *sites, unsigned j)
 {
 	struct hvp_patch_ctl *ctl = &p->ctx->agent->patch;
-	const uint8_t cc = HVP_OPC_INT3;
-	uint8_t insn[HVP_INSN_LEN];
+	char reason[sizeof(p->res->reason)];
+	unsigned i;
+	int r;
+
+	memcpy(reason, p->res->reason, sizeof(reason));
+	for (i = 0; i < j; i++)
+		swap_byte(p, sites[i], HVP_OPC_INT3, p->req->key->opcode);
+	r = round_(p);
+	if (r < 0)
+		return r;
+	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
+	memcpy(p->res->reason, reason, sizeof(reason));
+	return -EILSEQ;
+}
+
+/*
+ * Patch sites[0..n) of the key from `from` to `dest` with the 3-round batch.
+ * A site that no longer holds the call to `from` when its int3 goes in is
+ * refused by name and the batch is undone; later changes by the guest are
+ * overwritten (only ever inside the site) or caught by the read-back.
+ */
+static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n, uint64_t from,
+			 uint64_t dest)
+{
+	struct hvp_patch_ctl *ctl = &p->ctx->agent->patch;
+	const uint8_t op = p->req->key->opcode;
+	uint8_t insn[HVP_INSN_LEN], old[HVP_INSN_LEN];
+	char first_bad[sizeof(p->res->reason)];
+	bool mismatch = false;
 	unsigned i;
 	int r;
 
@@ -294,25 +408,41 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 	for (i = 0; i < n; i++) {
 		ctl->emu[i].addr = sites[i];
 		ctl->emu[i].target = dest;
-		ctl->emu[i].opcode = p->req->key->opcode;
+		ctl->emu[i].opcode = op;
 	}
 	__atomic_store_n(&ctl->nr_emu, n, __ATOMIC_RELEASE);
 	__atomic_store_n(&ctl->method, HVP_PM_EMULATE, __ATOMIC_RELEASE);
 
-	/* step 1: int3 everywhere */
+	/* step 1: int3 everywhere, each over the expected old instruction */
 	for (i = 0; i < n; i++) {
-		r = write_bytes(p, sites[i], &cc, 0, 1);
+		encode(p, sites[i], from, old);
+		r = swap_byte(p, sites[i], op, HVP_OPC_INT3);
+		if (r == -EAGAIN || (r == 0 && memcmp(p->ram + sites[i] + 1, old + 1,
+						     HVP_INSN_LEN - 1))) {
+			site_changed(p, sites[i]);
+			if (r == 0)
+				i++;	/* this one has our int3 too */
+			return emulate_abort(p, sites, i);
+		}
 		if (r < 0)
 			goto out;
 	}
 	r = round_(p);
 	if (r < 0)
 		goto out;
-	/* step 2: tails */
+	/*
+	 * Steps 2 and 3: a read-back mismatch means the guest wrote the site
+	 * after our int3 went in.  That site is the guest's to keep; the batch
+	 * still finishes everywhere else, so that no int3 of ours is left
+	 * behind, and the first mismatch is reported.
+	 */
 	for (i = 0; i < n; i++) {
 		encode(p, sites[i], dest, insn);
 		r = write_bytes(p, sites[i], insn, 1, HVP_INSN_LEN - 1);
-		if (r < 0)
+		if (r == -EIO && !mismatch)
+			memcpy(first_bad, p->res->reason, sizeof(first_bad));
+		mismatch |= r == -EIO;
+		if (r < 0 && r != -EIO)
 			goto out;
 	}
 	r = round_(p);
@@ -324,7 +454,10 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 		r = write_bytes(p, sites[i], insn, 0, 1);
 		if (r == 0)
 			r = check_bytes(p, sites[i], insn, 0, HVP_INSN_LEN);
-		if (r < 0)
+		if (r == -EIO && !mismatch)
+			memcpy(first_bad, p->res->reason, sizeof(first_bad));
+		mismatch |= r == -EIO;
+		if (r < 0 && r != -EIO)
 			goto out;
 	}
 	r = round_(p);
@@ -336,6 +469,10 @@ out:
 	if (r == 0) {
 		__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
 		__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
+		if (mismatch) {
+			memcpy(p->res->reason, first_bad, sizeof(first_bad));
+			r = -EIO;
+		}
 	}
 	return r;
 }
@@ -346,7 +483,8 @@ static int method_emulate(struct patch_run *p)
 
 	if (r < 0)
 		return r;
-	return emulate_batch(p, p->req->key->sites, p->req->key->nr_sites, p->new_dest);
+	return emulate_batch(p, p->req->key->sites, p->req->key->nr_sites, p->old_dest,
+			     p->new_dest);
 }
 
 /* ---- bp-cancel ---- */
@@ -356,54 +494,77 @@ static bool past_deadline(const struct patch_run *p)
 	return hvp_now_ns() >= p->deadline_ns;
 }
 
-/* Give up on site i: no int3 may stay behind, and sites 0..i-1 go back. */
-static int cancel_give_up(struct patch_run *p, unsigned i, const uint8_t old[HVP_INSN_LEN])
+/*
+ * Stop at site i, with res->reason already saying why: no int3 of ours may
+ * stay behind (`armed`: one may be on site i), and sites 0..i-1 go back to
+ * the old target.
+ */
+static int cancel_stop(struct patch_run *p, unsigned i, const uint8_t old[HVP_INSN_LEN],
+		       bool armed)
 {
 	struct hvp_patch_ctl *ctl = &p->ctx->agent->patch;
 	const struct hvp_key_info *k = p->req->key;
-	uint8_t cc = HVP_OPC_INT3;
+	char saved[sizeof(p->res->reason)];
 	int r;
 
-	/* State stays 1/4 until the round is over, so a vCPU that still
-	 * traps on the int3 cancels (idempotently) instead of faulting. */
-	__atomic_compare_exchange_n(&p->ram[k->sites[i]], &cc, old[0], 0, __ATOMIC_ACQ_REL,
-				    __ATOMIC_ACQUIRE);
-	p->res->rollbacks++;
-	r = check_bytes(p, k->sites[i], old, 0, HVP_INSN_LEN);
-	if (r == 0)
+	memcpy(saved, p->res->reason, sizeof(saved));
+	if (armed) {
+		/* State stays 1/4 until the round is over, so a vCPU that still
+		 * traps on the int3 cancels (idempotently) instead of faulting. */
+		r = swap_byte(p, k->sites[i], HVP_OPC_INT3, old[0]);
+		if (r < 0 && r != -EAGAIN)
+			return r;
+		p->res->rollbacks++;
 		r = round_(p);
-	if (r < 0)
-		return r;
+		if (r < 0)
+			return r;
+	}
 	__atomic_store_n(&ctl->state, HVP_BPS_NORMAL, __ATOMIC_RELEASE);
 	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
 	__atomic_store_n(&ctl->write_addr, 0, __ATOMIC_RELEASE);
-	snprintf(p->res->reason, sizeof(p->res->reason),
-		 "timed out after %d ms at site %u of %u (0x%" PRIx64 "): %u attempts cancelled",
-		 p->req->timeout_ms, i + 1, k->nr_sites, k->sites[i], p->res->retries);
 	if (i > 0) {
-		char saved[sizeof(p->res->reason)];
-
-		memcpy(saved, p->res->reason, sizeof(saved));
 		/* bp-emulate always completes: the key ends on its old target */
-		r = emulate_batch(p, k->sites, i, p->old_dest);
+		r = emulate_batch(p, k->sites, i, p->new_dest, p->old_dest);
 		if (r < 0)
 			return r;
 		p->res->reverted = i;
-		memcpy(p->res->reason, saved, sizeof(saved));
 	}
+	memcpy(p->res->reason, saved, sizeof(saved));
 	return 0;
+}
+
+/* Does the site hold `old`, or `old` under our int3 (when `armed`)? */
+static bool holds_old(struct patch_run *p, uint64_t site, const uint8_t old[HVP_INSN_LEN],
+		      bool armed)
+{
+	uint8_t b[HVP_INSN_LEN];
+	unsigned j;
+
+	for (j = 0; j < HVP_INSN_LEN; j++)
+		b[j] = __atomic_load_n(&p->ram[site + j], __ATOMIC_ACQUIRE);
+	if (armed && b[0] == HVP_OPC_INT3)
+		b[0] = old[0];
+	return !memcmp(b, old, HVP_INSN_LEN);
 }
 
 static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 {
 	struct hvp_patch_ctl *ctl = &p->ctx->agent->patch;
-	uint64_t site = p->req->key->sites[i];
+	const struct hvp_key_info *k = p->req->key;
+	uint64_t site = k->sites[i];
 	uint8_t old[HVP_INSN_LEN], new[HVP_INSN_LEN];
 	const uint8_t cc = HVP_OPC_INT3;
-	int r;
+	int r, bad;
 
-	memcpy(old, p->ram + site, HVP_INSN_LEN);
+	/* The old instruction is the one check_old() saw, never what the guest
+	 * may have put there since: a site it changed is refused by name. */
+	encode(p, site, p->old_dest, old);
 	encode(p, site, p->new_dest, new);
+	if (!holds_old(p, site, old, false)) {
+		site_changed(p, site);
+		r = cancel_stop(p, i, old, false);
+		return r < 0 ? r : -EILSEQ;
+	}
 	memcpy(ctl->old_insn, old, HVP_INSN_LEN);
 	memcpy(ctl->new_insn, new, HVP_INSN_LEN);
 	__atomic_store_n(&ctl->write_addr, site, __ATOMIC_RELEASE);
@@ -413,18 +574,34 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 
 		if (past_deadline(p)) {
 			*gave_up = true;
-			return cancel_give_up(p, i, old);
+			snprintf(p->res->reason, sizeof(p->res->reason),
+				 "timed out after %d ms at site %u of %u (0x%" PRIx64 "): %u attempts cancelled",
+				 p->req->timeout_ms, i + 1, k->nr_sites, site, p->res->retries);
+			r = cancel_stop(p, i, old, true);
+			if (r == 0 && !holds_old(p, site, old, false))
+				r = site_changed(p, site);
+			return r;
 		}
 		__atomic_store_n(&ctl->state, HVP_BPS_CANCELLABLE, __ATOMIC_RELEASE);
-		put_byte(p->ram, site, HVP_OPC_INT3);
-		p->res->written = true;
+		r = put_byte(p, site, HVP_OPC_INT3);
+		if (r < 0)
+			return r;
 		r = round_(p);
 		if (r < 0)
 			return r;
 		if (__atomic_load_n(&p->ram[site], __ATOMIC_ACQUIRE) == cc &&
 		    __atomic_compare_exchange_n(&ctl->state, &one, HVP_BPS_FINAL, 0,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			break;
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			if (holds_old(p, site, old, true))
+				break;
+			/* the guest changed the tail under our int3 */
+			__atomic_store_n(&ctl->state, HVP_BPS_CANCELLED, __ATOMIC_RELEASE);
+		}
+		if (!holds_old(p, site, old, true)) {
+			site_changed(p, site);
+			r = cancel_stop(p, i, old, true);
+			return r < 0 ? r : -EILSEQ;
+		}
 		p->res->retries++;
 		p->res->rollbacks++;
 	}
@@ -433,19 +610,22 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 		r = write_bytes(p, site, new, 0, 1);
 	if (r == 0)
 		r = check_bytes(p, site, new, 0, HVP_INSN_LEN);
-	if (r < 0)
+	/* -EIO: the guest wrote the site under us; it keeps what it wrote */
+	if (r < 0 && r != -EIO)
 		return r;
+	bad = r;
 	__atomic_store_n(&ctl->state, HVP_BPS_INSTALLED, __ATOMIC_RELEASE);
 	r = round_(p);
 	if (r < 0)
 		return r;
 	__atomic_store_n(&ctl->state, HVP_BPS_NORMAL, __ATOMIC_RELEASE);
-	return 0;
+	return bad;
 }
 
 static int method_cancel(struct patch_run *p)
 {
 	struct hvp_patch_ctl *ctl = &p->ctx->agent->patch;
+	char bad[sizeof(p->res->reason)] = "";
 	unsigned i;
 	int r;
 
@@ -458,11 +638,19 @@ static int method_cancel(struct patch_run *p)
 		bool gave_up = false;
 
 		r = cancel_one(p, i, &gave_up);
-		if (r < 0 || gave_up)
+		if (r == -EIO && !bad[0]) {
+			memcpy(bad, p->res->reason, sizeof(bad));
+			continue;	/* the other sites still get patched */
+		}
+		if ((r < 0 && r != -EIO) || gave_up)
 			return r;
 	}
 	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
 	__atomic_store_n(&ctl->write_addr, 0, __ATOMIC_RELEASE);
+	if (bad[0]) {
+		memcpy(p->res->reason, bad, sizeof(bad));
+		return -EIO;
+	}
 	p->res->completed = true;
 	return 0;
 }
@@ -545,11 +733,26 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 		snprintf(res->reason, sizeof(res->reason), "target index %u out of range", req->target);
 		return -EINVAL;
 	}
-	if (k->nr_sites > HVP_MAX_SITES) {
-		snprintf(res->reason, sizeof(res->reason), "key has too many sites");
+	if (k->nr_sites == 0 || k->nr_sites > HVP_MAX_SITES) {
+		snprintf(res->reason, sizeof(res->reason), "key has %u sites", k->nr_sites);
 		return -EINVAL;
 	}
+	/* The validated copy must still be sorted, apart and inside RAM. */
+	for (i = 0; i < k->nr_sites; i++) {
+		if (ctx->be->ram_size < HVP_INSN_LEN ||
+		    k->sites[i] > ctx->be->ram_size - HVP_INSN_LEN ||
+		    (i && k->sites[i] - k->sites[i - 1] < HVP_INSN_LEN)) {
+			snprintf(res->reason, sizeof(res->reason),
+				 "internal error: site table of key %s is not valid at entry %u",
+				 k->name, i);
+			return -EFAULT;
+		}
+	}
 	p.new_dest = k->targets[req->target];
+	if (req->sync != HVP_SYNC_KICK && req->sync != HVP_SYNC_NMI) {
+		snprintf(res->reason, sizeof(res->reason), "unknown sync kind");
+		return -EINVAL;
+	}
 
 	for (i = 0; i < ctx->be->nr_vcpus; i++)
 		__atomic_store_n(&ctx->agent->vcpu[i].window_max_gap, 0, __ATOMIC_RELAXED);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -107,6 +108,69 @@ static json_object *do_info(struct hvp_service *s)
 	return hvp_ctl_ok_new(o);
 }
 
+static uint64_t fnv1a(uint64_t h, const volatile uint8_t *p, size_t len)
+{
+	while (len--) {
+		h ^= *p++;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+uint64_t hvp_service_tables_hash(const struct hvp_service *s)
+{
+	const volatile uint8_t *a = (const volatile uint8_t *)s->agent;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	h = fnv1a(h, a, offsetof(struct hvp_agent, reserved_hdr));
+	h = fnv1a(h, a + offsetof(struct hvp_agent, keys),
+		  offsetof(struct hvp_agent, patch) - offsetof(struct hvp_agent, keys));
+	return h;
+}
+
+/*
+ * Compare the image's text in guest RAM with the ELF file, outside the
+ * validated sites: the witness that no patch ever wrote anywhere else (a
+ * guest that rewrites its own text shows up here too).
+ */
+static json_object *text_check(const struct hvp_service *s)
+{
+	json_object *o = json_object_new_object();
+	uint64_t changed = 0, first = 0, len = 0, lo = 0, a;
+	const struct hvp_elf_seg *seg = NULL;
+	unsigned i, j = 0;
+
+	for (i = 0; i < s->elf.nr_segs; i++) {
+		if (s->elf.segs[i].flags & 1 /* PF_X */) {
+			seg = &s->elf.segs[i];
+			break;
+		}
+	}
+	/* hvp_elf_load_into() checked that the segment fits in RAM and the file */
+	if (seg) {
+		lo = seg->paddr;
+		len = seg->filesz;
+	}
+	for (a = lo; a < lo + len; a++) {
+		while (j < s->nr_all_sites && s->all_sites[j] + HVP_INSN_LEN <= a)
+			j++;
+		if (j < s->nr_all_sites && a >= s->all_sites[j])
+			continue;	/* inside a site */
+		if (__atomic_load_n(&s->be->ram[a], __ATOMIC_RELAXED) !=
+		    s->elf.data[seg->offset + (a - lo)]) {
+			if (!changed++)
+				first = a;
+		}
+	}
+	json_object_object_add(o, "start", hex(lo));
+	json_object_object_add(o, "bytes", json_object_new_int64((int64_t)len));
+	json_object_object_add(o, "site_bytes",
+			       json_object_new_int64((int64_t)s->nr_all_sites * HVP_INSN_LEN));
+	json_object_object_add(o, "changed_outside_sites", json_object_new_int64((int64_t)changed));
+	json_object_object_add(o, "first_changed", changed ? hex(first) : NULL);
+	return o;
+}
+
 static json_object *do_sites(struct hvp_service *s, json_object *args)
 {
 	json_object *o = json_object_new_object(), *keys = json_object_new_array();
@@ -164,6 +228,10 @@ static json_object *do_sites(struct hvp_service *s, json_object *args)
 		json_object_array_add(keys, jo);
 	}
 	json_object_object_add(o, "keys", keys);
+	json_object_object_add(o, "text", text_check(s));
+	/* the guest's tables are never used after boot; say if it changed them */
+	json_object_object_add(o, "agent_tables_changed",
+			       json_object_new_boolean(hvp_service_tables_hash(s) != s->tables_hash));
 	return hvp_ctl_ok_new(o);
 }
 
@@ -340,8 +408,40 @@ static int arg_int(json_object *args, const char *name, int64_t lo, int64_t hi, 
 	return *out < lo || *out > hi ? -1 : 0;
 }
 
+/* When a patch held the patch lock, and its place in the VM's order. */
+struct patch_slot {
+	uint64_t seq, start_ns, end_ns;
+};
+
+/* hvp_patch_apply() with s->patch_lock held by the caller. */
+static int apply_held(struct hvp_service *s, struct hvp_patch_ctx *ctx,
+		      const struct hvp_patch_req *rq, struct hvp_patch_result *res,
+		      struct patch_slot *slot)
+{
+	int r;
+
+	slot->seq = ++s->patch_seq;
+	slot->start_ns = hvp_now_ns();
+	r = hvp_patch_apply(ctx, rq, res);
+	slot->end_ns = hvp_now_ns();
+	return r;
+}
+
+static int locked_apply(struct hvp_service *s, struct hvp_patch_ctx *ctx,
+			const struct hvp_patch_req *rq, struct hvp_patch_result *res,
+			struct patch_slot *slot)
+{
+	int r;
+
+	pthread_mutex_lock(&s->patch_lock);
+	r = apply_held(s, ctx, rq, res, slot);
+	pthread_mutex_unlock(&s->patch_lock);
+	return r;
+}
+
 static json_object *patch_result_json(const struct hvp_service *s, const struct hvp_patch_req *rq,
-				      const struct hvp_patch_result *res)
+				      const struct hvp_patch_result *res,
+				      const struct patch_slot *slot)
 {
 	json_object *o = json_object_new_object();
 	const struct hvp_key_info *k = rq->key;
@@ -373,6 +473,11 @@ static json_object *patch_result_json(const struct hvp_service *s, const struct 
 		s->opts.nmi_key[0] ? "user-mode upcall" : "none"));
 	if (res->reason[0])
 		json_object_object_add(o, "reason", json_object_new_string(res->reason));
+	/* the patch lock's order: seq counts this VM's patches, the times are
+	 * CLOCK_MONOTONIC while this one held the lock */
+	json_object_object_add(o, "patch_seq", json_object_new_int64((int64_t)slot->seq));
+	json_object_object_add(o, "locked_from_ns", json_object_new_int64((int64_t)slot->start_ns));
+	json_object_object_add(o, "locked_until_ns", json_object_new_int64((int64_t)slot->end_ns));
 	return o;
 }
 
@@ -468,9 +573,10 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 
 	for (i = 0; i < repeat; i++) {
 		struct hvp_patch_result res;
+		struct patch_slot slot;
 
 		pthread_mutex_lock(&s->patch_lock);
-		r = hvp_patch_apply(&ctx, rq, &res);
+		r = apply_held(s, &ctx, rq, &res, &slot);
 		/* under the lock: no other patch may switch the key meanwhile */
 		if (r == 0 && res.completed && verify && res.old_target != rq->target) {
 			char why[200];
@@ -546,6 +652,7 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent };
 	struct hvp_patch_req rq = { 0 };
 	struct hvp_patch_result res;
+	struct patch_slot slot;
 	int64_t timeout, delay, nbytes, repeat;
 	json_object *v;
 	int m, t, r;
@@ -589,18 +696,22 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 				       json_object_get_boolean(v));
 
 	/* One patch at a time: the equivalent of Linux's text_mutex. */
-	pthread_mutex_lock(&s->patch_lock);
-	r = hvp_patch_apply(&ctx, &rq, &res);
-	pthread_mutex_unlock(&s->patch_lock);
+	r = locked_apply(s, &ctx, &rq, &res, &slot);
 	if (r == -EPERM)
 		return hvp_ctl_error_new(HVP_ERR_REFUSED, "%s", res.reason);
+	if (r == -EILSEQ && res.written) {
+		fprintf(stderr, "patch %s -> %s (%s): refused: %s\n", rq.key->name, target,
+			hvp_methods[rq.method].name, res.reason);
+		return hvp_ctl_error_new(HVP_ERR_REFUSED, "%s; what this patch wrote was undone",
+					 res.reason);
+	}
 	if (r < 0 && !res.written)
 		return hvp_ctl_error_new(r == -EILSEQ ? HVP_ERR_REFUSED : HVP_ERR_INTERNAL,
 					 "nothing written: %s", res.reason);
 	if (r < 0)
 		fprintf(stderr, "patch %s -> %s (%s): %s\n", rq.key->name, target,
 			hvp_methods[rq.method].name, res.reason);
-	return hvp_ctl_ok_new(patch_result_json(s, &rq, &res));
+	return hvp_ctl_ok_new(patch_result_json(s, &rq, &res, &slot));
 }
 
 json_object *hvp_service_handle(void *ctx, const char *cmd, json_object *args,

@@ -25,6 +25,9 @@ struct hvp_service {
 	struct hvp_agent *agent;	/* host view of guest RAM: untrusted */
 	struct hvp_key_info *keys;	/* validated copy, read-only after boot */
 	unsigned nr_keys;
+	uint64_t *all_sites;		/* every key's sites, sorted, owned  */
+	unsigned nr_all_sites;
+	uint64_t tables_hash;		/* of the guest's tables as validated */
 	uint32_t key_mask;
 	struct hvp_ctlsrv *srv;
 	char sock_path[PATH_MAX];
@@ -44,6 +47,7 @@ struct hvp_service {
 
 	/* One patch at a time per VM: the equivalent of Linux's text_mutex. */
 	pthread_mutex_t patch_lock;
+	uint64_t patch_seq;		/* patches run; guarded by patch_lock */
 };
 
 /* Allocate, boot (ELF, backend, agent, keys), free.  Boot writes a reason. */
@@ -53,6 +57,8 @@ void hvp_service_free(struct hvp_service *s);
 /* NMI storm at hz (0: stop), its upcall calling key (NULL: ack only). */
 int hvp_service_set_nmi(struct hvp_service *s, uint64_t hz, const struct hvp_key_info *key);
 
+/* A hash of the guest-written header, keys[] and sites[] of the agent area. */
+uint64_t hvp_service_tables_hash(const struct hvp_service *s);
 const struct hvp_key_info *hvp_service_key(const struct hvp_service *s, const char *name);
 const char *hvp_vector_name(unsigned vector);
 json_object *hvp_service_handle(void *ctx, const char *cmd, json_object *args,

@@ -156,6 +156,33 @@ int hvp_service_set_nmi(struct hvp_service *s, uint64_t hz, const struct hvp_key
 
 /* ---- boot ---- */
 
+const char *const hvp_hostile_names[HVP_HOSTILE__COUNT + 1] = {
+	[HVP_HOSTILE_MAGIC] = "magic",
+	[HVP_HOSTILE_ABI] = "abi",
+	[HVP_HOSTILE_SITE_OUTSIDE_RAM] = "site-outside-ram",
+	[HVP_HOSTILE_SITE_IN_AGENT] = "site-in-agent",
+	[HVP_HOSTILE_SITE_OVERLAP] = "overlap",
+	[HVP_HOSTILE_NR_KEYS] = "nr-keys",
+	[HVP_HOSTILE_NR_SITES] = "nr-sites",
+	[HVP_HOSTILE_NR_TARGETS] = "nr-targets",
+	[HVP_HOSTILE_FIRST_SITE] = "first-site",
+	[HVP_HOSTILE_TARGET_OUTSIDE] = "target-outside",
+	[HVP_HOSTILE_SITE_NOT_CALL] = "site-not-call",
+	[HVP_HOSTILE_REWRITE_TABLE] = "rewrite-table",
+	[HVP_HOSTILE_REWRITE_SITE] = "rewrite-site",
+	[HVP_HOSTILE_SCRIBBLE_TEXT] = "scribble-text",
+};
+
+int hvp_hostile_by_name(const char *name)
+{
+	int i;
+
+	for (i = 1; i < HVP_HOSTILE__COUNT; i++)
+		if (hvp_hostile_names[i] && !strcmp(hvp_hostile_names[i], name))
+			return i;
+	return -1;
+}
+
 static int find_text(const struct hvp_elf *elf, uint64_t *lo, uint64_t *hi)
 {
 	unsigned i;
@@ -219,6 +246,32 @@ static int wait_ready(struct hvp_service *s, char *err, size_t errlen)
 	r = s->guest_ready ? 0 : -EIO;
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Every validated site, sorted: the only bytes of text a patch may change. */
+static int collect_sites(struct hvp_service *s)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < s->nr_keys; i++)
+		n += s->keys[i].nr_sites;
+	s->all_sites = calloc(n ? n : 1, sizeof(uint64_t));
+	if (!s->all_sites)
+		return -ENOMEM;
+	for (i = 0, n = 0; i < s->nr_keys; i++) {
+		memcpy(s->all_sites + n, s->keys[i].sites, sizeof(uint64_t) * s->keys[i].nr_sites);
+		n += s->keys[i].nr_sites;
+	}
+	qsort(s->all_sites, n, sizeof(uint64_t), cmp_u64);
+	s->nr_all_sites = n;
+	return 0;
 }
 
 int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen)
@@ -289,6 +342,7 @@ int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen)
 	cfg->flags = (o->fault_test ? HVP_CFG_FAULT_TEST : 0) | o->probe_flags;
 	cfg->fault_vcpu = o->fault_vcpu;
 	cfg->nmi_mode = HVP_NMI_NONE;
+	cfg->hostile = o->hostile;
 
 	r = s->be->ops->start(s->be);
 	if (r < 0) {
@@ -301,6 +355,12 @@ int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen)
 	r = hvp_agent_read_keys(s->be->ram, &s->bounds, &s->keys, &s->nr_keys, err, errlen);
 	if (r < 0)
 		return r;
+	s->tables_hash = hvp_service_tables_hash(s);
+	r = collect_sites(s);
+	if (r < 0) {
+		snprintf(err, errlen, "out of memory");
+		return r;
+	}
 	r = resolve_keys(s, o->keys, &mask, err, errlen);
 	if (r < 0)
 		return r;
@@ -401,6 +461,7 @@ void hvp_service_free(struct hvp_service *s)
 	if (s->be)
 		s->be->ops->destroy(s->be);
 	hvp_agent_keys_free(s->keys, s->nr_keys);
+	free(s->all_sites);
 	hvp_elf_free(&s->elf);
 	if (s->console_fd >= 0)
 		close(s->console_fd);
@@ -433,6 +494,8 @@ int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)
 				     0600);
 	svc_log("hvpatch service for VM %s: %u vCPUs, %u MiB, image %s", opts->name,
 		opts->vcpus, opts->mem_mib, opts->image);
+	if (opts->hostile && opts->hostile < HVP_HOSTILE__COUNT)
+		svc_log("test: the guest agent is hostile (%s)", hvp_hostile_names[opts->hostile]);
 
 	r = hvp_service_boot(s, err, sizeof(err));
 	if (r < 0) {

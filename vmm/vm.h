@@ -30,9 +30,17 @@ struct hvp_vm_opts {
 	uint32_t probe_flags;		/* doctor: HVP_CFG_PROBE_*            */
 	int guest_debug_sw_bp;		/* doctor: KVM_SET_GUEST_DEBUG probe  */
 	unsigned fault_vcpu;
+	uint32_t hostile;		/* test: HVP_HOSTILE_*, 0 = none      */
 	char image[PATH_MAX];		/* guest ELF                          */
 	char rundir[PATH_MAX];		/* runtime directory                  */
 };
+
+/*
+ * The test-only hostile agent modes (--hostile), indexed by HVP_HOSTILE_*;
+ * entry 0 is NULL.  By name: the mode, or -1.
+ */
+extern const char *const hvp_hostile_names[];
+int hvp_hostile_by_name(const char *name);
 
 /*
  * Boot the VM and serve its control socket.  Writes exactly one line to
