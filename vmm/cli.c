@@ -207,7 +207,10 @@ static const char vm_start_help[] =
 	"  --fault-test[=VCPU]  that vCPU's workload executes ud2 (default vCPU 0): a\n"
 	"                       deliberate fault, to see it reported\n"
 	"  --image PATH         guest ELF (default: $HVPATCH_GUEST, else next to hvpatch)\n"
-	"  --backend kvm        the own KVM VMM (the only backend built)\n"
+	"  --backend NAME       kvm: the own KVM VMM (default); qemu: QEMU microvm launched\n"
+	"                       by the service; libvirt: a libvirt domain (see -c)\n"
+	"  -c, --connect URI    libvirt URI (default qemu:///embed?root=RUNDIR/libvirt-NAME:\n"
+	"                       libvirt's embedded driver, no daemon needed)\n"
 	"  --timeout SEC        how long to wait for the agent (default 60)\n"
 	"Runtime files go to $HVPATCH_RUNTIME_DIR (default /run/hvpatch).\n";
 
@@ -294,6 +297,7 @@ static int cmd_vm_start(int argc, char **argv)
 		{ "fault-test", optional_argument, NULL, 'f' },
 		{ "image", required_argument, NULL, 'i' },
 		{ "backend", required_argument, NULL, 'b' },
+		{ "connect", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -309,7 +313,7 @@ static int cmd_vm_start(int argc, char **argv)
 	o.mem_mib = HVP_VM_DEF_MEM_MIB;
 	snprintf(o.backend, sizeof(o.backend), "kvm");
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hc:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
 			if (parse_u64("--vcpus", optarg, HVP_VM_MIN_VCPUS, HVP_VM_MAX_VCPUS, &v))
@@ -356,10 +360,15 @@ static int cmd_vm_start(int argc, char **argv)
 			image = optarg;
 			break;
 		case 'b':
-			if (strcmp(optarg, "kvm"))
-				return fail(HVP_ERR_USAGE,
-					    "--backend %s: only the kvm backend is built in this version",
-					    optarg);
+			if (strcmp(optarg, "kvm") && strcmp(optarg, "qemu") && strcmp(optarg, "libvirt"))
+				return usage_error("--backend %s: not a backend (kvm, qemu or libvirt)",
+						   optarg);
+			snprintf(o.backend, sizeof(o.backend), "%s", optarg);
+			break;
+		case 'c':
+			if (!*optarg || strlen(optarg) >= sizeof(o.uri))
+				return usage_error("-c: '%s' is not a libvirt URI", optarg);
+			snprintf(o.uri, sizeof(o.uri), "%s", optarg);
 			break;
 		case 't':
 			if (parse_u64("--timeout", optarg, 1, 3600, &timeout))
@@ -378,6 +387,8 @@ static int cmd_vm_start(int argc, char **argv)
 		return usage_error("'%s' is not a valid VM name: 1 to %d of [A-Za-z0-9_.-], starting "
 				   "with a letter or digit", argv[optind], HVP_VM_NAME_MAX);
 	snprintf(o.name, sizeof(o.name), "%s", argv[optind]);
+	if (o.uri[0] && strcmp(o.backend, "libvirt"))
+		return usage_error("-c URI is for --backend libvirt");
 	if (o.fault_test && o.fault_vcpu >= o.vcpus)
 		return usage_error("--fault-test=%u: the VM has %u vCPUs", o.fault_vcpu, o.vcpus);
 	if ((r = find_image(o.image, sizeof(o.image), image)))

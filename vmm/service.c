@@ -79,6 +79,10 @@ static json_object *do_info(struct hvp_service *s)
 	json_object_object_add(o, "vcpus", json_object_new_int(s->opts.vcpus));
 	json_object_object_add(o, "mem_mib", json_object_new_int(s->opts.mem_mib));
 	json_object_object_add(o, "socket", json_object_new_string(s->sock_path));
+	if (s->be->ram_path)
+		json_object_object_add(o, "ram_path", json_object_new_string(s->be->ram_path));
+	if (s->opts.uri[0])
+		json_object_object_add(o, "uri", json_object_new_string(s->opts.uri));
 	{
 		char path[PATH_MAX];
 
@@ -483,6 +487,11 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	rq.naive_max_bytes = (unsigned)nbytes;
 	rq.unsafe = json_object_object_get_ex(args, "unsafe", &v) && json_object_get_boolean(v);
 
+	if (rq.sync == HVP_SYNC_NMI && s->be->nmi_int3_hazard && !rq.unsafe &&
+	    (rq.method == HVP_METHOD_BP_CANCEL || rq.method == HVP_METHOD_BP_EMULATE))
+		return hvp_ctl_error_new(HVP_ERR_REFUSED, "%s --sync nmi on the %s backend: %s",
+					 hvp_methods[rq.method].name, s->be->ops->name,
+					 s->be->nmi_int3_hazard);
 	if (arg_int(args, "repeat", 1, 10000000, 1, &repeat) < 0)
 		return hvp_ctl_error_new(HVP_ERR_USAGE, "repeat out of range (1..10000000)");
 	if (repeat > 1)

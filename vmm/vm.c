@@ -22,6 +22,7 @@
 #include "ctlsrv.h"
 #include "elf.h"
 #include "hvp_ctl.h"
+#include "extvm.h"
 #include "kvm.h"
 #include "service.h"
 #include "util.h"
@@ -257,22 +258,44 @@ int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen)
 	s->bounds.ram_size = (uint64_t)o->mem_mib << 20;
 	s->bounds.agent_gpa = agent_gpa;
 
-	if (strcmp(o->backend, "kvm")) {
-		snprintf(err, errlen, "backend '%s' is not available", o->backend);
+	if (!strcmp(o->backend, "kvm")) {
+		ko = (struct hvp_kvm_opts){
+			.nr_vcpus = o->vcpus,
+			.ram_size = s->bounds.ram_size,
+			.entry32 = s->elf.pvh_entry,
+			.guest_debug_sw_bp = o->guest_debug_sw_bp,
+		};
+		r = hvp_kvm_create(&s->be, &ko, &ev, err, errlen);
+		if (r < 0)
+			return r;
+		r = hvp_elf_load_into(&s->elf, s->be->ram, s->be->ram_size, err, errlen);
+		if (r < 0)
+			return r;
+	} else if (!strcmp(o->backend, "qemu")) {
+		struct hvp_qemu_opts qo = {
+			.name = o->name, .rundir = o->rundir, .image = o->image,
+			.nr_vcpus = o->vcpus, .mem_mib = o->mem_mib, .agent_gpa = agent_gpa,
+			.attach = o->attach,
+		};
+
+		/* QEMU loads the image itself (-kernel); we only check it. */
+		r = hvp_qemu_create(&s->be, &qo, &ev, err, errlen);
+		if (r < 0)
+			return r;
+	} else if (!strcmp(o->backend, "libvirt")) {
+		struct hvp_libvirt_opts lo = {
+			.name = o->name, .rundir = o->rundir, .image = o->image, .uri = o->uri,
+			.nr_vcpus = o->vcpus, .mem_mib = o->mem_mib, .agent_gpa = agent_gpa,
+			.attach = o->attach,
+		};
+
+		r = hvp_libvirt_create(&s->be, &lo, &ev, err, errlen);
+		if (r < 0)
+			return r;
+	} else {
+		snprintf(err, errlen, "unknown backend '%s' (kvm, qemu or libvirt)", o->backend);
 		return -ENOTSUP;
 	}
-	ko = (struct hvp_kvm_opts){
-		.nr_vcpus = o->vcpus,
-		.ram_size = s->bounds.ram_size,
-		.entry32 = s->elf.pvh_entry,
-		.guest_debug_sw_bp = o->guest_debug_sw_bp,
-	};
-	r = hvp_kvm_create(&s->be, &ko, &ev, err, errlen);
-	if (r < 0)
-		return r;
-	r = hvp_elf_load_into(&s->elf, s->be->ram, s->be->ram_size, err, errlen);
-	if (r < 0)
-		return r;
 	r = hvp_agent_check_header(s->be->ram, &s->bounds, err, errlen);
 	if (r < 0)
 		return r;
@@ -287,6 +310,9 @@ int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen)
 	cfg->tsc_khz = s->be->tsc_khz;
 	cfg->ram_size = s->bounds.ram_size;
 	cfg->flags = (o->fault_test ? HVP_CFG_FAULT_TEST : 0) | o->probe_flags;
+	/* QEMU enters only vCPU 0 at the PVH entry; the agent starts the rest. */
+	if (hvp_backend_is_ext(s->be))
+		cfg->flags |= HVP_CFG_START_APS;
 	cfg->fault_vcpu = o->fault_vcpu;
 	cfg->nmi_mode = HVP_NMI_NONE;
 
