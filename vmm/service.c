@@ -388,7 +388,8 @@ static json_object *patch_result_json(const struct hvp_service *s, const struct 
 static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req *rq,
 				    uint64_t repeat)
 {
-	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent };
+	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent,
+				     .journal = s->journaled ? &s->journal : NULL };
 	uint64_t i, completed = 0, faults = 0, rounds = 0, rollbacks = 0, traps = 0;
 	uint64_t lat_sum = 0, lat_max = 0, stall_max = 0, t0 = hvp_now_ns();
 	unsigned targets[2] = { rq->target, rq->target };
@@ -449,7 +450,8 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 {
 	const char *key = arg_str(args, "key"), *target = arg_str(args, "target");
 	const char *method = arg_str(args, "method"), *sync = arg_str(args, "sync");
-	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent };
+	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent,
+				     .journal = s->journaled ? &s->journal : NULL };
 	struct hvp_patch_req rq = { 0 };
 	struct hvp_patch_result res;
 	int64_t timeout, delay, nbytes, repeat;
