@@ -15,6 +15,9 @@
 command -v qemu-system-x86_64 >/dev/null ||
 	{ echo "1..0 # SKIP qemu-system-x86_64 not installed (./quickstart installs it)"; exit 0; }
 
+# Every method on qemu; stop and bp-emulate on libvirt (bp-cancel there too
+# with HVP_RECOVERY_FULL=1: it passed, but its livelocking retries make ~30
+# kills and the test would outgrow make check's 10 minutes on a loaded host).
 MAXK=${HVP_RECOVERY_MAXK:-40}
 
 svc_pid() { cat "$HVPATCH_RUNTIME_DIR/$1.pid" 2>/dev/null; }
@@ -38,9 +41,10 @@ check_state() { # VM KEY OLD NEW
 		{ echo "# vCPUs not all running"; return 1; }
 }
 
-recovery_matrix() { # VM BACKEND
+recovery_matrix() { # VM METHODS...
 	local vm=$1 method k cur new now other out kills ok done_k
-	for method in stop bp-emulate bp-cancel; do
+	shift
+	for method in "$@"; do
 		kills=0 ok=0 done_k=0
 		for ((k = 1; k <= MAXK; k++)); do
 			kill_idle "$vm"
@@ -79,10 +83,10 @@ recovery_matrix() { # VM BACKEND
 
 tap_ok "vm start r1 --backend qemu: 2 vCPUs, tight loops" \
 	"$HVPATCH" vm start r1 --backend qemu --vcpus 2 --keys single --timeout 120
-recovery_matrix r1 qemu
+recovery_matrix r1 stop bp-emulate bp-cancel
 if grep -q "define HVP_HAVE_LIBVIRT 1" "$top_builddir/config.h" && [ -z "${HVP_RECOVERY_QEMU_ONLY:-}" ]; then
 	tap_ok "vm start r2 --backend libvirt (embedded): 2 vCPUs, tight loops" \
 		"$HVPATCH" vm start r2 --backend libvirt --vcpus 2 --keys single --timeout 120 &&
-		recovery_matrix r2 libvirt
+		recovery_matrix r2 stop bp-emulate ${HVP_RECOVERY_FULL:+bp-cancel}
 fi
 tap_done

@@ -1050,6 +1050,8 @@ static const char bench_help[] =
 	"  --nmi-rates LIST   NMI rates (Hz) for the NMI sweep\n"
 	"  --sites LIST       key sizes for the batch sweep, of 1,16,256,1024\n"
 	"  --repeat N         samples per cell (default 5 quick, 20 full)\n"
+	"  --backends LIST    of kvm, qemu, libvirt for the backend group (default all;\n"
+	"                     one this host lacks is skipped and said so)\n"
 	"  --image PATH       guest ELF\n";
 
 static int cmd_bench_run(int argc, char **argv)
@@ -1064,6 +1066,7 @@ static int cmd_bench_run(int argc, char **argv)
 		{ "nmi-rates", required_argument, NULL, 'n' },
 		{ "sites", required_argument, NULL, 'S' },
 		{ "repeat", required_argument, NULL, 'R' },
+		{ "backends", required_argument, NULL, 'B' },
 		{ "image", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -1137,6 +1140,19 @@ static int cmd_bench_run(int argc, char **argv)
 			if (parse_u64("--repeat", optarg, 1, 256, &v))
 				return EXIT_USAGE;
 			o.repeat = (unsigned)v;
+			break;
+		case 'B':
+			snprintf(buf, sizeof(buf), "%s", optarg);
+			save = NULL;
+			for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				for (i = 0; i < HVP_BENCH_NR_BE; i++)
+					if (!strcmp(tok, hvp_bench_backends[i]))
+						break;
+				if (i == HVP_BENCH_NR_BE)
+					return usage_error("--backends: '%s' is not one of kvm, qemu, libvirt",
+							   tok);
+				o.backends |= 1u << i;
+			}
 			break;
 		case 'i':
 			image = optarg;
