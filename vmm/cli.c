@@ -552,6 +552,21 @@ static int cmd_vm_start(int argc, char **argv)
 		return fail(HVP_ERR_INTERNAL, "runtime directory %s: %s", o.rundir, strerror(-r));
 	if (vm_alive(o.name))
 		return fail(HVP_ERR_REFUSED, "VM %s already exists", o.name);
+	{
+		/* A qemu/libvirt VM of that name whose service died is still
+		 * running: take it over rather than start a second one. */
+		struct hvp_vm_opts old;
+		char path[PATH_MAX];
+
+		if (read_vm_state(o.name, &old) == 0) {
+			if (try_attach(o.name) == 0)
+				return fail(HVP_ERR_REFUSED, "VM %s already exists (its service had "
+					    "died; a new one is attached)", o.name);
+			/* gone for good: its state is stale */
+			if (hvp_vm_path(path, sizeof(path), o.rundir, o.name, ".vm.json") == 0)
+				unlink(path);
+		}
+	}
 	if ((r = spawn_service(&o, (int)timeout)))
 		return r;
 	if (json_mode) {

@@ -476,7 +476,7 @@ int hvp_ext_create(struct hvp_backend **out, const struct hvp_ext_transport *tr,
 	int fd, r;
 
 	if (!x) {
-		tr->destroy(t, false);
+		tr->destroy(t, o->attach);
 		return -ENOMEM;
 	}
 	x->ops = ext_ops;
@@ -488,6 +488,7 @@ int hvp_ext_create(struct hvp_backend **out, const struct hvp_ext_transport *tr,
 	x->opts = *o;
 	x->b.nr_vcpus = o->nr_vcpus;
 	x->b.ram_size = o->ram_size;
+	x->leave_running = o->attach;	/* until the attach has succeeded */
 	pthread_mutex_init(&x->lock, NULL);
 	snprintf(x->ram_path, sizeof(x->ram_path), "%s", o->ram_path);
 	x->b.ram_path = x->ram_path;
@@ -520,6 +521,7 @@ int hvp_ext_create(struct hvp_backend **out, const struct hvp_ext_transport *tr,
 	}
 	x->agent = (struct hvp_agent *)(x->b.ram + o->agent_gpa);
 	x->b.tsc_khz = read_tsc_khz(x);
+	x->leave_running = false;
 	if (access("/sys/module/kvm_pvm", F_OK) == 0)
 		x->b.nmi_int3_hazard =
 			"on this kvm_pvm host QEMU's NMI injection synchronizes the vCPU state, "

@@ -49,6 +49,7 @@ struct hvp_ext_opts {
 	uint64_t ram_size;
 	uint64_t agent_gpa;	/* where the agent area is (from the ELF) */
 	const char *ram_path;	/* file to map MAP_SHARED                 */
+	bool attach;		/* an existing VM: never killed on failure */
 };
 
 /*

@@ -348,6 +348,10 @@ int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *
 	char *xml;
 	int r;
 
+	/* libvirt logs its warnings (tainted domain, security driver none) on
+	 * stderr; errors reach the caller through err.  Only if the user did
+	 * not choose otherwise. */
+	setenv("LIBVIRT_LOG_OUTPUTS", "4:stderr", 0);
 	pthread_once(&event_once, event_init);
 	if (event_status < 0) {
 		snprintf(err, errlen, "cannot start libvirt's event loop");
@@ -417,6 +421,7 @@ int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *
 		.ram_size = (uint64_t)o->mem_mib << 20,
 		.agent_gpa = o->agent_gpa,
 		.ram_path = l->ram,
+		.attach = o->attach,
 	};
 	r = hvp_ext_create(out, &libvirt_transport, l, &xo, ev, err, errlen);
 	if (r == 0 && o->attach)

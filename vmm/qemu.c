@@ -264,6 +264,7 @@ int hvp_qemu_create(struct hvp_backend **out, const struct hvp_qemu_opts *o,
 		.ram_size = (uint64_t)o->mem_mib << 20,
 		.agent_gpa = o->agent_gpa,
 		.ram_path = q->ram,
+		.attach = o->attach,
 	};
 	r = hvp_ext_create(out, &qemu_transport, q, &xo, ev, err, errlen);
 	if (r == 0 && o->attach)
