@@ -9,6 +9,7 @@
 # 0 guest faults, both vCPUs running, every site holds the old or the new
 # instruction (the old one when it died before its first step, else the new
 # one: recovery rolls forward), and the counters prove the key calls it.
+# hvp-test-timeout: 1500
 . "${top_srcdir:-.}/tests/lib.sh"
 . "${top_srcdir:-.}/tests/backend-lib.sh"
 [ -r /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }

@@ -30,23 +30,20 @@ void hvp_journal_close(struct hvp_journal *j)
 	j->fd = -1;
 }
 
-void hvp_journal_add(struct hvp_journal *j, const char *fmt, ...)
+static void journal_addv(struct hvp_journal *j, bool sync, const char *fmt, va_list ap)
 {
 	char buf[512];
-	va_list ap;
 	int n;
 
 	if (!j || j->fd < 0)
 		return;
-	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
 	if (n < 0)
 		return;
 	if ((size_t)n > sizeof(buf) - 2)
 		n = sizeof(buf) - 2;
 	buf[n++] = '\n';
-	if (write(j->fd, buf, (size_t)n) != n || fdatasync(j->fd) < 0)
+	if (write(j->fd, buf, (size_t)n) != n || (sync && fdatasync(j->fd) < 0))
 		fprintf(stderr, "journal: %s\n", strerror(errno));
 	if (++j->records == j->kill_at) {
 		fprintf(stderr, "journal: HVPATCH_JOURNAL_KILL_AT=%u: dying before: %.*s",
@@ -54,6 +51,24 @@ void hvp_journal_add(struct hvp_journal *j, const char *fmt, ...)
 		fflush(stderr);
 		kill(getpid(), SIGKILL);
 	}
+}
+
+void hvp_journal_add(struct hvp_journal *j, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	journal_addv(j, true, fmt, ap);
+	va_end(ap);
+}
+
+void hvp_journal_add_nosync(struct hvp_journal *j, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	journal_addv(j, false, fmt, ap);
+	va_end(ap);
 }
 
 void hvp_journal_reset(struct hvp_journal *j)

@@ -30,6 +30,9 @@ void hvp_journal_close(struct hvp_journal *j);
 /* Append one record and fsync it (then maybe die, see above). */
 void hvp_journal_add(struct hvp_journal *j, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The same without the fsync: made durable by the next hvp_journal_add. */
+void hvp_journal_add_nosync(struct hvp_journal *j, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Empty the journal once a patch is over (after its end record). */
 void hvp_journal_reset(struct hvp_journal *j);
 

@@ -571,7 +571,8 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 	t0 = hvp_now_ns();
 	p.deadline_ns = t0 + (uint64_t)req->timeout_ms * 1000000u;
 	if (ctx->journal) {
-		hvp_journal_add(ctx->journal, "begin key=%s method=%s target=%s sites=%u",
+		/* one fsync for the lot: the first step's record makes them durable */
+		hvp_journal_add_nosync(ctx->journal, "begin key=%s method=%s target=%s sites=%u",
 				k->name, hvp_methods[req->method].name,
 				k->target_names[req->target], k->nr_sites);
 		for (i = 0; i < k->nr_sites; i++) {
@@ -579,7 +580,7 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 			uint8_t n[HVP_INSN_LEN];
 
 			hvp_agent_encode(n, k->sites[i], k->opcode, p.new_dest);
-			hvp_journal_add(ctx->journal,
+			hvp_journal_add_nosync(ctx->journal,
 					"site 0x%" PRIx64 " old=%02x%02x%02x%02x%02x new=%02x%02x%02x%02x%02x",
 					k->sites[i], b[0], b[1], b[2], b[3], b[4],
 					n[0], n[1], n[2], n[3], n[4]);

@@ -489,11 +489,23 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	rq.naive_max_bytes = (unsigned)nbytes;
 	rq.unsafe = json_object_object_get_ex(args, "unsafe", &v) && json_object_get_boolean(v);
 
-	if (rq.sync == HVP_SYNC_NMI && s->be->nmi_int3_hazard && !rq.unsafe &&
-	    (rq.method == HVP_METHOD_BP_CANCEL || rq.method == HVP_METHOD_BP_EMULATE))
-		return hvp_ctl_error_new(HVP_ERR_REFUSED, "%s --sync nmi on the %s backend: %s",
-					 hvp_methods[rq.method].name, s->be->ops->name,
-					 s->be->nmi_int3_hazard);
+	if (s->be->nmi_int3_hazard && !rq.unsafe &&
+	    (rq.method == HVP_METHOD_BP_CANCEL || rq.method == HVP_METHOD_BP_EMULATE)) {
+		uint64_t hz;
+
+		if (rq.sync == HVP_SYNC_NMI)
+			return hvp_ctl_error_new(HVP_ERR_REFUSED, "%s --sync nmi on the %s backend: %s",
+						 hvp_methods[rq.method].name, s->be->ops->name,
+						 s->be->nmi_int3_hazard);
+		pthread_mutex_lock(&s->lock);
+		hz = s->nmi_hz;
+		pthread_mutex_unlock(&s->lock);
+		if (hz)
+			return hvp_ctl_error_new(HVP_ERR_REFUSED,
+						 "%s while an NMI storm runs (--nmi-rate) on the %s "
+						 "backend: %s", hvp_methods[rq.method].name,
+						 s->be->ops->name, s->be->nmi_int3_hazard);
+	}
 	if (arg_int(args, "repeat", 1, 10000000, 1, &repeat) < 0)
 		return hvp_ctl_error_new(HVP_ERR_USAGE, "repeat out of range (1..10000000)");
 	if (repeat > 1)
