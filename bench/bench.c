@@ -83,10 +83,13 @@ static double stats_p50(json_object *st)
 
 /* ---- VMs ---- */
 
+const char *const hvp_bench_backends[HVP_BENCH_NR_BE] = { "kvm", "qemu", "libvirt" };
+
 struct bench {
 	const struct hvp_bench_opts *o;
 	struct hvp_service *vm;		/* at most one alive: two host cores */
 	unsigned vm_vcpus;
+	unsigned vm_backend;
 	json_object *cells;
 	unsigned done, total;		/* progress */
 	double kick_round_ns, nmi_round_ns;
@@ -103,16 +106,26 @@ static void vm_drop(struct bench *b)
 	b->vm_vcpus = 0;
 }
 
-static int vm_get(struct bench *b, unsigned vcpus, char *err, size_t errlen)
+/*
+ * The VM of the current point; qemu and libvirt VMs keep their files (RAM,
+ * QMP socket, embedded libvirt root) in the runtime directory, under a name
+ * of this process's own.
+ */
+static int vm_get(struct bench *b, unsigned vcpus, unsigned backend, char *err, size_t errlen)
 {
 	struct hvp_vm_opts vo = { 0 };
 	int r;
 
-	if (b->vm && b->vm_vcpus == vcpus)
+	if (b->vm && b->vm_vcpus == vcpus && b->vm_backend == backend)
 		return 0;
 	vm_drop(b);
-	snprintf(vo.name, sizeof(vo.name), "bench");
-	snprintf(vo.backend, sizeof(vo.backend), "kvm");
+	snprintf(vo.name, sizeof(vo.name), "bench%ld", (long)getpid());
+	snprintf(vo.backend, sizeof(vo.backend), "%s", hvp_bench_backends[backend]);
+	snprintf(vo.rundir, sizeof(vo.rundir), "%s", hvp_rundir());
+	if (backend != HVP_BENCH_BE_KVM && (r = hvp_rundir_ensure(vo.rundir)) < 0) {
+		snprintf(err, errlen, "runtime directory %s: %s", vo.rundir, strerror(-r));
+		return r;
+	}
 	snprintf(vo.image, sizeof(vo.image), "%s", b->o->image);
 	vo.vcpus = vcpus;
 	vo.mem_mib = 64;
@@ -125,6 +138,7 @@ static int vm_get(struct bench *b, unsigned vcpus, char *err, size_t errlen)
 		return r;
 	}
 	b->vm_vcpus = vcpus;
+	b->vm_backend = backend;
 	return 0;
 }
 
@@ -257,7 +271,7 @@ static int unit_costs(struct bench *b, json_object *report, char *err, size_t er
 	const struct hvp_key_info *single;
 	int r;
 
-	r = vm_get(b, 1, err, errlen);
+	r = vm_get(b, 1, HVP_BENCH_BE_KVM, err, errlen);
 	if (r < 0) {
 		json_object_put(u);
 		return r;
@@ -291,11 +305,12 @@ struct cell {
 	uint64_t bpf_exits, bpf_pio;
 };
 
-static const char *group_names[] = { "latency", "hitrate", "nmi", "batch", "vcpus" };
-enum { G_LATENCY, G_HITRATE, G_NMI, G_BATCH, G_VCPUS };
+static const char *group_names[] = { "latency", "hitrate", "nmi", "batch", "vcpus", "backend" };
+enum { G_LATENCY, G_HITRATE, G_NMI, G_BATCH, G_VCPUS, G_BACKEND };
 
 struct point {
 	unsigned group;
+	unsigned backend;		/* HVP_BENCH_BE_* */
 	enum hvp_sync_kind sync;
 	unsigned vcpus;
 	uint64_t rate, nmi_rate;
@@ -386,9 +401,11 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	char id[160];
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
-	snprintf(id, sizeof(id), "%s/%s/%s/v%u/r%llu/nmi%llu/s%u", group_names[pt->group],
+	snprintf(id, sizeof(id), "%s/%s/%s/v%u/r%llu/nmi%llu/s%u%s%s", group_names[pt->group],
 		 hvp_methods[method].name, hvp_sync_name(pt->sync), pt->vcpus,
-		 (unsigned long long)pt->rate, (unsigned long long)pt->nmi_rate, pt->sites);
+		 (unsigned long long)pt->rate, (unsigned long long)pt->nmi_rate, pt->sites,
+		 pt->group == G_BACKEND ? "/" : "",
+		 pt->group == G_BACKEND ? hvp_bench_backends[pt->backend] : "");
 	json_object_object_add(o, "id", json_object_new_string(id));
 	json_object_object_add(o, "group", json_object_new_string(group_names[pt->group]));
 	json_object_object_add(p, "method", json_object_new_string(hvp_methods[method].name));
@@ -398,7 +415,7 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	json_object_object_add(p, "nmi_rate", json_object_new_int64((int64_t)pt->nmi_rate));
 	json_object_object_add(p, "key", json_object_new_string(key_for_sites(b->vm, pt->sites)->name));
 	json_object_object_add(p, "sites", json_object_new_int((int)pt->sites));
-	json_object_object_add(p, "backend", json_object_new_string("kvm"));
+	json_object_object_add(p, "backend", json_object_new_string(hvp_bench_backends[pt->backend]));
 	json_object_object_add(o, "params", p);
 	json_object_object_add(o, "overcommitted", json_object_new_boolean(pt->vcpus + 1 > (unsigned)cores));
 	json_object_object_add(o, "attempts", json_object_new_int((int)c->n));
@@ -447,6 +464,8 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	json_object_array_add(b->cells, o);
 }
 
+static unsigned count_methods(unsigned mask);
+
 /* One parameter point: every selected method, interleaved, `repeat` times. */
 static int run_point(struct bench *b, const struct point *pt, char *err, size_t errlen)
 {
@@ -456,7 +475,15 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 	unsigned repeat = b->o->repeat > 256 ? 256 : b->o->repeat;
 	int ret;
 
-	ret = vm_get(b, pt->vcpus, err, errlen);
+	ret = vm_get(b, pt->vcpus, pt->backend, err, errlen);
+	if (ret < 0 && pt->group == G_BACKEND) {
+		/* a backend this host lacks: said, skipped, the run goes on */
+		fprintf(stderr, "\nbench: backend %s unavailable, skipped: %s\n",
+			hvp_bench_backends[pt->backend], err);
+		err[0] = 0;
+		b->done += b->o->repeat * count_methods(b->o->methods);
+		return 0;
+	}
 	if (ret < 0)
 		return ret;
 	k = key_for_sites(b->vm, pt->sites);
@@ -566,6 +593,12 @@ static unsigned plan(const struct hvp_bench_opts *o, struct point *pts, unsigned
 		for (i = 0; i < HVP_ARRAY_SIZE(v); i++)
 			ADD(.group = G_VCPUS, .sync = HVP_SYNC_KICK, .vcpus = v[i], .sites = 16);
 	}
+	/* Same methods, same key, on each backend (kick rounds: NMI rounds with
+	 * int3s in flight are unsafe through QEMU on kvm_pvm hosts). */
+	for (i = 0; i < HVP_BENCH_NR_BE; i++)
+		if (o->backends & (1u << i))
+			ADD(.group = G_BACKEND, .backend = i, .sync = HVP_SYNC_KICK, .vcpus = 2,
+			    .sites = 16);
 #undef ADD
 	return n;
 }
@@ -587,6 +620,8 @@ void hvp_bench_defaults(struct hvp_bench_opts *o)
 			     (1u << HVP_METHOD_BP_EMULATE);
 	if (!o->syncs)
 		o->syncs = 3;
+	if (!o->backends)
+		o->backends = (1u << HVP_BENCH_NR_BE) - 1;
 	if (!o->timeout_ms)
 		o->timeout_ms = o->quick ? 1000 : 3000;
 	if (!o->nr_vcpus) {

@@ -4,6 +4,12 @@
  * off, as the PVH boot protocol (Xen's XEN_ELFNOTE_PHYS32_ENTRY) defines for
  * the boot CPU.  The own VMM starts all vCPUs there; each takes a unique index
  * from a counter, so no register convention with the VMM is needed.
+ *
+ * QEMU (microvm) and libvirt enter only the boot vCPU there; the others wait
+ * for INIT-SIPI.  With HVP_CFG_START_APS vCPU 0 copies hvp_ap_tramp to
+ * HVP_AP_TRAMPOLINE_PA and starts them (kernel.c): each wakes in real mode at
+ * that page, loads hvp_gdt, turns on protection and jumps to pvh_start32 in
+ * the same state the PVH protocol gives the boot vCPU.
  */
 #include "guest.h"
 
@@ -62,6 +68,32 @@ start64:
 	call hvp_kernel_main
 1:	hlt
 	jmp 1b
+
+/*
+ * The AP trampoline: position independent in its page (CS base = the page,
+ * IP = 0 after SIPI), copied there by vCPU 0.  Data, never executed in place.
+ */
+	.section .rodata
+	.balign 16
+	.globl hvp_ap_tramp, hvp_ap_tramp_end
+	.code16
+hvp_ap_tramp:
+	cli
+	lgdtl %cs:(tramp_gdt_desc - hvp_ap_tramp)
+	movl %cr0, %eax
+	orl $1, %eax			/* PE */
+	movl %eax, %cr0
+	movw $SEL_KDATA, %ax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %ss
+	ljmpl $SEL_KCODE32, $pvh_start32
+	.balign 8
+tramp_gdt_desc:
+	.word GDT_ENTRIES * 8 - 1
+	.long hvp_gdt
+hvp_ap_tramp_end:
+	.code64
 
 	.data
 	.balign 4

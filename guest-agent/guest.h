@@ -7,6 +7,7 @@
 
 #define SEL_KCODE	0x08
 #define SEL_KDATA	0x10
+#define SEL_KCODE32	0x18	/* flat 32-bit code: the AP trampoline's jump */
 #define SEL_UDATA	0x23	/* GDT entry 4, RPL 3 */
 #define SEL_UCODE	0x2b	/* GDT entry 5, RPL 3 */
 #define SEL_TSS0	0x30	/* GDT entries 6.., 16 bytes per vCPU */

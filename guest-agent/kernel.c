@@ -60,6 +60,7 @@ static uint8_t df_stacks[HVP_MAX_VCPUS][ISTACK_SIZE] __attribute__((aligned(16))
 static uint8_t ustacks[HVP_MAX_VCPUS][USTACK_SIZE] __attribute__((aligned(16)));
 
 extern uint64_t hvp_isr_table[22];
+extern const char hvp_ap_tramp[], hvp_ap_tramp_end[];
 extern char hvp_ping_ud2[];
 extern char kstacks[];
 extern char __text_start[], __text_end[];
@@ -206,6 +207,71 @@ static void setup_cpu(unsigned cpu)
 	wrmsr(0xc0000101, (uint64_t)&hvp_agent.vcpu[cpu]);	/* GS base */
 }
 
+/* Busy-wait on the TSC (only at boot, in kernel mode, before any workload). */
+static void delay_us(uint64_t us)
+{
+	uint64_t khz = hvp_agent.config.tsc_khz ? hvp_agent.config.tsc_khz : 3000000;
+	uint64_t end = rdtsc() + us * khz / 1000;
+
+	while (rdtsc() < end)
+		cpu_relax();
+}
+
+#define LAPIC_BASE	0xfee00000ul
+#define LAPIC_SVR	0xf0
+#define LAPIC_ICR_LO	0x300
+#define LAPIC_ICR_HI	0x310
+#define ICR_ALL_BUT_SELF (3u << 18)
+#define ICR_LEVEL_ASSERT (1u << 14)
+#define ICR_INIT	(5u << 8)
+#define ICR_STARTUP	(6u << 8)
+
+static void lapic_write(unsigned reg, uint32_t v)
+{
+	*(volatile uint32_t *)(LAPIC_BASE + reg) = v;
+}
+
+/*
+ * Start the other vCPUs the way firmware does (Intel SDM Vol. 3A 8.4.4.1):
+ * INIT, 10 ms, SIPI, 200 us, SIPI, as a broadcast to all but self, so that
+ * no APIC id has to be known.  A vCPU that already started ignores the
+ * second SIPI.  Interrupts stay off everywhere: only INIT, SIPI and NMI are
+ * ever delivered, and those ignore IF.
+ */
+#define LAPIC_LVT_LINT1	0x360
+#define LVT_DM_NMI	(4u << 8)
+
+/*
+ * QEMU's inject-nmi reaches a vCPU through its LAPIC's LINT1 pin: only when
+ * LVT LINT1 is unmasked in NMI delivery mode.  Every vCPU routes it so, as
+ * firmware does on PCs.
+ */
+static void lapic_nmi_setup(void)
+{
+	lapic_write(LAPIC_SVR, 0x1ff);		/* software-enable, spurious 0xff */
+	lapic_write(LAPIC_LVT_LINT1, LVT_DM_NMI);
+}
+
+static void start_aps(void)
+{
+	const char *src = hvp_ap_tramp;
+	char *dst = (char *)HVP_AP_TRAMPOLINE_PA;
+	unsigned i;
+
+	for (i = 0; src + i < hvp_ap_tramp_end; i++)
+		dst[i] = src[i];
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	lapic_write(LAPIC_SVR, 0x1ff);		/* software-enable, spurious 0xff */
+	lapic_write(LAPIC_ICR_HI, 0);
+	lapic_write(LAPIC_ICR_LO, ICR_ALL_BUT_SELF | ICR_LEVEL_ASSERT | ICR_INIT);
+	delay_us(10000);
+	for (i = 0; i < 2; i++) {
+		lapic_write(LAPIC_ICR_LO, ICR_ALL_BUT_SELF | ICR_LEVEL_ASSERT | ICR_STARTUP |
+				(HVP_AP_TRAMPOLINE_PA >> 12));
+		delay_us(200);
+	}
+}
+
 static void enter_user(unsigned cpu) __attribute__((noreturn));
 static void enter_user(unsigned cpu)
 {
@@ -242,12 +308,18 @@ void hvp_kernel_main(unsigned cpu)
 			hvp_hostile_boot(cfg->hostile);	/* test only: lie */
 		build_idt();
 		__atomic_store_n(&boot_stage, 1, __ATOMIC_RELEASE);
+		if ((cfg->flags & HVP_CFG_START_APS) && nr > 1) {
+			serial_puts("hvpatch guest agent: starting APs (INIT-SIPI-SIPI)\n");
+			start_aps();
+		}
 	} else {
 		while (__atomic_load_n(&boot_stage, __ATOMIC_ACQUIRE) == 0)
 			cpu_relax();
 	}
 	setup_cpu(cpu);
 	hvp_agent.vcpu[cpu].apic_id = cpu;
+	if (cfg->flags & HVP_CFG_START_APS)
+		lapic_nmi_setup();
 	if (cpu == 0 && (cfg->flags & HVP_CFG_PROBE_KINT3))
 		__asm__ volatile("int3");	/* doctor: does kernel-mode int3 work here? */
 	hvp_agent.vcpu[cpu].started_tsc = rdtsc();
@@ -448,7 +520,7 @@ static void do_ping(struct trap_frame *f)
 	f->rip += 2;
 }
 
-void hvp_trap(struct trap_frame *f)
+static void dispatch(struct trap_frame *f)
 {
 	switch (f->vector) {
 	case 6:
@@ -466,4 +538,19 @@ void hvp_trap(struct trap_frame *f)
 	default:
 		record_fault(f);
 	}
+}
+
+/*
+ * in_trap brackets everything a handler reads or writes of the patch state,
+ * so a VMM that can only pause the whole VM (QEMU) can tell a vCPU paused
+ * inside a handler from one that is not, without reading its registers.
+ * A fault never returns: its vCPU stays "in" for good, and is dead anyway.
+ */
+void hvp_trap(struct trap_frame *f)
+{
+	struct hvp_vcpu *me = &hvp_agent.vcpu[this_cpu()];
+
+	__atomic_add_fetch(&me->in_trap, 1, __ATOMIC_SEQ_CST);
+	dispatch(f);
+	__atomic_sub_fetch(&me->in_trap, 1, __ATOMIC_SEQ_CST);
 }

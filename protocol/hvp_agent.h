@@ -24,7 +24,7 @@
 #define HVP_AGENT_H
 
 #define HVP_AGENT_MAGIC		0x31544e4741505648ULL	/* "HVPAGNT1" */
-#define HVP_AGENT_ABI_VERSION	1
+#define HVP_AGENT_ABI_VERSION	2
 
 #define HVP_MAX_VCPUS		64
 #define HVP_MAX_KEYS		8
@@ -61,6 +61,12 @@
 #define HVP_CFG_PING		(1u << 3)	/* bench: every loop pass asks the
 						 * kernel for HVP_PING_BURST exits  */
 #define HVP_PING_BURST		64
+#define HVP_CFG_START_APS	(1u << 4)	/* only vCPU 0 entered at the PVH entry
+						 * (QEMU, libvirt): it starts the others
+						 * with INIT-SIPI-SIPI through its LAPIC */
+
+/* Where vCPU 0 copies the real-mode AP trampoline (below 1 MiB, page-aligned). */
+#define HVP_AP_TRAMPOLINE_PA	0x8000
 
 /*
  * config.hostile: a test switch that makes the agent attack the service
@@ -183,7 +189,11 @@ struct hvp_vcpu {
 	uint64_t started_tsc;
 	uint64_t window_max_gap;	/* like max_gap; the service zeroes it
 					 * when a patch starts                */
-	uint64_t reserved[10];
+	uint64_t in_trap;		/* non-zero while the vCPU runs the
+					 * guest's trap handler (#BP, NMI): a
+					 * paused vCPU with 0 here is not inside
+					 * one (qemu/libvirt kick rounds)      */
+	uint64_t reserved[9];
 };
 _Static_assert(__builtin_offsetof(struct hvp_vcpu, calls) == HVP_VCPU_CALLS_OFF, "calls");
 _Static_assert(__builtin_offsetof(struct hvp_vcpu, iters) == HVP_VCPU_ITERS_OFF, "iters");

@@ -27,9 +27,12 @@ tap_exit "--fault-test beyond the vCPUs: exit 2" 2 "$HVPATCH" vm start x --vcpus
 tap_exit "bad name ../x: exit 2" 2 "$HVPATCH" vm start ../x
 tap_exit "a name of 40 characters: exit 2" 2 "$HVPATCH" vm start aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 tap_exit "two names: exit 2" 2 "$HVPATCH" vm start a b
-tap_exit "--backend qemu: not built, exit 2" 2 "$HVPATCH" vm start x --backend qemu
+tap_exit "--backend nosuch: not a backend, exit 2" 2 "$HVPATCH" vm start x --backend nosuch
+tap_exit "-c URI without --backend libvirt: exit 2" 2 "$HVPATCH" vm start x -c qemu:///system
 tap_exit "a missing image: exit 1" 1 "$HVPATCH" vm start x --image /nonexistent
 tap_exit "vm info of a missing VM: exit 1" 1 "$HVPATCH" vm info missing
+tap_exit "vm attach of a missing VM: exit 1" 1 "$HVPATCH" vm attach missing
+tap_exit "vm attach without a name: exit 2" 2 "$HVPATCH" vm attach
 tap_exit "stats of a missing VM: exit 1" 1 "$HVPATCH" stats missing
 tap_exit "vm stop of a missing VM: exit 1" 1 "$HVPATCH" vm stop missing
 tap_exit "vm console of a missing VM: exit 1" 1 "$HVPATCH" vm console missing

@@ -69,6 +69,11 @@ struct hvp_backend {
 	const struct hvp_backend_ops *ops;
 	uint8_t *ram;		/* guest RAM mapped at guest-physical 0 */
 	uint64_t ram_size;
+	const char *ram_path;	/* file behind guest RAM (qemu, libvirt); NULL: anonymous */
+	/* Why NMI sync rounds must not run while guest int3s are in flight on
+	 * this backend and host (NULL: they may).  The service refuses the
+	 * breakpoint methods with --sync nmi then, unless --unsafe. */
+	const char *nmi_int3_hazard;
 	unsigned nr_vcpus;
 	uint64_t tsc_khz;
 };

@@ -162,6 +162,8 @@ static int positional(int argc, char **argv, int n, const char *what)
 
 /* ---- talking to a service ---- */
 
+static int try_attach(const char *name);
+
 static int call_service(const char *name, const char *cmd, json_object *args, int timeout_ms,
 			json_object **result)
 {
@@ -178,7 +180,11 @@ static int call_service(const char *name, const char *cmd, json_object *args, in
 		json_object_put(args);
 		return fail(HVP_ERR_USAGE, "runtime directory path too long");
 	}
-	r = hvp_ctl_call(path, cmd, args, timeout_ms, &resp);
+	r = hvp_ctl_call(path, cmd, json_object_get(args), timeout_ms, &resp);
+	/* A qemu/libvirt VM whose service died: take it over, then ask again. */
+	if ((r == -ENOENT || r == -ECONNREFUSED) && try_attach(name) == 0)
+		r = hvp_ctl_call(path, cmd, json_object_get(args), timeout_ms, &resp);
+	json_object_put(args);
 	if (r == -ENOENT || r == -ECONNREFUSED)
 		return fail(HVP_ERR_NOT_FOUND, "no VM named '%s' (is it running? see 'hvpatch vm list')",
 			    name);
@@ -224,7 +230,10 @@ static const char vm_start_help[] =
 	"  --hostile MODE       test only: the agent attacks the service through its agent\n"
 	"                       area (MODE: see tests/hostile.sh; 'list' prints them)\n"
 	"  --image PATH         guest ELF (default: $HVPATCH_GUEST, else next to hvpatch)\n"
-	"  --backend kvm        the own KVM VMM (the only backend built)\n"
+	"  --backend NAME       kvm: the own KVM VMM (default); qemu: QEMU microvm launched\n"
+	"                       by the service; libvirt: a libvirt domain (see -c)\n"
+	"  -c, --connect URI    libvirt URI (default qemu:///embed?root=RUNDIR/libvirt-NAME:\n"
+	"                       libvirt's embedded driver, no daemon needed)\n"
 	"  --timeout SEC        how long to wait for the agent (default 60)\n"
 	"Runtime files go to $HVPATCH_RUNTIME_DIR (default /run/hvpatch).\n";
 
@@ -299,6 +308,157 @@ static int read_line_timeout(int fd, char *buf, size_t len, int timeout_ms)
 	return got ? 0 : -ECONNRESET;
 }
 
+/*
+ * Fork the VM's service (a new session, output to NAME.log) and wait for its
+ * one line: "ok" once the agent is ready, or the reason it is not.
+ */
+static int spawn_service(struct hvp_vm_opts *po, int timeout)
+{
+	struct hvp_vm_opts o = *po;
+	char line[600], log[PATH_MAX];
+	int c, r, p[2], logfd;
+	pid_t pid;
+
+	if (hvp_vm_path(log, sizeof(log), o.rundir, o.name, ".log") < 0)
+		return fail(HVP_ERR_USAGE, "runtime directory path too long");
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return fail(HVP_ERR_INTERNAL, "pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return fail(HVP_ERR_INTERNAL, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (logfd >= 0) {
+			dup2(logfd, STDOUT_FILENO);
+			dup2(logfd, STDERR_FILENO);
+		}
+		c = open("/dev/null", O_RDONLY);
+		if (c >= 0)
+			dup2(c, STDIN_FILENO);
+		signal(SIGINT, SIG_IGN);
+		/* exit, not _exit: buffers were flushed before the fork, and a
+		 * sanitizer build checks the service for leaks at exit */
+		exit(hvp_vm_serve(&o, p[1]));
+	}
+	close(p[1]);
+	r = read_line_timeout(p[0], line, sizeof(line), (int)timeout * 1000);
+	close(p[0]);
+	if (r == -ETIMEDOUT) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return fail(HVP_ERR_GUEST, "VM %s: the agent was not ready within %llu s (log: %s)",
+			    o.name, (unsigned long long)timeout, log);
+	}
+	if (r < 0) {
+		waitpid(pid, NULL, 0);
+		return fail(HVP_ERR_INTERNAL, "VM %s: the service died while starting (log: %s)",
+			    o.name, log);
+	}
+	if (strcmp(line, "ok")) {
+		waitpid(pid, NULL, 0);
+		return fail(HVP_ERR_GUEST, "VM %s: %s", o.name,
+			    strncmp(line, "error: ", 7) ? line : line + 7);
+	}
+	return 0;
+}
+
+/* The options a qemu/libvirt VM was started with (RUNDIR/NAME.vm.json). */
+static int read_vm_state(const char *name, struct hvp_vm_opts *o)
+{
+	char path[PATH_MAX];
+	json_object *j, *v;
+	int ok = 1;
+
+	memset(o, 0, sizeof(*o));
+	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".vm.json") < 0 ||
+	    access(path, R_OK) < 0)
+		return -ENOENT;
+	j = json_object_from_file(path);
+	if (!j)
+		return -EINVAL;
+#define STR(f)	do { if (json_object_object_get_ex(j, #f, &v) && json_object_is_type(v, json_type_string)) \
+			snprintf(o->f, sizeof(o->f), "%s", json_object_get_string(v)); else ok = 0; } while (0)
+	STR(backend);
+	STR(uri);
+	STR(image);
+	STR(keys);
+#undef STR
+	if (json_object_object_get_ex(j, "vcpus", &v))
+		o->vcpus = (unsigned)json_object_get_int(v);
+	if (json_object_object_get_ex(j, "mem_mib", &v))
+		o->mem_mib = (unsigned)json_object_get_int(v);
+	json_object_put(j);
+	if (!ok || o->vcpus < HVP_VM_MIN_VCPUS || o->vcpus > HVP_VM_MAX_VCPUS ||
+	    o->mem_mib < HVP_VM_MIN_MEM_MIB || o->mem_mib > HVP_VM_MAX_MEM_MIB ||
+	    (strcmp(o->backend, "qemu") && strcmp(o->backend, "libvirt")))
+		return -EINVAL;
+	snprintf(o->name, sizeof(o->name), "%s", name);
+	snprintf(o->rundir, sizeof(o->rundir), "%s", hvp_rundir());
+	o->attach = 1;
+	return 0;
+}
+
+static int spawn_service(struct hvp_vm_opts *po, int timeout);
+
+/* 0 when a new service now serves NAME's qemu/libvirt VM. */
+static int try_attach(const char *name)
+{
+	struct hvp_vm_opts o;
+	bool saved = json_mode;
+	int r;
+
+	if (read_vm_state(name, &o) < 0)
+		return -ENOENT;
+	fprintf(stderr, "hvpatch: VM %s has no service: attaching to its %s VM\n", name,
+		o.backend);
+	json_mode = false;	/* the caller's own answer is what is printed */
+	r = spawn_service(&o, 120);
+	json_mode = saved;
+	return r ? -EIO : 0;
+}
+
+static int cmd_vm_attach(int argc, char **argv)
+{
+	struct hvp_vm_opts o;
+	json_object *res;
+	int r;
+
+	optind = 1;
+	if ((r = positional(argc, argv, 1, "the VM's NAME")))
+		return r;
+	if (!hvp_name_valid(argv[optind]))
+		return usage_error("'%s' is not a valid VM name", argv[optind]);
+	if (vm_alive(argv[optind])) {
+		r = call_service(argv[optind], "info", NULL, 5000, &res);
+		if (r)
+			return r;
+		json_object_put(res);
+		if (json_mode)
+			printf("{\"attached\":\"%s\",\"already\":true}\n", argv[optind]);
+		else
+			printf("VM %s: its service is running\n", argv[optind]);
+		return 0;
+	}
+	r = read_vm_state(argv[optind], &o);
+	if (r == -ENOENT)
+		return fail(HVP_ERR_NOT_FOUND, "no qemu or libvirt VM named '%s' to attach to",
+			    argv[optind]);
+	if (r < 0)
+		return fail(HVP_ERR_INTERNAL, "VM %s: its state file is unreadable", argv[optind]);
+	r = spawn_service(&o, 120);
+	if (r)
+		return r;
+	if (json_mode)
+		printf("{\"attached\":\"%s\"}\n", o.name);
+	else
+		printf("VM %s: attached a new service to its %s VM (journal replayed if needed)\n",
+		       o.name, o.backend);
+	return 0;
+}
+
 static int cmd_vm_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -312,22 +472,21 @@ static int cmd_vm_start(int argc, char **argv)
 		{ "hostile", required_argument, NULL, 'H' },
 		{ "image", required_argument, NULL, 'i' },
 		{ "backend", required_argument, NULL, 'b' },
+		{ "connect", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct hvp_vm_opts o = { 0 };
 	const char *image = NULL;
-	char line[600], log[PATH_MAX];
 	uint64_t v, timeout = 60;
-	int c, r, p[2], logfd;
-	pid_t pid;
+	int c, r;
 
 	o.vcpus = HVP_VM_DEF_VCPUS;
 	o.mem_mib = HVP_VM_DEF_MEM_MIB;
 	snprintf(o.backend, sizeof(o.backend), "kvm");
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hc:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
 			if (parse_u64("--vcpus", optarg, HVP_VM_MIN_VCPUS, HVP_VM_MAX_VCPUS, &v))
@@ -389,10 +548,15 @@ static int cmd_vm_start(int argc, char **argv)
 			image = optarg;
 			break;
 		case 'b':
-			if (strcmp(optarg, "kvm"))
-				return fail(HVP_ERR_USAGE,
-					    "--backend %s: only the kvm backend is built in this version",
-					    optarg);
+			if (strcmp(optarg, "kvm") && strcmp(optarg, "qemu") && strcmp(optarg, "libvirt"))
+				return usage_error("--backend %s: not a backend (kvm, qemu or libvirt)",
+						   optarg);
+			snprintf(o.backend, sizeof(o.backend), "%s", optarg);
+			break;
+		case 'c':
+			if (!*optarg || strlen(optarg) >= sizeof(o.uri))
+				return usage_error("-c: '%s' is not a libvirt URI", optarg);
+			snprintf(o.uri, sizeof(o.uri), "%s", optarg);
 			break;
 		case 't':
 			if (parse_u64("--timeout", optarg, 1, 3600, &timeout))
@@ -411,6 +575,8 @@ static int cmd_vm_start(int argc, char **argv)
 		return usage_error("'%.64s' is not a valid VM name: 1 to %d of [A-Za-z0-9_.-], starting "
 				   "with a letter or digit", argv[optind], HVP_VM_NAME_MAX);
 	snprintf(o.name, sizeof(o.name), "%s", argv[optind]);
+	if (o.uri[0] && strcmp(o.backend, "libvirt"))
+		return usage_error("-c URI is for --backend libvirt");
 	if (o.fault_test && o.fault_vcpu >= o.vcpus)
 		return usage_error("--fault-test=%u: the VM has %u vCPUs", o.fault_vcpu, o.vcpus);
 	if ((r = find_image(o.image, sizeof(o.image), image)))
@@ -421,49 +587,23 @@ static int cmd_vm_start(int argc, char **argv)
 		return fail(HVP_ERR_INTERNAL, "runtime directory %s: %s", o.rundir, strerror(-r));
 	if (vm_alive(o.name))
 		return fail(HVP_ERR_REFUSED, "VM %s already exists", o.name);
-	if (hvp_vm_path(log, sizeof(log), o.rundir, o.name, ".log") < 0)
-		return fail(HVP_ERR_USAGE, "runtime directory path too long");
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return fail(HVP_ERR_INTERNAL, "pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return fail(HVP_ERR_INTERNAL, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		close(p[0]);
-		setsid();
-		logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (logfd >= 0) {
-			dup2(logfd, STDOUT_FILENO);
-			dup2(logfd, STDERR_FILENO);
+	{
+		/* A qemu/libvirt VM of that name whose service died is still
+		 * running: take it over rather than start a second one. */
+		struct hvp_vm_opts old;
+		char path[PATH_MAX];
+
+		if (read_vm_state(o.name, &old) == 0) {
+			if (try_attach(o.name) == 0)
+				return fail(HVP_ERR_REFUSED, "VM %s already exists (its service had "
+					    "died; a new one is attached)", o.name);
+			/* gone for good: its state is stale */
+			if (hvp_vm_path(path, sizeof(path), o.rundir, o.name, ".vm.json") == 0)
+				unlink(path);
 		}
-		c = open("/dev/null", O_RDONLY);
-		if (c >= 0)
-			dup2(c, STDIN_FILENO);
-		signal(SIGINT, SIG_IGN);
-		/* exit, not _exit: buffers were flushed before the fork, and a
-		 * sanitizer build checks the service for leaks at exit */
-		exit(hvp_vm_serve(&o, p[1]));
 	}
-	close(p[1]);
-	r = read_line_timeout(p[0], line, sizeof(line), (int)timeout * 1000);
-	close(p[0]);
-	if (r == -ETIMEDOUT) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return fail(HVP_ERR_GUEST, "VM %s: the agent was not ready within %llu s (log: %s)",
-			    o.name, (unsigned long long)timeout, log);
-	}
-	if (r < 0) {
-		waitpid(pid, NULL, 0);
-		return fail(HVP_ERR_INTERNAL, "VM %s: the service died while starting (log: %s)",
-			    o.name, log);
-	}
-	if (strcmp(line, "ok")) {
-		waitpid(pid, NULL, 0);
-		return fail(HVP_ERR_GUEST, "VM %s: %s", o.name,
-			    strncmp(line, "error: ", 7) ? line : line + 7);
-	}
+	if ((r = spawn_service(&o, (int)timeout)))
+		return r;
 	if (json_mode) {
 		json_object *res;
 
@@ -991,6 +1131,8 @@ static const char bench_help[] =
 	"  --nmi-rates LIST   NMI rates (Hz) for the NMI sweep\n"
 	"  --sites LIST       key sizes for the batch sweep, of 1,16,256,1024\n"
 	"  --repeat N         samples per cell (default 5 quick, 20 full)\n"
+	"  --backends LIST    of kvm, qemu, libvirt for the backend group (default all;\n"
+	"                     one this host lacks is skipped and said so)\n"
 	"  --image PATH       guest ELF\n";
 
 static int cmd_bench_run(int argc, char **argv)
@@ -1005,6 +1147,7 @@ static int cmd_bench_run(int argc, char **argv)
 		{ "nmi-rates", required_argument, NULL, 'n' },
 		{ "sites", required_argument, NULL, 'S' },
 		{ "repeat", required_argument, NULL, 'R' },
+		{ "backends", required_argument, NULL, 'B' },
 		{ "image", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -1084,6 +1227,19 @@ static int cmd_bench_run(int argc, char **argv)
 			if (parse_u64("--repeat", optarg, 1, 256, &v))
 				return EXIT_USAGE;
 			o.repeat = (unsigned)v;
+			break;
+		case 'B':
+			snprintf(buf, sizeof(buf), "%s", optarg);
+			save = NULL;
+			for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				for (i = 0; i < HVP_BENCH_NR_BE; i++)
+					if (!strcmp(tok, hvp_bench_backends[i]))
+						break;
+				if (i == HVP_BENCH_NR_BE)
+					return usage_error("--backends: '%s' is not one of kvm, qemu, libvirt",
+							   tok);
+				o.backends |= 1u << i;
+			}
 			break;
 		case 'i':
 			image = optarg;
@@ -1174,7 +1330,8 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "vm", "start", cmd_vm_start, "vm start NAME [--vcpus N] [--mem MiB] [--keys LIST] [--rate N|max] [--nmi-rate HZ] [--nmi-key KEY] [--fault-test[=VCPU]]" },
+	{ "vm", "start", cmd_vm_start, "vm start NAME [--backend kvm|qemu|libvirt [-c URI]] [--vcpus N] [--mem MiB] [--keys LIST] [--rate N|max] [--nmi-rate HZ] [--nmi-key KEY] [--fault-test[=VCPU]]" },
+	{ "vm", "attach", cmd_vm_attach, "vm attach NAME" },
 	{ "vm", "list", cmd_vm_list, "vm list" },
 	{ "vm", "info", cmd_vm_info, "vm info NAME" },
 	{ "vm", "stop", cmd_vm_stop, "vm stop NAME" },

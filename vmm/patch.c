@@ -116,6 +116,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "journal.h"
 #include "patch.h"
 #include "util.h"
 
@@ -157,7 +158,15 @@ struct patch_run {
 	uint64_t new_dest, old_dest;
 };
 
+/* Journal the step about to be taken (durable before it is taken). */
+#define jstep(p, ...)								\
+	do {									\
+		if ((p)->ctx->journal)						\
+			hvp_journal_add((p)->ctx->journal, "step " __VA_ARGS__);	\
+	} while (0)
+
 /* ---- text access: every write is guarded and read back ---- */
+
 
 static int cmp_site(const void *key, const void *elem)
 {
@@ -278,6 +287,7 @@ static int round_(struct patch_run *p)
 		if (p->req->sync == HVP_SYNC_NMI)
 			gen = __atomic_add_fetch(&p->ctx->agent->patch.sync_gen, 1,
 						 __ATOMIC_RELEASE);
+		jstep(p, "%s round", hvp_sync_name(p->req->sync));
 		r = be->ops->sync_round(be, p->req->sync, gen, left);
 		p->res->sync_rounds++;
 	} while (r == -ETIMEDOUT && ++tries < 3);
@@ -340,6 +350,7 @@ static int method_stop(struct patch_run *p)
 	unsigned i;
 	int r;
 
+	jstep(p, "pause");
 	r = be->ops->pause_all(be, p->req->timeout_ms);
 	p->res->sync_rounds++;
 	if (r < 0) {
@@ -353,9 +364,11 @@ static int method_stop(struct patch_run *p)
 		uint8_t insn[HVP_INSN_LEN];
 
 		encode(p, k->sites[i], p->new_dest, insn);
+		jstep(p, "write site 0x%" PRIx64, k->sites[i]);
 		r = write_bytes(p, k->sites[i], insn, 0, HVP_INSN_LEN);
 	}
 	p->res->paused_ns = hvp_now_ns() - t_paused;
+	jstep(p, "resume");
 	be->ops->resume_all(be, p->req->sync == HVP_SYNC_NMI);
 	return r;
 }
@@ -404,6 +417,7 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 	int r;
 
 	/* step 0: the vector, sorted because sites[] is */
+	jstep(p, "emulation vector, %u sites", n);
 	__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
 	for (i = 0; i < n; i++) {
 		ctl->emu[i].addr = sites[i];
@@ -414,6 +428,7 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 	__atomic_store_n(&ctl->method, HVP_PM_EMULATE, __ATOMIC_RELEASE);
 
 	/* step 1: int3 everywhere, each over the expected old instruction */
+	jstep(p, "int3 on %u sites", n);
 	for (i = 0; i < n; i++) {
 		encode(p, sites[i], from, old);
 		r = swap_byte(p, sites[i], op, HVP_OPC_INT3);
@@ -436,6 +451,7 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 	 * still finishes everywhere else, so that no int3 of ours is left
 	 * behind, and the first mismatch is reported.
 	 */
+	jstep(p, "tails of %u sites", n);
 	for (i = 0; i < n; i++) {
 		encode(p, sites[i], dest, insn);
 		r = write_bytes(p, sites[i], insn, 1, HVP_INSN_LEN - 1);
@@ -449,6 +465,7 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 	if (r < 0)
 		goto out;
 	/* step 3: first bytes */
+	jstep(p, "first bytes of %u sites", n);
 	for (i = 0; i < n; i++) {
 		encode(p, sites[i], dest, insn);
 		r = write_bytes(p, sites[i], insn, 0, 1);
@@ -467,6 +484,7 @@ out:
 	 * handler keeps emulating the new call, which is correct either way.
 	 */
 	if (r == 0) {
+		jstep(p, "clear the emulation vector");
 		__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
 		__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
 		if (mismatch) {
@@ -582,6 +600,7 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 				r = site_changed(p, site);
 			return r;
 		}
+		jstep(p, "state 1, int3 at 0x%" PRIx64, site);
 		__atomic_store_n(&ctl->state, HVP_BPS_CANCELLABLE, __ATOMIC_RELEASE);
 		r = put_byte(p, site, HVP_OPC_INT3);
 		if (r < 0)
@@ -605,6 +624,7 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 		p->res->retries++;
 		p->res->rollbacks++;
 	}
+	jstep(p, "state 2, tail then first byte at 0x%" PRIx64, site);
 	r = write_bytes(p, site, new, 1, HVP_INSN_LEN - 1);
 	if (r == 0)
 		r = write_bytes(p, site, new, 0, 1);
@@ -614,10 +634,12 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 	if (r < 0 && r != -EIO)
 		return r;
 	bad = r;
+	jstep(p, "state 3 at 0x%" PRIx64, site);
 	__atomic_store_n(&ctl->state, HVP_BPS_INSTALLED, __ATOMIC_RELEASE);
 	r = round_(p);
 	if (r < 0)
 		return r;
+	jstep(p, "state 0 after 0x%" PRIx64, site);
 	__atomic_store_n(&ctl->state, HVP_BPS_NORMAL, __ATOMIC_RELEASE);
 	return bad;
 }
@@ -759,6 +781,22 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 	read_counters(ctx, &before);
 	t0 = hvp_now_ns();
 	p.deadline_ns = t0 + (uint64_t)req->timeout_ms * 1000000u;
+	if (ctx->journal) {
+		/* one fsync for the lot: the first step's record makes them durable */
+		hvp_journal_add_nosync(ctx->journal, "begin key=%s method=%s target=%s sites=%u",
+				k->name, hvp_methods[req->method].name,
+				k->target_names[req->target], k->nr_sites);
+		for (i = 0; i < k->nr_sites; i++) {
+			const uint8_t *b = ctx->be->ram + k->sites[i];
+			uint8_t n[HVP_INSN_LEN];
+
+			hvp_agent_encode(n, k->sites[i], k->opcode, p.new_dest);
+			hvp_journal_add_nosync(ctx->journal,
+					"site 0x%" PRIx64 " old=%02x%02x%02x%02x%02x new=%02x%02x%02x%02x%02x",
+					k->sites[i], b[0], b[1], b[2], b[3], b[4],
+					n[0], n[1], n[2], n[3], n[4]);
+		}
+	}
 
 	switch (req->method) {
 	case HVP_METHOD_STOP:
@@ -781,6 +819,11 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 		break;
 	}
 	res->latency_ns = hvp_now_ns() - t0;
+	if (ctx->journal) {
+		hvp_journal_add(ctx->journal, "end %s",
+				r < 0 ? "error" : res->completed ? "completed" : "not-completed");
+		hvp_journal_reset(ctx->journal);
+	}
 	read_counters(ctx, &after);
 	res->bp_traps = after.bp_traps - before.bp_traps;
 	res->bp_emulated = after.bp_emulated - before.bp_emulated;
@@ -801,5 +844,44 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 		snprintf(res->reason, sizeof(res->reason),
 			 "%" PRIu64 " guest fault(s) during the patch", res->faults);
 	/* A refusal wrote nothing; a failure after writing is -EIO or a round. */
+	return r;
+}
+
+int hvp_patch_recover(struct hvp_patch_ctx *ctx, const uint64_t *addr,
+		      const uint8_t (*new_insn)[HVP_INSN_LEN], unsigned n, unsigned *fixed,
+		      char *err, size_t errlen)
+{
+	struct hvp_backend *be = ctx->be;
+	struct hvp_patch_ctl *ctl = &ctx->agent->patch;
+	unsigned i;
+	int r;
+
+	*fixed = 0;
+	for (i = 0; i < n; i++)
+		if (addr[i] + HVP_INSN_LEN > be->ram_size) {
+			snprintf(err, errlen, "journaled site 0x%" PRIx64 " outside guest RAM", addr[i]);
+			return -EINVAL;
+		}
+	r = be->ops->pause_all(be, 10000);
+	if (r < 0) {
+		snprintf(err, errlen, "pausing the vCPUs: %s", strerror(-r));
+		return r;
+	}
+	for (i = 0; i < n; i++) {
+		if (memcmp(be->ram + addr[i], new_insn[i], HVP_INSN_LEN)) {
+			memcpy(be->ram + addr[i], new_insn[i], HVP_INSN_LEN);
+			(*fixed)++;
+		}
+	}
+	__atomic_store_n(&ctl->state, HVP_BPS_NORMAL, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->write_addr, 0, __ATOMIC_RELEASE);
+	for (i = 0; i < n; i++)
+		if (memcmp(be->ram + addr[i], new_insn[i], HVP_INSN_LEN)) {
+			snprintf(err, errlen, "read-back mismatch at site 0x%" PRIx64, addr[i]);
+			r = -EIO;
+		}
+	be->ops->resume_all(be, false);
 	return r;
 }

@@ -28,9 +28,12 @@ extern const struct hvp_method_info hvp_methods[HVP_METHOD__COUNT];
 int hvp_method_by_name(const char *name);
 const char *hvp_sync_name(enum hvp_sync_kind kind);
 
+struct hvp_journal;
+
 struct hvp_patch_ctx {
 	struct hvp_backend *be;
 	struct hvp_agent *agent;	/* in guest RAM */
+	struct hvp_journal *journal;	/* NULL: no journal (the VM dies with us) */
 };
 
 struct hvp_patch_req {
@@ -73,5 +76,18 @@ struct hvp_patch_result {
  */
 int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 		    struct hvp_patch_result *res);
+
+/*
+ * Finish a patch a dead service left half-done (its journal has a begin and
+ * no end): pause every vCPU, write each journaled site's new instruction (a
+ * torn or int3'd site included), reset the patch control block, resume.
+ * Safe whatever step it died at: no vCPU runs while the bytes change, a #BP
+ * handler paused half-way finds no int3 and re-executes the site, and its
+ * cmpxchg on the text (bp-cancel) cannot undo a byte that is no longer int3.
+ * Returns 0 and the number of sites that needed writing, or -errno.
+ */
+int hvp_patch_recover(struct hvp_patch_ctx *ctx, const uint64_t *addr,
+		      const uint8_t (*new_insn)[HVP_INSN_LEN], unsigned n, unsigned *fixed,
+		      char *err, size_t errlen);
 
 #endif

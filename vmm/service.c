@@ -80,6 +80,10 @@ static json_object *do_info(struct hvp_service *s)
 	json_object_object_add(o, "vcpus", json_object_new_int(s->opts.vcpus));
 	json_object_object_add(o, "mem_mib", json_object_new_int(s->opts.mem_mib));
 	json_object_object_add(o, "socket", json_object_new_string(s->sock_path));
+	if (s->be->ram_path)
+		json_object_object_add(o, "ram_path", json_object_new_string(s->be->ram_path));
+	if (s->opts.uri[0])
+		json_object_object_add(o, "uri", json_object_new_string(s->opts.uri));
 	{
 		char path[PATH_MAX];
 
@@ -563,7 +567,8 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 {
 	uint64_t verified = 0, verify_failed = 0;
 	char verify_why[256] = "";
-	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent };
+	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent,
+				     .journal = s->journaled ? &s->journal : NULL };
 	uint64_t i, completed = 0, faults = 0, rounds = 0, rollbacks = 0, traps = 0;
 	uint64_t lat_sum = 0, lat_max = 0, stall_max = 0, t0 = hvp_now_ns();
 	unsigned targets[2] = { rq->target, rq->target };
@@ -649,7 +654,8 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 {
 	const char *key = arg_str(args, "key"), *target = arg_str(args, "target");
 	const char *method = arg_str(args, "method"), *sync = arg_str(args, "sync");
-	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent };
+	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent,
+				     .journal = s->journaled ? &s->journal : NULL };
 	struct hvp_patch_req rq = { 0 };
 	struct hvp_patch_result res;
 	struct patch_slot slot;
@@ -688,6 +694,23 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	rq.naive_max_bytes = (unsigned)nbytes;
 	rq.unsafe = json_object_object_get_ex(args, "unsafe", &v) && json_object_get_boolean(v);
 
+	if (s->be->nmi_int3_hazard && !rq.unsafe &&
+	    (rq.method == HVP_METHOD_BP_CANCEL || rq.method == HVP_METHOD_BP_EMULATE)) {
+		uint64_t hz;
+
+		if (rq.sync == HVP_SYNC_NMI)
+			return hvp_ctl_error_new(HVP_ERR_REFUSED, "%s --sync nmi on the %s backend: %s",
+						 hvp_methods[rq.method].name, s->be->ops->name,
+						 s->be->nmi_int3_hazard);
+		pthread_mutex_lock(&s->lock);
+		hz = s->nmi_hz;
+		pthread_mutex_unlock(&s->lock);
+		if (hz)
+			return hvp_ctl_error_new(HVP_ERR_REFUSED,
+						 "%s while an NMI storm runs (--nmi-rate) on the %s "
+						 "backend: %s", hvp_methods[rq.method].name,
+						 s->be->ops->name, s->be->nmi_int3_hazard);
+	}
 	if (arg_int(args, "repeat", 1, 10000000, 1, &repeat) < 0)
 		return hvp_ctl_error_new(HVP_ERR_USAGE, "repeat out of range (1..10000000)");
 	if (repeat > 1)

@@ -13,6 +13,7 @@
 #include "agent.h"
 #include "backend.h"
 #include "elf.h"
+#include "journal.h"
 #include "vm.h"
 
 struct hvp_ctlsrv;
@@ -48,6 +49,9 @@ struct hvp_service {
 	/* One patch at a time per VM: the equivalent of Linux's text_mutex. */
 	pthread_mutex_t patch_lock;
 	uint64_t patch_seq;		/* patches run; guarded by patch_lock */
+	/* qemu, libvirt: every patch step, durable before it is taken */
+	struct hvp_journal journal;
+	bool journaled;
 };
 
 /* Allocate, boot (ELF, backend, agent, keys), free.  Boot writes a reason. */

@@ -22,7 +22,10 @@
 #include "ctlsrv.h"
 #include "elf.h"
 #include "hvp_ctl.h"
+#include "extvm.h"
+#include "journal.h"
 #include "kvm.h"
+#include "patch.h"
 #include "service.h"
 #include "util.h"
 #include "vm.h"
@@ -274,6 +277,8 @@ static int collect_sites(struct hvp_service *s)
 	return 0;
 }
 
+static int recover(struct hvp_service *s, char *err, size_t errlen);
+
 int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen)
 {
 	const struct hvp_vm_opts *o = &s->opts;
@@ -310,36 +315,83 @@ int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen)
 	s->bounds.ram_size = (uint64_t)o->mem_mib << 20;
 	s->bounds.agent_gpa = agent_gpa;
 
-	if (strcmp(o->backend, "kvm")) {
-		snprintf(err, errlen, "backend '%s' is not available", o->backend);
+	if (!strcmp(o->backend, "kvm")) {
+		ko = (struct hvp_kvm_opts){
+			.nr_vcpus = o->vcpus,
+			.ram_size = s->bounds.ram_size,
+			.entry32 = s->elf.pvh_entry,
+			.guest_debug_sw_bp = o->guest_debug_sw_bp,
+		};
+		r = hvp_kvm_create(&s->be, &ko, &ev, err, errlen);
+		if (r < 0)
+			return r;
+		r = hvp_elf_load_into(&s->elf, s->be->ram, s->be->ram_size, err, errlen);
+		if (r < 0)
+			return r;
+	} else if (!strcmp(o->backend, "qemu")) {
+		struct hvp_qemu_opts qo = {
+			.name = o->name, .rundir = o->rundir, .image = o->image,
+			.nr_vcpus = o->vcpus, .mem_mib = o->mem_mib, .agent_gpa = agent_gpa,
+			.attach = o->attach,
+		};
+
+		/* QEMU loads the image itself (-kernel); we only check it. */
+		r = hvp_qemu_create(&s->be, &qo, &ev, err, errlen);
+		if (r < 0)
+			return r;
+	} else if (!strcmp(o->backend, "libvirt")) {
+		struct hvp_libvirt_opts lo = {
+			.name = o->name, .rundir = o->rundir, .image = o->image, .uri = o->uri,
+			.nr_vcpus = o->vcpus, .mem_mib = o->mem_mib, .agent_gpa = agent_gpa,
+			.attach = o->attach,
+		};
+
+		r = hvp_libvirt_create(&s->be, &lo, &ev, err, errlen);
+		if (r < 0)
+			return r;
+	} else {
+		snprintf(err, errlen, "unknown backend '%s' (kvm, qemu or libvirt)", o->backend);
 		return -ENOTSUP;
 	}
-	ko = (struct hvp_kvm_opts){
-		.nr_vcpus = o->vcpus,
-		.ram_size = s->bounds.ram_size,
-		.entry32 = s->elf.pvh_entry,
-		.guest_debug_sw_bp = o->guest_debug_sw_bp,
-	};
-	r = hvp_kvm_create(&s->be, &ko, &ev, err, errlen);
-	if (r < 0)
-		return r;
-	r = hvp_elf_load_into(&s->elf, s->be->ram, s->be->ram_size, err, errlen);
-	if (r < 0)
-		return r;
 	r = hvp_agent_check_header(s->be->ram, &s->bounds, err, errlen);
 	if (r < 0)
 		return r;
 	s->agent = (struct hvp_agent *)(s->be->ram + agent_gpa);
+	cfg = &s->agent->config;
+
+	if (o->attach) {
+		/* The guest runs already, configured by the service that died:
+		 * nothing is written, the workload keys are the ones it runs. */
+		r = s->be->ops->start(s->be);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot watch the VM: %s", strerror(-r));
+			return r;
+		}
+		r = wait_ready(s, err, errlen);
+		if (r < 0)
+			return r;
+		r = recover(s, err, errlen);
+		if (r < 0)
+			return r;
+		r = hvp_agent_read_keys(s->be->ram, &s->bounds, &s->keys, &s->nr_keys, err, errlen);
+		if (r < 0)
+			return r;
+		s->key_mask = __atomic_load_n(&cfg->key_mask, __ATOMIC_ACQUIRE) &
+			      ((1u << s->nr_keys) - 1);
+		return 0;
+	}
 
 	/* Config goes in before any vCPU runs; keys are chosen after boot,
 	 * once the agent has told us their names. */
-	cfg = &s->agent->config;
 	cfg->nr_vcpus = o->vcpus;
 	cfg->key_mask = 0;
 	cfg->rate = o->rate;
 	cfg->tsc_khz = s->be->tsc_khz;
 	cfg->ram_size = s->bounds.ram_size;
 	cfg->flags = (o->fault_test ? HVP_CFG_FAULT_TEST : 0) | o->probe_flags;
+	/* QEMU enters only vCPU 0 at the PVH entry; the agent starts the rest. */
+	if (hvp_backend_is_ext(s->be))
+		cfg->flags |= HVP_CFG_START_APS;
 	cfg->fault_vcpu = o->fault_vcpu;
 	cfg->nmi_mode = HVP_NMI_NONE;
 	cfg->hostile = o->hostile;
@@ -424,9 +476,94 @@ static int write_pidfile(const struct hvp_service *s)
 	return 0;
 }
 
+/*
+ * qemu, libvirt: what `vm attach` needs to take the VM over when this
+ * service is gone (RUNDIR/NAME.vm.json).
+ */
+static void write_state(const struct hvp_service *s)
+{
+	const struct hvp_vm_opts *o = &s->opts;
+	json_object *j = json_object_new_object();
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+
+	json_object_object_add(j, "name", json_object_new_string(o->name));
+	json_object_object_add(j, "backend", json_object_new_string(o->backend));
+	json_object_object_add(j, "uri", json_object_new_string(o->uri));
+	json_object_object_add(j, "vcpus", json_object_new_int((int)o->vcpus));
+	json_object_object_add(j, "mem_mib", json_object_new_int((int)o->mem_mib));
+	json_object_object_add(j, "image", json_object_new_string(o->image));
+	json_object_object_add(j, "keys", json_object_new_string(o->keys));
+	if (hvp_vm_path(path, sizeof(path), o->rundir, o->name, ".vm.json") == 0) {
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		if (json_object_to_file_ext(tmp, j, JSON_C_TO_STRING_PLAIN) == 0)
+			rename(tmp, path);
+	}
+	json_object_put(j);
+}
+
+/*
+ * A journal with a begin and no end: the previous service died mid-patch.
+ * Finish it from the journal alone (roll forward to the new instruction of
+ * every journaled site) before the key tables are read and checked - a site
+ * may hold an int3 now - and before anyone else may patch.
+ */
+static int recover(struct hvp_service *s, char *err, size_t errlen)
+{
+	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent };
+	struct hvp_journal_patch jp;
+	char jpath[PATH_MAX];
+	unsigned fixed, i;
+	bool recovered = false;
+	int r;
+
+	if (hvp_vm_path(jpath, sizeof(jpath), s->opts.rundir, s->opts.name, ".journal") < 0)
+		return -ENAMETOOLONG;
+	r = hvp_journal_pending(jpath, &jp);
+	if (r <= 0) {
+		if (r < 0)
+			snprintf(err, errlen, "journal unreadable: %s", strerror(-r));
+		goto open;
+	}
+	for (i = 0; i < jp.nr_sites; i++)
+		if (jp.addr[i] < s->bounds.text_start ||
+		    jp.addr[i] + HVP_INSN_LEN > s->bounds.text_end) {
+			snprintf(err, errlen, "journaled site 0x%llx outside the image's text",
+				 (unsigned long long)jp.addr[i]);
+			hvp_journal_patch_free(&jp);
+			return -EINVAL;
+		}
+	svc_log("journal: an interrupted %s patch of %s to %s (%u sites): finishing it",
+		jp.method, jp.key, jp.target, jp.nr_sites);
+	r = hvp_patch_recover(&ctx, jp.addr, (const uint8_t (*)[HVP_INSN_LEN])jp.new_insn,
+			      jp.nr_sites, &fixed, err, errlen);
+	if (r == 0)
+		svc_log("journal: recovered, %u of %u sites needed writing", fixed, jp.nr_sites);
+	recovered = r == 0;
+	hvp_journal_patch_free(&jp);
+	if (r < 0)
+		return r;
+open:
+	r = hvp_journal_open(&s->journal, jpath);
+	if (r < 0) {
+		snprintf(err, errlen, "journal %s: %s", jpath, strerror(-r));
+		return r;
+	}
+	s->journaled = true;
+	if (recovered) {
+		unsigned kill_at = s->journal.kill_at;
+
+		s->journal.kill_at = 0;		/* the test hook counts patch steps */
+		hvp_journal_add(&s->journal, "end recovered");
+		s->journal.kill_at = kill_at;
+		s->journal.records = 0;
+	}
+	hvp_journal_reset(&s->journal);
+	return 0;
+}
+
 static void remove_files(const struct hvp_service *s)
 {
-	static const char *const sfx[] = { ".pid" };
+	static const char *const sfx[] = { ".pid", ".vm.json", ".journal" };
 	char path[PATH_MAX];
 	unsigned i;
 
@@ -465,6 +602,8 @@ void hvp_service_free(struct hvp_service *s)
 	hvp_elf_free(&s->elf);
 	if (s->console_fd >= 0)
 		close(s->console_fd);
+	if (s->journaled)
+		hvp_journal_close(&s->journal);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->patch_lock);
 	pthread_mutex_destroy(&s->lock);
@@ -501,7 +640,23 @@ int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)
 	if (r < 0) {
 		svc_log("boot failed: %s", err);
 		ready_line(&ready_fd, "error: %s", err);
-		goto out;
+		if (opts->attach && s->be)
+			hvp_ext_leave_running(s->be);	/* not ours to kill */
+		goto out_keep;
+	}
+	if (hvp_backend_is_ext(s->be)) {
+		char jpath[PATH_MAX];
+
+		/* A fresh VM: an old journal of that name belongs to another. */
+		if (!opts->attach &&
+		    hvp_vm_path(jpath, sizeof(jpath), opts->rundir, opts->name, ".journal") == 0)
+			unlink(jpath);
+		if (!s->journaled && recover(s, err, sizeof(err)) < 0) {
+			svc_log("journal: %s", err);
+			ready_line(&ready_fd, "error: journal: %s", err);
+			goto out;
+		}
+		write_state(s);
 	}
 	if (hvp_vm_path(s->sock_path, sizeof(s->sock_path), opts->rundir, opts->name, ".sock") < 0) {
 		ready_line(&ready_fd, "error: runtime path too long");
@@ -525,9 +680,10 @@ int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)
 	status = 0;
 
 out:
+	remove_files(s);
+out_keep:
 	if (s->srv)
 		hvp_ctlsrv_close(s->srv);
-	remove_files(s);
 	if (ready_fd >= 0)
 		ready_line(&ready_fd, "error: %s", err[0] ? err : "service failed");
 	hvp_service_free(s);

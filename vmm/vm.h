@@ -19,7 +19,9 @@
 
 struct hvp_vm_opts {
 	char name[HVP_VM_NAME_MAX + 1];
-	char backend[16];		/* "kvm" (default), later "qemu", "libvirt" */
+	char backend[16];		/* "kvm" (default), "qemu", "libvirt" */
+	char uri[256];			/* libvirt connection URI, "" = embedded */
+	int attach;			/* take over a running qemu/libvirt VM */
 	unsigned vcpus;
 	unsigned mem_mib;
 	char keys[256];			/* comma list of key names, "" = all  */

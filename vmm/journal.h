@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The patch journal (RUNDIR/NAME.journal), for backends whose VM outlives the
+ * service (qemu, libvirt).  Every step of a patch is appended and fsync'd
+ * before it is taken, so a service that dies mid-patch leaves a record of
+ * what it was doing; the next service for the VM (vm attach) finishes it.
+ *
+ *   begin key=KEY method=METHOD target=NAME old=NAME sites=N
+ *   site ADDR old=HEX new=HEX          one per site
+ *   step K WHAT                         before each write phase or round
+ *   end completed|not-completed|error|recovered
+ *
+ * HVPATCH_JOURNAL_KILL_AT=K (tests): the service SIGKILLs itself right after
+ * record K is durable, i.e. just before it takes that step.
+ */
+#ifndef HVP_JOURNAL_H
+#define HVP_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct hvp_journal {
+	int fd;
+	unsigned records;	/* since the service started */
+	unsigned kill_at;	/* 0: never */
+};
+
+int hvp_journal_open(struct hvp_journal *j, const char *path);
+void hvp_journal_close(struct hvp_journal *j);
+/* Append one record and fsync it (then maybe die, see above). */
+void hvp_journal_add(struct hvp_journal *j, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The same without the fsync: made durable by the next hvp_journal_add. */
+void hvp_journal_add_nosync(struct hvp_journal *j, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Empty the journal once a patch is over (after its end record). */
+void hvp_journal_reset(struct hvp_journal *j);
+
+#include <stdint.h>
+
+struct hvp_journal_patch {
+	char key[64], method[64], target[64];
+	unsigned nr_sites;
+	uint64_t *addr;			/* malloc'd, nr_sites */
+	uint8_t (*new_insn)[5];		/* malloc'd, nr_sites */
+};
+
+/*
+ * Read a journal: 1 when it holds a begin without an end (the patch is then
+ * described in *out, to free with hvp_journal_patch_free), 0 when not,
+ * -errno when it is unreadable or malformed.
+ */
+int hvp_journal_pending(const char *path, struct hvp_journal_patch *out);
+void hvp_journal_patch_free(struct hvp_journal_patch *jp);
+
+#endif
