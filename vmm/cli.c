@@ -1130,7 +1130,7 @@ static const char bench_help[] =
 	"  --rates LIST       workload passes/s for the hit-rate sweep; max = tight loop\n"
 	"  --nmi-rates LIST   NMI rates (Hz) for the NMI sweep\n"
 	"  --sites LIST       key sizes for the batch sweep, of 1,16,256,1024\n"
-	"  --repeat N         samples per cell (default 5 quick, 20 full)\n"
+	"  --repeat N         samples per cell (default 10 quick, 20 full)\n"
 	"  --backends LIST    of kvm, qemu, libvirt for the backend group (default all;\n"
 	"                     one this host lacks is skipped and said so)\n"
 	"  --image PATH       guest ELF\n";
@@ -1338,9 +1338,9 @@ static const struct command commands[] = {
 	{ "vm", "console", cmd_vm_console, "vm console NAME [-f]" },
 	{ "sites", "list", cmd_sites, "sites list NAME [--key KEY] [--verbose]" },
 	{ "stats", NULL, cmd_stats, "stats NAME" },
-	{ "patch", "apply", cmd_patch_apply, "patch apply NAME KEY TARGET [--method M] [--sync kick|nmi] [--timeout MS] [--repeat N] [--unsafe]" },
+	{ "patch", "apply", cmd_patch_apply, "patch apply NAME KEY TARGET [--method M] [--sync kick|nmi] [--timeout MS] [--repeat N [--verify]] [--unsafe]" },
 	{ "patch", "methods", cmd_patch_methods, "patch methods" },
-	{ "bench", "run", cmd_bench_run, "bench run [--quick] [--out DIR] [--vcpus LIST] [--methods LIST] [--sync LIST] [--rates LIST] [--nmi-rates LIST] [--sites LIST] [--repeat N]" },
+	{ "bench", "run", cmd_bench_run, "bench run [--quick] [--out DIR] [--vcpus LIST] [--methods LIST] [--sync LIST] [--rates LIST] [--nmi-rates LIST] [--sites LIST] [--backends LIST] [--repeat N]" },
 	{ "report", NULL, cmd_report, "report html|json|text|csv DIR" },
 	{ "doctor", NULL, cmd_doctor, "doctor" },
 };
