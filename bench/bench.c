@@ -400,6 +400,7 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	unsigned i;
 	char id[160];
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	bool own;
 
 	snprintf(id, sizeof(id), "%s/%s/%s/v%u/r%llu/nmi%llu/s%u%s%s", group_names[pt->group],
 		 hvp_methods[method].name, hvp_sync_name(pt->sync), pt->vcpus,
@@ -433,16 +434,20 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	json_object_object_add(o, "max_stall_ns", stats_json(c->stall, c->n));
 	json_object_object_add(o, "faults", json_object_new_int64((int64_t)c->faults));
 	w = json_object_new_object();
-	json_object_object_add(w, "kvm_exits", b->witness_ok ?
+	/* The witnesses watch this process's own vCPU threads: a qemu or
+	 * libvirt VM's vCPUs are QEMU's, so there they measure nothing. */
+	own = pt->backend == HVP_BENCH_BE_KVM;
+	json_object_object_add(w, "kvm_exits", b->witness_ok && own ?
 			       json_object_new_int64((int64_t)c->w.exits) : NULL);
-	json_object_object_add(w, "kvm_signal_exits", b->witness_ok ?
+	json_object_object_add(w, "kvm_signal_exits", b->witness_ok && own ?
 			       json_object_new_int64((int64_t)c->w.signal_exits) : NULL);
-	json_object_object_add(w, "kvm_nmi_injections", b->witness_ok ?
+	json_object_object_add(w, "kvm_nmi_injections", b->witness_ok && own ?
 			       json_object_new_int64((int64_t)c->w.nmi_injections) : NULL);
 	json_object_object_add(w, "hvpatch_exits", json_object_new_int64((int64_t)c->exits));
-	json_object_object_add(w, "bpf_userspace_exits", b->bpf ?
+	json_object_object_add(w, "bpf_userspace_exits", b->bpf && own ?
 			       json_object_new_int64((int64_t)c->bpf_exits) : NULL);
-	json_object_object_add(w, "bpf_pio", b->bpf ? json_object_new_int64((int64_t)c->bpf_pio) : NULL);
+	json_object_object_add(w, "bpf_pio", b->bpf && own ?
+			       json_object_new_int64((int64_t)c->bpf_pio) : NULL);
 	json_object_object_add(o, "witness", w);
 #define RAW(name, arr)								\
 	do {									\
