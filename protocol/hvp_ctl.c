@@ -555,7 +555,7 @@ int hvp_ctl_call(const char *sock_path, const char *cmd, json_object *args, int 
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	json_object *req, *obj = NULL;
 	struct hvp_ctl_hdr h;
-	int fd, r, rs;
+	int fd, r, rs, tries;
 
 	*resp = NULL;
 	req = hvp_ctl_request_new(cmd, args);	/* takes args on every path */
@@ -567,29 +567,41 @@ int hvp_ctl_call(const char *sock_path, const char *cmd, json_object *args, int 
 	}
 	strcpy(sun.sun_path, sock_path);
 
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		r = -errno;
-		goto out_put_req;
-	}
-	r = connect_deadline(fd, &sun, deadline);
-	if (r < 0)
-		goto out_close;
-
 	/*
-	 * A busy or refusing server answers and hangs up without reading the
-	 * request, so a failed send may still leave its answer for us to read.
+	 * A server drops a client that has not delivered its request in time
+	 * (a starved client on a loaded host) without reading it: our send
+	 * then fails and no answer waits.  Nothing was executed, so trying
+	 * again on a new connection is safe; at most 3 tries, same deadline.
 	 */
-	rs = ctl_send(fd, HVP_CTL_T_REQUEST, CTL_CALL_SEQ, req, deadline);
-	if (rs < 0 && rs != -EPIPE && rs != -ECONNRESET) {
-		r = rs;
-		goto out_close;
-	}
-	r = ctl_recv(fd, &h, &obj, deadline);
-	if (r < 0) {
-		if (rs < 0)
+	for (tries = 0;; tries++) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			r = -errno;
+			goto out_put_req;
+		}
+		r = connect_deadline(fd, &sun, deadline);
+		if (r < 0)
+			goto out_close;
+
+		/*
+		 * A busy or refusing server answers and hangs up without
+		 * reading the request, so a failed send may still leave its
+		 * answer for us to read.
+		 */
+		rs = ctl_send(fd, HVP_CTL_T_REQUEST, CTL_CALL_SEQ, req, deadline);
+		if (rs < 0 && rs != -EPIPE && rs != -ECONNRESET) {
 			r = rs;
-		goto out_close;
+			goto out_close;
+		}
+		r = ctl_recv(fd, &h, &obj, deadline);
+		if (r >= 0)
+			break;
+		if (rs == 0 || tries == 2) {
+			if (rs < 0)
+				r = rs;
+			goto out_close;
+		}
+		close(fd);
 	}
 	if (h.type != HVP_CTL_T_RESPONSE) {
 		r = -EPROTO;
