@@ -101,7 +101,9 @@
  * instruction is always the one check_old() found, re-encoded, never bytes
  * read back later: bp-emulate puts each int3 in with a compare-and-swap over
  * the expected opcode and checks the tail under it, bp-cancel checks each
- * site before it starts on it and after every cancelled attempt.  A site the
+ * site before it starts on it and after every round in state 1 (never once
+ * state 2 is set: from then on handlers may be completing the new tail, and
+ * taking the state back would let another handler tear the site).  A site the
  * guest changed is refused by name and what the patch wrote is undone; a
  * change that lands later is overwritten (inside the site) or caught by the
  * read-back.  The guest can make its own patches fail, never make the
@@ -608,19 +610,21 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 		r = round_(p);
 		if (r < 0)
 			return r;
-		if (__atomic_load_n(&p->ram[site], __ATOMIC_ACQUIRE) == cc &&
-		    __atomic_compare_exchange_n(&ctl->state, &one, HVP_BPS_FINAL, 0,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			if (holds_old(p, site, old, true))
-				break;
-			/* the guest changed the tail under our int3 */
-			__atomic_store_n(&ctl->state, HVP_BPS_CANCELLED, __ATOMIC_RELEASE);
-		}
+		/*
+		 * Still in state 1 (or 4): a handler only ever puts the old first
+		 * byte back, so anything else on the site is the guest's doing.
+		 * Check before state 2, never after: from state 2 on, handlers
+		 * may be writing the new tail, and the state must not go back.
+		 */
 		if (!holds_old(p, site, old, true)) {
 			site_changed(p, site);
 			r = cancel_stop(p, i, old, true);
 			return r < 0 ? r : -EILSEQ;
 		}
+		if (__atomic_load_n(&p->ram[site], __ATOMIC_ACQUIRE) == cc &&
+		    __atomic_compare_exchange_n(&ctl->state, &one, HVP_BPS_FINAL, 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			break;
 		p->res->retries++;
 		p->res->rollbacks++;
 	}
