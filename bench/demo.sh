@@ -54,8 +54,9 @@ echo "gap any vCPU's workload loop saw during the patch; faults must be 0."
 cleanup
 echo
 echo "== a short bench: every method side by side, 5 samples a cell (about a minute)"
-echo "   hvpatch bench run --quick --repeat 5 --out $report"
-"$hv" bench run --quick --repeat 5 --out "$report"
+echo "   hvpatch bench run --quick --repeat 5 --backends kvm --out $report"
+echo "   (add --backends kvm,qemu,libvirt to compare the backends too)"
+"$hv" bench run --quick --repeat 5 --backends kvm --out "$report"
 echo
 "$hv" report text "$report" | sed -n '/^== which scheme when/,/^== observations/p' | sed '$d'
 echo "The report: $report/report.html (open it in a browser; self-contained),"
