@@ -185,7 +185,8 @@ int main(void)
 	char want[64];
 	int r;
 
-	ram = malloc(RAM_SIZE);
+	/* guest RAM is page-aligned, and struct hvp_agent says so */
+	ram = aligned_alloc(4096, RAM_SIZE);
 	before = malloc(RAM_SIZE);
 	if (!ram || !before)
 		return 99;
