@@ -185,7 +185,7 @@ int main(void)
 	char want[64];
 	int r;
 
-	/* guest RAM is page-aligned, and struct hvp_agent says so */
+	/* page-aligned like a real VM's RAM: struct hvp_agent is 4 KiB aligned */
 	ram = aligned_alloc(4096, RAM_SIZE);
 	before = malloc(RAM_SIZE);
 	if (!ram || !before)
