@@ -1330,7 +1330,7 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "vm", "start", cmd_vm_start, "vm start NAME [--backend kvm|qemu|libvirt [-c URI]] [--vcpus N] [--mem MiB] [--keys LIST] [--rate N|max] [--nmi-rate HZ] [--nmi-key KEY] [--fault-test[=VCPU]]" },
+	{ "vm", "start", cmd_vm_start, "vm start NAME [--backend kvm|qemu|libvirt [-c URI]] [--vcpus N] [--mem MiB] [--keys LIST] [--rate N|max] [--nmi-rate HZ] [--nmi-key KEY] [--fault-test[=VCPU]] [--hostile MODE]" },
 	{ "vm", "attach", cmd_vm_attach, "vm attach NAME" },
 	{ "vm", "list", cmd_vm_list, "vm list" },
 	{ "vm", "info", cmd_vm_info, "vm info NAME" },
