@@ -411,7 +411,8 @@ static int bp_emulate(struct trap_frame *f, uint64_t site, struct hvp_vcpu *me)
  * bp-cancel (H. Peter Anvin's proposal): the #BP handler's half.
  *   state = cmpxchg(&state, 1, 4)
  *   1, 4: put the old first byte back (cancel); re-execute the site.
- *   2:    complete the patch (tail, then first byte); re-execute.
+ *   2:    wait: re-execute (the patcher writes the tail, syncs, then the
+ *         first byte; see below).
  *   3:    the new instruction is in place; re-execute.
  *   0:    not ours.
  * The orderings against the patcher are in vmm/patch.c.
@@ -422,7 +423,6 @@ static int bp_cancel(struct trap_frame *f, uint64_t site, struct hvp_vcpu *me)
 	uint32_t state = HVP_BPS_CANCELLABLE;
 	uint8_t cc = HVP_OPC_INT3;
 	uint8_t *text = (uint8_t *)site;
-	int i;
 
 	if (__atomic_load_n(&p->write_addr, __ATOMIC_ACQUIRE) != site)
 		return 0;
@@ -437,9 +437,13 @@ static int bp_cancel(struct trap_frame *f, uint64_t site, struct hvp_vcpu *me)
 		me->bp_cancels++;
 		break;
 	case HVP_BPS_FINAL:
-		for (i = 1; i < HVP_INSN_LEN; i++)
-			__atomic_store_n(&text[i], p->new_insn[i], __ATOMIC_RELAXED);
-		__atomic_store_n(&text[0], p->new_insn[0], __ATOMIC_RELEASE);
+		/*
+		 * Wait (the proposal's other choice): re-execute until the
+		 * patcher's first byte lands.  Completing here would write the
+		 * first byte right after the tail with no sync round between,
+		 * which lets a vCPU holding stale bytes run a half-new rel32
+		 * (tests/model: bp-cancel vs bp-cancel-fixed).
+		 */
 		me->bp_completes++;
 		break;
 	case HVP_BPS_INSTALLED:

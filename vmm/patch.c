@@ -65,12 +65,20 @@
  *      Past --timeout: put the old byte back, sync, state = 0, restore the
  *      sites this request already patched (bp-emulate batch to the old
  *      target) and report completed = false.
- *   4. Write site[1..4], then site[0]; read back.
+ *   4. Write site[1..4]; sync round; then site[0]; read back.
  *   5. state = 3; sync round; state = 0.
  *   Guest #BP handler: s = cmpxchg(state, 1, 4);
  *      1, 4: cmpxchg(site[0], cc, old[0]) (cancel), re-execute;
- *      2:    write new[1..4] then new[0] (complete), re-execute;
+ *      2:    wait: re-execute (the proposal's other choice was to complete);
  *      3:    re-execute;  0: not ours.
+ *
+ *   The sync round in step 4 and the waiting state 2 are not in the
+ *   proposal, which writes the first byte right after the tail.  Under the
+ *   SDM's rule a vCPU that last serialized when it still saw the old tail
+ *   may then run e8 + a rel32 half old, half new: the SPIN model finds it
+ *   (tests/model, "bp-cancel"); one guest fault in 10^4 bp-cancel/kick
+ *   patches of an ASan soak is consistent with it.  With the round, and handlers that never write the tail, the
+ *   model is safe ("bp-cancel-fixed"); it still livelocks.
  *
  *      patcher                       vCPU hitting the site
  *      -------                       ---------------------
@@ -80,12 +88,11 @@
  *                                    restored after our cc: this check, made
  *                                    after a round no handler straddles,
  *                                    catches it)
- *      cmpxchg(state, 1, 2)          #BP in state 2: writes the same bytes
- *      site[1..4], site[0]
+ *      cmpxchg(state, 1, 2)          #BP in state 2: re-execute (wait)
+ *      site[1..4], round, site[0]
  *      state = 3, round, state = 0   #BP in state 3: re-execute
  *
- *   The proposal has no round between the tail and the first byte; nor does
- *   this implementation.  A vCPU can still livelock the patcher by hitting
+ *   A vCPU can still livelock the patcher by hitting
  *   the site in every state-1 window (Andy Lutomirski's objection): --timeout
  *   bounds it and the result counts the rollbacks.
  *
@@ -630,6 +637,10 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 	}
 	jstep(p, "state 2, tail then first byte at 0x%" PRIx64, site);
 	r = write_bytes(p, site, new, 1, HVP_INSN_LEN - 1);
+	/* the round the proposal lacks: every vCPU sees the whole new tail
+	 * before any can see a first byte that is not int3 */
+	if (r == 0)
+		r = round_(p);
 	if (r == 0)
 		r = write_bytes(p, site, new, 0, 1);
 	if (r == 0)
