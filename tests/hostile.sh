@@ -108,7 +108,7 @@ for ((i = 0; i < 300 && (i < 30 || completed < 3 || named < 3); i++)); do
 	m=${methods[i % 3]}
 	t=${targets[(i / 3) % 3]}
 	n=$((n + 1))
-	out=$("$HVPATCH" -j patch apply rs small "$t" --method "$m" --timeout 2000 2>/dev/null)
+	out=$("$HVPATCH" -j patch apply rs small "$t" --method "$m" --timeout 20000 2>/dev/null)
 	if jq -e '.completed == true' <<<"$out" >/dev/null 2>&1; then
 		completed=$((completed + 1))
 	elif jq -r '.reason // .error.desc // empty' <<<"$out" 2>/dev/null | grep -qF "$site0"; then
