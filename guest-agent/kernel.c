@@ -456,6 +456,33 @@ static int bp_cancel(struct trap_frame *f, uint64_t site, struct hvp_vcpu *me)
 	return 1;
 }
 
+/*
+ * The read order is what makes a #BP handled right whenever it runs, even one
+ * that a VMM let straddle a sync round (issue 9: a #BP in flight across a
+ * kick): the site's first byte, then the patch state, then the byte again.
+ * The service publishes a patch's state (method, vector, write_addr;
+ * release) before it writes the int3 that state covers, and takes it away
+ * only after a sync round that this vCPU acknowledges from user mode, that
+ * is after this handler's iretq.  So:
+ *   - the byte is no longer int3: the int3 we hit is gone, and what is there
+ *     now is a whole instruction (old or new; tails are only written under
+ *     an int3): re-execute it;
+ *   - it is int3: the patch that put it there has published its state and
+ *     cannot clear it before we return: handle it by that state;
+ *   - int3, and no state knows the site: look once more; an int3 still
+ *     there is not ours (a stray #BP: a fault, reported).
+ * Reading the state first (as before) let a handler that began between two
+ * patches see "no patch", then the next patch's int3: a stray #BP.
+ */
+static int bp_int3_gone(struct trap_frame *f, uint64_t site, struct hvp_vcpu *me)
+{
+	if (__atomic_load_n((uint8_t *)site, __ATOMIC_ACQUIRE) == HVP_OPC_INT3)
+		return 0;
+	f->rip = site;
+	me->bp_reexec++;
+	return 1;
+}
+
 static void do_bp(struct trap_frame *f)
 {
 	struct hvp_vcpu *me = &hvp_agent.vcpu[this_cpu()];
@@ -463,24 +490,22 @@ static void do_bp(struct trap_frame *f)
 	int handled = 0;
 
 	me->bp_traps++;
-	if ((f->cs & 3) == 3) {
-		switch (__atomic_load_n(&hvp_agent.patch.method, __ATOMIC_ACQUIRE)) {
-		case HVP_PM_EMULATE:
-			handled = bp_emulate(f, site, me);
-			break;
-		case HVP_PM_CANCEL:
-			handled = bp_cancel(f, site, me);
-			break;
-		}
+	if ((f->cs & 3) != 3)
+		record_fault(f);	/* never a site of ours: they run at CPL3 */
+	if (f->rip == __atomic_load_n(&me->ack_rip, __ATOMIC_RELAXED) &&
+	    me->loops == __atomic_load_n(&me->ack_loops, __ATOMIC_RELAXED))
+		me->bp_late++;		/* see protocol/hvp_agent.h */
+	if (bp_int3_gone(f, site, me))
+		return;
+	switch (__atomic_load_n(&hvp_agent.patch.method, __ATOMIC_ACQUIRE)) {
+	case HVP_PM_EMULATE:
+		handled = bp_emulate(f, site, me);
+		break;
+	case HVP_PM_CANCEL:
+		handled = bp_cancel(f, site, me);
+		break;
 	}
-	if (!handled && __atomic_load_n((uint8_t *)site, __ATOMIC_ACQUIRE) != HVP_OPC_INT3 &&
-	    (f->cs & 3) == 3) {
-		/* The int3 was replaced after we hit it: run what is there now. */
-		f->rip = site;
-		me->bp_reexec++;
-		handled = 1;
-	}
-	if (!handled)
+	if (!handled && !bp_int3_gone(f, site, me))
 		record_fault(f);	/* a stray #BP: report it */
 }
 
@@ -489,6 +514,11 @@ static void do_bp(struct trap_frame *f)
  * the serializing instruction the round exists for), then optionally upcall.
  * Only an NMI that interrupted user mode acknowledges: one that lands inside
  * the #BP handler must not let a round complete while that handler runs.
+ * An NMI never finds a #BP in flight (int3 executed, handler not entered,
+ * vmm/kvm.c): KVM injects a queued exception before an NMI, so the NMI is
+ * taken at the #BP handler's first instruction, in kernel mode.  The ack is
+ * recorded (ack_rip, ack_loops) so that do_bp would see it if a host ever
+ * did otherwise (bp_late).
  */
 static void do_nmi(struct trap_frame *f)
 {
@@ -500,6 +530,8 @@ static void do_nmi(struct trap_frame *f)
 		return;		/* inside a handler: the VMM will send another */
 	hvp_nmi_key = hvp_agent.config.nmi_key < NR_KEYS ? hvp_agent.config.nmi_key : 0;
 	if (gen != me->nmi_acked_gen) {
+		me->ack_loops = me->loops;
+		me->ack_rip = f->rip;
 		__atomic_store_n(&me->nmi_acked_gen, gen, __ATOMIC_RELEASE);
 		outl(HVP_PORT_NMI_ACK, (uint32_t)gen);
 	}
@@ -524,7 +556,8 @@ static void do_ping(struct trap_frame *f)
 	f->rip += 2;
 }
 
-static void dispatch(struct trap_frame *f)
+/* Every exception and the NMI, from isr_common (isr.S). */
+void hvp_trap(struct trap_frame *f)
 {
 	switch (f->vector) {
 	case 6:
@@ -542,19 +575,4 @@ static void dispatch(struct trap_frame *f)
 	default:
 		record_fault(f);
 	}
-}
-
-/*
- * in_trap brackets everything a handler reads or writes of the patch state,
- * so a VMM that can only pause the whole VM (QEMU) can tell a vCPU paused
- * inside a handler from one that is not, without reading its registers.
- * A fault never returns: its vCPU stays "in" for good, and is dead anyway.
- */
-void hvp_trap(struct trap_frame *f)
-{
-	struct hvp_vcpu *me = &hvp_agent.vcpu[this_cpu()];
-
-	__atomic_add_fetch(&me->in_trap, 1, __ATOMIC_SEQ_CST);
-	dispatch(f);
-	__atomic_sub_fetch(&me->in_trap, 1, __ATOMIC_SEQ_CST);
 }

@@ -24,7 +24,7 @@
 #define HVP_AGENT_H
 
 #define HVP_AGENT_MAGIC		0x31544e4741505648ULL	/* "HVPAGNT1" */
-#define HVP_AGENT_ABI_VERSION	2
+#define HVP_AGENT_ABI_VERSION	3
 
 #define HVP_MAX_VCPUS		64
 #define HVP_MAX_KEYS		8
@@ -189,11 +189,16 @@ struct hvp_vcpu {
 	uint64_t started_tsc;
 	uint64_t window_max_gap;	/* like max_gap; the service zeroes it
 					 * when a patch starts                */
-	uint64_t in_trap;		/* non-zero while the vCPU runs the
-					 * guest's trap handler (#BP, NMI): a
-					 * paused vCPU with 0 here is not inside
-					 * one (qemu/libvirt kick rounds)      */
-	uint64_t reserved[9];
+	uint64_t retired0;		/* was in_trap (ABI 2): not written   */
+	/* The witness of issue 9.  Each time this vCPU acknowledges a sync
+	 * round, where it stopped and its loop count are written here: by the
+	 * own VMM at a kick, by the guest's NMI handler at an NMI.  A #BP
+	 * handler that finds its own int3's RIP here with the loop count
+	 * unchanged ran after a round completed over its int3: bp_late. */
+	uint64_t ack_rip;
+	uint64_t ack_loops;
+	uint64_t bp_late;		/* #BP handlers a round completed over */
+	uint64_t reserved[6];
 };
 _Static_assert(__builtin_offsetof(struct hvp_vcpu, calls) == HVP_VCPU_CALLS_OFF, "calls");
 _Static_assert(__builtin_offsetof(struct hvp_vcpu, iters) == HVP_VCPU_ITERS_OFF, "iters");

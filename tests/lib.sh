@@ -11,8 +11,30 @@ export HVPATCH_GUEST="$top_builddir/guest-agent/hvpatch-guest.elf"
 _tap_n=0
 _tap_failed=0
 
+# host_load_start SECONDS: the host load that puts a guest #BP in flight
+# across a kick most often (issue 9, shared/PLATFORM.md): two shells forking
+# /bin/true as fast as they can, for at most SECONDS; host_load_stop, or the
+# test's exit, ends it.  Plain busy loops or another VM did not expose it.
+_host_load_pids=
+host_load_start() {
+	local i
+	for i in 1 2; do
+		(end=$((SECONDS + $1)); while [ $SECONDS -lt "$end" ]; do /bin/true; done) &
+		_host_load_pids="$_host_load_pids $!"
+	done
+}
+host_load_stop() {
+	[ -n "$_host_load_pids" ] || return 0
+	# shellcheck disable=SC2086
+	kill $_host_load_pids 2>/dev/null
+	# shellcheck disable=SC2086
+	wait $_host_load_pids 2>/dev/null
+	_host_load_pids=
+}
+
 _tap_cleanup() {
 	local s pid
+	host_load_stop
 	for s in "$HVPATCH_RUNTIME_DIR"/*.sock; do
 		[ -e "$s" ] || continue
 		"$HVPATCH" vm stop "$(basename "$s" .sock)" >/dev/null 2>&1

@@ -34,6 +34,7 @@ struct hvp_vcpu_exits {
 	uint64_t kicks;		/* returns caused by our kick (EINTR)    */
 	uint64_t nmis_injected;
 	uint64_t nmi_acks;
+	uint64_t kick_bp_inflight;	/* kicks refused: a #BP may be queued */
 };
 
 /* KVM's own per-vCPU statistics (KVM_GET_STATS_FD): a witness we did not write. */
@@ -76,6 +77,15 @@ struct hvp_backend {
 	const char *nmi_int3_hazard;
 	unsigned nr_vcpus;
 	uint64_t tsc_khz;
+	/* Every address where the engine may write an int3, sorted; set
+	 * (release) by the service once the sites are validated, before any
+	 * patch.  A vCPU stopped one byte past one of them may have a #BP in
+	 * flight (vmm/kvm.c). */
+	const uint64_t *trap_sites;
+	unsigned nr_trap_sites;
+	/* The validated agent area, set with trap_sites: where the own VMM
+	 * publishes its kick acknowledgements (ack_rip, ack_loops). */
+	struct hvp_agent *agent;
 };
 
 #endif /* HVP_BACKEND_H */

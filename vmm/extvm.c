@@ -9,21 +9,31 @@
  *   resume_all  `cont`; with nmi_first, `inject-nmi` is queued while stopped,
  *               so every vCPU takes the NMI before any other instruction
  *               (KVM injects a pending NMI at entry), as in the own VMM.
- *   kick round  stop + cont: every vCPU leaves guest mode and re-enters.  An
- *               acknowledgement only counts for a vCPU not stopped inside a
- *               guest trap handler (the own VMM checks CPL 3, vmm/kvm.c).
- *               Reading CPL through QEMU (HMP `info registers`) synchronizes
- *               the vCPU's whole state, and on this project's kvm_pvm hosts
- *               that loses a guest int3 in flight (KVM leaves soft exceptions
- *               out of KVM_GET_VCPU_EVENTS, expecting RIP to still point at
- *               the int3; kvm_pvm has already moved it past): the guest then
- *               runs from the int3's second byte and takes #UD.  So the guest
- *               counts itself in and out of its trap handler (in_trap in its
- *               agent slot), which we read while the VM is stopped; vCPUs
- *               stopped inside get another round.  One kick round here pauses
- *               the whole VM: every vCPU is held until the slowest has left
- *               guest mode and QEMU has answered, where the own VMM kicks
- *               vCPUs independently.
+ *   kick round  stop + cont: every vCPU leaves guest mode and re-enters.  The
+ *               round promises that no guest #BP handler that began, or
+ *               whose int3 executed, before it is still to run.  Reading
+ *               where a vCPU stopped (HMP `info registers`) synchronizes its
+ *               whole state through QEMU, and on this project's kvm_pvm
+ *               hosts that loses a guest int3 in flight (KVM leaves soft
+ *               exceptions out of KVM_GET_VCPU_EVENTS, expecting RIP to still
+ *               point at the int3; kvm_pvm has already moved it past, see
+ *               vmm/kvm.c): the guest then runs from the int3's second byte
+ *               and takes #UD.  Nor does guest memory show an int3 in
+ *               flight: until KVM injects the #BP, the guest has not run a
+ *               single instruction of its handler.  (The rule before issue 9
+ *               acknowledged a vCPU whose in_trap count, bumped by the
+ *               handler's C code, was 0 while stopped: a vCPU stopped
+ *               between the int3 and that increment passed.)  What is
+ *               certain: KVM injects a queued #BP at the next entry, before
+ *               any other guest instruction, and a handler returns to user
+ *               mode before the workload loop goes on.  So a vCPU
+ *               acknowledges once its workload loop counter (`loops`, bumped
+ *               at CPL3 on every iteration, paced or not) has moved past the
+ *               value read while the VM was stopped: it has re-entered, and
+ *               every handler that was running or pending at the stop has
+ *               returned.  One stop + cont per round, then a poll of guest
+ *               memory every 20 us.  A guest that stops its loop only fails
+ *               its own patches (the round times out).
  *   NMI round   `inject-nmi` (virDomainInjectNMI).  With KVM's in-kernel
  *               LAPIC, QEMU delivers it through LINT1 (the guest routes LINT1
  *               to NMI) after synchronizing the vCPU's state - the same int3
@@ -66,7 +76,6 @@
 #define WATCH_PERIOD_NS		10000000L
 #define ACK_POLL_NS		20000L
 #define NMI_RESEND_NS		1000000ull
-#define KICK_RETRY_NS		200000L
 
 struct hvp_ext {
 	struct hvp_backend b;
@@ -230,42 +239,50 @@ static bool vcpu_gone(struct hvp_ext *x, unsigned i)
 	return __atomic_load_n(&x->agent->vcpu[i].state, __ATOMIC_ACQUIRE) == HVP_VCPU_DEAD;
 }
 
+static uint64_t vcpu_loops(struct hvp_ext *x, unsigned i)
+{
+	return __atomic_load_n(&x->agent->vcpu[i].loops, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * One stop + cont, then wait until every live vCPU has run its user-mode
+ * workload loop again (its `loops` moved past the value read while it was
+ * stopped).  The rule and why it is enough are at the top of the file.
+ */
 static int kick_round(struct hvp_ext *x, int timeout_ms)
 {
 	uint64_t deadline = hvp_now_ns() + (uint64_t)timeout_ms * 1000000u;
-	bool acked[HVP_MAX_VCPUS] = { false }, inside[HVP_MAX_VCPUS];
+	uint64_t seen[HVP_MAX_VCPUS];
 	char err[256];
 	unsigned i, left;
 	int r;
 
+	pthread_mutex_lock(&x->lock);
+	r = x->tr->stop(x->t, err, sizeof(err));
+	if (r == 0) {
+		/* Every vCPU is out and still: its counter cannot move. */
+		for (i = 0; i < x->b.nr_vcpus; i++)
+			seen[i] = vcpu_loops(x, i);
+		r = x->tr->cont(x->t, err, sizeof(err));
+	}
+	pthread_mutex_unlock(&x->lock);
+	if (r < 0) {
+		fprintf(stderr, "kick round: %s\n", err);
+		return r;
+	}
+	for (i = 0; i < x->b.nr_vcpus; i++) {
+		x->exits[i].exits++;
+		x->exits[i].kicks++;
+	}
 	for (;;) {
-		pthread_mutex_lock(&x->lock);
-		r = x->tr->stop(x->t, err, sizeof(err));
-		if (r == 0) {
-			/* Every vCPU is out and still: its slot cannot change. */
-			for (i = 0; i < x->b.nr_vcpus; i++)
-				inside[i] = __atomic_load_n(&x->agent->vcpu[i].in_trap,
-							    __ATOMIC_ACQUIRE) != 0;
-			r = x->tr->cont(x->t, err, sizeof(err));
-		}
-		pthread_mutex_unlock(&x->lock);
-		if (r < 0) {
-			fprintf(stderr, "kick round: %s\n", err);
-			return r;
-		}
 		left = 0;
-		for (i = 0; i < x->b.nr_vcpus; i++) {
-			x->exits[i].exits++;
-			x->exits[i].kicks++;
-			if (!inside[i] || vcpu_gone(x, i))
-				acked[i] = true;
-			left += !acked[i];
-		}
+		for (i = 0; i < x->b.nr_vcpus; i++)
+			left += vcpu_loops(x, i) == seen[i] && !vcpu_gone(x, i);
 		if (!left)
 			return 0;
 		if (hvp_now_ns() >= deadline)
 			return -ETIMEDOUT;
-		sleep_ns(KICK_RETRY_NS);
+		sleep_ns(ACK_POLL_NS);
 	}
 }
 

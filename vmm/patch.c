@@ -724,7 +724,7 @@ static int method_naive(struct patch_run *p)
 /* ---- the guest's counters around a patch ---- */
 
 struct counters {
-	uint64_t bp_traps, bp_emulated, bp_cancels, bp_completes, bp_reexec, faults;
+	uint64_t bp_traps, bp_emulated, bp_cancels, bp_completes, bp_reexec, bp_late, faults;
 };
 
 static void read_counters(struct hvp_patch_ctx *ctx, struct counters *c)
@@ -740,6 +740,7 @@ static void read_counters(struct hvp_patch_ctx *ctx, struct counters *c)
 		c->bp_cancels += __atomic_load_n(&v->bp_cancels, __ATOMIC_RELAXED);
 		c->bp_completes += __atomic_load_n(&v->bp_completes, __ATOMIC_RELAXED);
 		c->bp_reexec += __atomic_load_n(&v->bp_reexec, __ATOMIC_RELAXED);
+		c->bp_late += __atomic_load_n(&v->bp_late, __ATOMIC_RELAXED);
 		c->faults += __atomic_load_n(&v->nr_faults, __ATOMIC_RELAXED);
 	}
 }
@@ -845,6 +846,7 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 	res->bp_cancels = after.bp_cancels - before.bp_cancels;
 	res->bp_completes = after.bp_completes - before.bp_completes;
 	res->bp_reexec = after.bp_reexec - before.bp_reexec;
+	res->bp_late = after.bp_late - before.bp_late;
 	res->faults = after.faults - before.faults;
 	for (i = 0; i < ctx->be->nr_vcpus; i++) {
 		uint64_t g = __atomic_load_n(&ctx->agent->vcpu[i].window_max_gap, __ATOMIC_RELAXED);

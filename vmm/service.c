@@ -287,6 +287,7 @@ static json_object *vcpu_stats(struct hvp_service *s, unsigned id)
 	json_object_object_add(o, "bp_cancels", json_object_new_int64((int64_t)v.bp_cancels));
 	json_object_object_add(o, "bp_completes", json_object_new_int64((int64_t)v.bp_completes));
 	json_object_object_add(o, "bp_reexec", json_object_new_int64((int64_t)v.bp_reexec));
+	json_object_object_add(o, "bp_late", json_object_new_int64((int64_t)v.bp_late));
 	json_object_object_add(o, "nmis", json_object_new_int64((int64_t)v.nmis));
 	json_object_object_add(o, "nmi_upcalls", json_object_new_int64((int64_t)v.nmi_upcalls));
 	nf = v.nr_faults;
@@ -303,6 +304,10 @@ static json_object *vcpu_stats(struct hvp_service *s, unsigned id)
 		json_object_object_add(jf, "cpl", json_object_new_int((int)(f->cs & 3)));
 		json_object_object_add(jf, "error_code", hex(f->error_code));
 		json_object_object_add(jf, "cr2", hex(f->cr2));
+		pthread_mutex_lock(&s->lock);
+		json_object_object_add(jf, "patch_seq", json_object_new_int64((int64_t)
+			s->fault_patch_seq[id][(nf - n) % HVP_FAULT_LOG]));
+		pthread_mutex_unlock(&s->lock);
 		json_object_array_add(faults, jf);
 	}
 	json_object_object_add(o, "faults", faults);
@@ -328,6 +333,8 @@ static json_object *vcpu_stats(struct hvp_service *s, unsigned id)
 		json_object_object_add(je, "nmis_injected",
 				       json_object_new_int64((int64_t)ex.nmis_injected));
 		json_object_object_add(je, "nmi_acks", json_object_new_int64((int64_t)ex.nmi_acks));
+		json_object_object_add(je, "kick_bp_inflight",
+				       json_object_new_int64((int64_t)ex.kick_bp_inflight));
 		json_object_object_add(o, "vmm", je);
 	}
 	{
@@ -424,7 +431,8 @@ static int apply_held(struct hvp_service *s, struct hvp_patch_ctx *ctx,
 {
 	int r;
 
-	slot->seq = ++s->patch_seq;
+	/* atomic: ev_fault reads it from a vCPU thread */
+	slot->seq = __atomic_add_fetch(&s->patch_seq, 1, __ATOMIC_RELAXED);
 	slot->start_ns = hvp_now_ns();
 	r = hvp_patch_apply(ctx, rq, res);
 	slot->end_ns = hvp_now_ns();
@@ -470,6 +478,7 @@ static json_object *patch_result_json(const struct hvp_service *s, const struct 
 	json_object_object_add(o, "bp_cancels", json_object_new_int64((int64_t)res->bp_cancels));
 	json_object_object_add(o, "bp_completes", json_object_new_int64((int64_t)res->bp_completes));
 	json_object_object_add(o, "bp_reexec", json_object_new_int64((int64_t)res->bp_reexec));
+	json_object_object_add(o, "bp_late", json_object_new_int64((int64_t)res->bp_late));
 	json_object_object_add(o, "faults", json_object_new_int64((int64_t)res->faults));
 	json_object_object_add(o, "max_stall_ns", json_object_new_int64((int64_t)res->max_stall_ns));
 	json_object_object_add(o, "max_stall_vcpu", json_object_new_int((int)res->max_stall_vcpu));
@@ -569,7 +578,8 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 	char verify_why[256] = "";
 	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent,
 				     .journal = s->journaled ? &s->journal : NULL };
-	uint64_t i, completed = 0, faults = 0, rounds = 0, rollbacks = 0, traps = 0;
+	uint64_t i, completed = 0, faults = 0, rounds = 0, rollbacks = 0, traps = 0, late = 0;
+	json_object *fault_seqs = json_object_new_array();
 	uint64_t lat_sum = 0, lat_max = 0, stall_max = 0, t0 = hvp_now_ns();
 	unsigned targets[2] = { rq->target, rq->target };
 	json_object *o;
@@ -609,6 +619,10 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 		}
 		completed += res.completed;
 		faults += res.faults;
+		late += res.bp_late;
+		/* which patches saw a fault (the first 16), to find them in the log */
+		if (res.faults && json_object_array_length(fault_seqs) < 16)
+			json_object_array_add(fault_seqs, json_object_new_int64((int64_t)slot.seq));
 		rounds += res.sync_rounds;
 		rollbacks += res.rollbacks;
 		traps += res.bp_traps;
@@ -621,9 +635,11 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 		if (res.completed && targets[0] != targets[1])
 			rq->target = rq->target == targets[0] ? targets[1] : targets[0];
 	}
-	if (r < 0 && i == 0)
+	if (r < 0 && i == 0) {
+		json_object_put(fault_seqs);
 		return hvp_ctl_error_new(r == -EPERM || r == -EILSEQ ? HVP_ERR_REFUSED :
 					 HVP_ERR_INTERNAL, "%s", reason);
+	}
 	o = json_object_new_object();
 	json_object_object_add(o, "method", json_object_new_string(hvp_methods[rq->method].name));
 	json_object_object_add(o, "sync", json_object_new_string(hvp_sync_name(rq->sync)));
@@ -634,6 +650,8 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 	json_object_object_add(o, "sync_rounds", json_object_new_int64((int64_t)rounds));
 	json_object_object_add(o, "rollbacks", json_object_new_int64((int64_t)rollbacks));
 	json_object_object_add(o, "bp_traps", json_object_new_int64((int64_t)traps));
+	json_object_object_add(o, "bp_late", json_object_new_int64((int64_t)late));
+	json_object_object_add(o, "fault_patch_seqs", fault_seqs);
 	json_object_object_add(o, "mean_latency_ns", json_object_new_int64(
 		(int64_t)(i ? lat_sum / i : 0)));
 	json_object_object_add(o, "max_latency_ns", json_object_new_int64((int64_t)lat_max));

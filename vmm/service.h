@@ -43,6 +43,8 @@ struct hvp_service {
 	bool guest_ready;
 	bool stopping;
 	unsigned faults_seen;
+	/* the patch_seq current when each logged guest fault was seen (0: none) */
+	uint64_t fault_patch_seq[HVP_MAX_VCPUS][HVP_FAULT_LOG];
 	char dead_reason[256];
 	uint64_t nmi_hz;		/* NMI storm rate, 0 = none */
 

@@ -70,15 +70,19 @@ static void ev_fault(void *ctx, unsigned vcpu)
 	struct hvp_service *s = ctx;
 	struct hvp_vcpu snap;
 	struct hvp_fault *f;
+	unsigned slot;
+	uint64_t seq = __atomic_load_n(&s->patch_seq, __ATOMIC_RELAXED);
 
 	if (vcpu >= HVP_MAX_VCPUS)
 		return;
 	memcpy(&snap, &s->agent->vcpu[vcpu], sizeof(snap));
-	f = &snap.faults[(snap.nr_faults ? snap.nr_faults - 1 : 0) % HVP_FAULT_LOG];
-	svc_log("vcpu %u: guest fault: vector %u (%s) at rip 0x%llx cpl %u error 0x%llx",
+	slot = (unsigned)((snap.nr_faults ? snap.nr_faults - 1 : 0) % HVP_FAULT_LOG);
+	f = &snap.faults[slot];
+	svc_log("vcpu %u: guest fault: vector %u (%s) at rip 0x%llx cpl %u error 0x%llx, patch_seq %llu",
 		vcpu, f->vector, hvp_vector_name(f->vector), (unsigned long long)f->rip,
-		f->cs & 3, (unsigned long long)f->error_code);
+		f->cs & 3, (unsigned long long)f->error_code, (unsigned long long)seq);
 	pthread_mutex_lock(&s->lock);
+	s->fault_patch_seq[vcpu][slot] = seq;
 	s->faults_seen++;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
@@ -279,6 +283,10 @@ static int collect_sites(struct hvp_service *s)
 	}
 	qsort(s->all_sites, n, sizeof(uint64_t), cmp_u64);
 	s->nr_all_sites = n;
+	/* the kick rule's list of possible int3s, and its witness (vmm/kvm.c) */
+	s->be->nr_trap_sites = n;
+	s->be->agent = s->agent;
+	__atomic_store_n(&s->be->trap_sites, s->all_sites, __ATOMIC_RELEASE);
 	return 0;
 }
 
