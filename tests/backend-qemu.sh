@@ -14,10 +14,11 @@ vm=q1
 backend_core "$vm" qemu
 site=$(head -n 1 <<<"$SITES")
 target=$(sym small_b)
+# gdb marks the line with "=>" when a vCPU's PC is that very address
 g=$(timeout 60 gdb -batch -nx -ex 'set architecture i386:x86-64' \
 	-ex "target remote $HVPATCH_RUNTIME_DIR/$vm.gdb" -ex "x/i $site" -ex detach 2>&1)
 tap_ok "gdb (QEMU's gdbstub) disassembles $site as call 0x$target" \
-	grep -Eq "^ *$site:[[:space:]]+call +0x$target" <<<"$g" ||
+	grep -Eq "^(=>)? *$site:[[:space:]]+call +0x$target" <<<"$g" ||
 	printf '%s\n' "$g" | tail -n 5 | sed 's/^/# /'
 tap_is "$vm: 0 guest faults after all of it" 0 "$(faults "$vm")"
 tap_is "$vm: both vCPUs still running" '["running","running"]' \

@@ -26,14 +26,16 @@
  *               between the int3 and that increment passed.)  What is
  *               certain: KVM injects a queued #BP at the next entry, before
  *               any other guest instruction, and a handler returns to user
- *               mode before the workload loop goes on.  So a vCPU
- *               acknowledges once its workload loop counter (`loops`, bumped
- *               at CPL3 on every iteration, paced or not) has moved past the
- *               value read while the VM was stopped: it has re-entered, and
- *               every handler that was running or pending at the stop has
- *               returned.  One stop + cont per round, then a poll of guest
- *               memory every 20 us.  A guest that stops its loop only fails
- *               its own patches (the round times out).
+ *               mode before the workload loop goes on, and before another
+ *               #BP handler can begin.  So a vCPU acknowledges once its
+ *               workload loop counter (`loops`, bumped at CPL3 on every
+ *               iteration, paced or not) has moved past the value read
+ *               while the VM was stopped, or its #BP count has grown by two
+ *               (vcpu_moved_on): it has re-entered, and every handler that
+ *               was running or pending at the stop has returned.  One stop +
+ *               cont per round, then a poll of guest memory every 20 us.  A
+ *               guest that stops its loop only fails its own patches (the
+ *               round times out).
  *   NMI round   `inject-nmi` (virDomainInjectNMI).  With KVM's in-kernel
  *               LAPIC, QEMU delivers it through LINT1 (the guest routes LINT1
  *               to NMI) after synchronizing the vCPU's state - the same int3
@@ -239,20 +241,33 @@ static bool vcpu_gone(struct hvp_ext *x, unsigned i)
 	return __atomic_load_n(&x->agent->vcpu[i].state, __ATOMIC_ACQUIRE) == HVP_VCPU_DEAD;
 }
 
-static uint64_t vcpu_loops(struct hvp_ext *x, unsigned i)
+/*
+ * Has vCPU i left behind every guest trap handler that was running or
+ * pending when the VM was stopped, with `loops` and `traps` read then?
+ * Yes once its workload loop has moved on, or once two more #BP handlers
+ * have begun: handlers do not nest (a kernel-mode int3 is a fault), so the
+ * second began after the first returned, and the first is the one that was
+ * pending or running at the stop, or came after it.  The second way is for a
+ * vCPU that hits a bp-cancel site in state 2, which re-executes the site
+ * and traps again until the patcher moves on; it never gets back to its
+ * loop until this round completes.
+ */
+static bool vcpu_moved_on(struct hvp_ext *x, unsigned i, uint64_t loops, uint64_t traps)
 {
-	return __atomic_load_n(&x->agent->vcpu[i].loops, __ATOMIC_ACQUIRE);
+	const struct hvp_vcpu *v = &x->agent->vcpu[i];
+
+	return __atomic_load_n(&v->loops, __ATOMIC_ACQUIRE) != loops ||
+	       __atomic_load_n(&v->bp_traps, __ATOMIC_ACQUIRE) - traps >= 2 || vcpu_gone(x, i);
 }
 
 /*
- * One stop + cont, then wait until every live vCPU has run its user-mode
- * workload loop again (its `loops` moved past the value read while it was
- * stopped).  The rule and why it is enough are at the top of the file.
+ * One stop + cont, then wait until every vCPU has moved on (above).  The
+ * rule and why it is enough are at the top of the file.
  */
 static int kick_round(struct hvp_ext *x, int timeout_ms)
 {
 	uint64_t deadline = hvp_now_ns() + (uint64_t)timeout_ms * 1000000u;
-	uint64_t seen[HVP_MAX_VCPUS];
+	uint64_t loops[HVP_MAX_VCPUS], traps[HVP_MAX_VCPUS];
 	char err[256];
 	unsigned i, left;
 	int r;
@@ -260,9 +275,11 @@ static int kick_round(struct hvp_ext *x, int timeout_ms)
 	pthread_mutex_lock(&x->lock);
 	r = x->tr->stop(x->t, err, sizeof(err));
 	if (r == 0) {
-		/* Every vCPU is out and still: its counter cannot move. */
-		for (i = 0; i < x->b.nr_vcpus; i++)
-			seen[i] = vcpu_loops(x, i);
+		/* Every vCPU is out and still: its counters cannot move. */
+		for (i = 0; i < x->b.nr_vcpus; i++) {
+			loops[i] = __atomic_load_n(&x->agent->vcpu[i].loops, __ATOMIC_ACQUIRE);
+			traps[i] = __atomic_load_n(&x->agent->vcpu[i].bp_traps, __ATOMIC_ACQUIRE);
+		}
 		r = x->tr->cont(x->t, err, sizeof(err));
 	}
 	pthread_mutex_unlock(&x->lock);
@@ -277,7 +294,7 @@ static int kick_round(struct hvp_ext *x, int timeout_ms)
 	for (;;) {
 		left = 0;
 		for (i = 0; i < x->b.nr_vcpus; i++)
-			left += vcpu_loops(x, i) == seen[i] && !vcpu_gone(x, i);
+			left += !vcpu_moved_on(x, i, loops[i], traps[i]);
 		if (!left)
 			return 0;
 		if (hvp_now_ns() >= deadline)
