@@ -13,7 +13,10 @@
  * first byte (as Linux's text_poke_bp does), and a #BP in state 2 just
  * re-executes (the site traps until the patcher writes the first byte).
  *
- * MUTANT_NO_CC_CHECK drops the patcher's "still int3?" check after the round.
+ * TWO_PATCHES runs the method twice on the site (OLD to NEW, then NEW to
+ * NEW2).  OLD_BP_HANDLER is the guest handler before issue 9 (the method, the
+ * state, then the byte).  MUTANT_NO_CC_CHECK drops the patcher's "still
+ * int3?" check after the round.
  */
 #define STRONG_COMPLETION
 
@@ -25,6 +28,7 @@
 #define S_FINAL		2
 #define S_INSTALLED	3
 #define S_CANCELLED	4
+#define S_NONE		5	/* the handler's: no match */
 
 byte method = PM_NONE;	/* agent page: patch.method */
 byte state = S_NORMAL;	/* agent page: patch.state */
@@ -32,10 +36,10 @@ byte state = S_NORMAL;	/* agent page: patch.state */
 #include "common.pml"
 
 /*
- * do_bp() -> bp_cancel(): s = cmpxchg(state, 1, 4), then act on s.  Each
- * shared access is its own step.  s is the handler's local.
+ * bp_cancel(): s = cmpxchg(state, 1, 4), then act on s; S_NONE: no match.
+ * Each shared access is its own step.  s is the handler's local.
  */
-inline bp_handler(id)
+inline bp_cancel(id)
 {
 	if
 	:: method == PM_CANCEL ->
@@ -51,7 +55,7 @@ inline bp_handler(id)
 			/* cancel: cmpxchg(site[0], cc, old[0]) */
 			atomic {
 				if
-				:: head == CC -> head = OLD
+				:: head == CC -> head = OLD_HEAD
 				:: else
 				fi
 			}
@@ -64,12 +68,49 @@ inline bp_handler(id)
 			WRITE_HEAD()
 #endif
 		:: s == S_INSTALLED -> skip	/* re-execute */
-		:: s == S_NORMAL -> STRAY_BP()	/* state 0: not ours */
-		fi;
-		s = 0
-	:: else -> STRAY_BP()		/* method NONE: not ours */
+		:: s == S_NORMAL -> s = S_NONE	/* state 0 */
+		fi
+	:: else -> s = S_NONE		/* method NONE */
 	fi
 }
+
+/* no match: the byte; no longer int3 means re-execute, else "not ours" */
+inline bp_no_match(id)
+{
+	if
+	:: s == S_NONE ->
+		if
+		:: head != CC -> skip	/* replaced since: re-execute */
+		:: else -> STRAY_BP()	/* "not ours" */
+		fi
+	:: else
+	fi;
+	s = 0
+}
+
+#ifdef OLD_BP_HANDLER
+/* do_bp() before issue 9: the method and state first, then the byte */
+inline bp_handler(id)
+{
+	bp_cancel(id);
+	bp_no_match(id)
+}
+#else
+/*
+ * do_bp() as built: the site's first byte first (acquire); not int3 means
+ * re-execute.  Else the method and state; if they do not match, the byte
+ * again.
+ */
+inline bp_handler(id)
+{
+	if
+	:: head != CC -> skip		/* replaced since: re-execute */
+	:: else ->
+		bp_cancel(id);
+		bp_no_match(id)
+	fi
+}
+#endif
 
 #define CPU_LOCALS byte s;
 #include "cpu.pml"
@@ -78,6 +119,7 @@ active proctype Patcher()
 {
 	byte i;
 
+again:
 	method = PM_CANCEL;
 retry:
 	/* step 2: state = 1; int3; sync round */
@@ -113,6 +155,13 @@ retry:
 	sync_round();
 	state = S_NORMAL;
 	method = PM_NONE;
+#ifdef TWO_PATCHES
+	/* the call returns; the next patch of the same site starts */
+	if
+	:: tgt == NEW -> atomic { patches_returned = 1; tgt = NEW2 }; goto again
+	:: else -> patches_returned = 2
+	fi;
+#endif
 	returned = true;
 progress_done:
 	false

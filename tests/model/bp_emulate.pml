@@ -3,8 +3,11 @@
  * Method bp-emulate (Linux text_poke_bp batch), vmm/patch.c emulate_batch()
  * and the guest's bp_emulate(): int3, round, tail, round, first byte, round;
  * a CPU that traps emulates the new call and never waits for the patcher.
- * MUTANT_NO_TAIL_ROUND drops the round after the tail, MUTANT_NO_LAST_ROUND
- * the one after the first byte.
+ * TWO_PATCHES runs the method twice on the site (OLD to NEW, then NEW to
+ * NEW2), so that a late #BP handler of the first patch can meet the second
+ * one's int3.  OLD_BP_HANDLER is the guest handler before issue 9 (method,
+ * then the vector, then the byte).  MUTANT_NO_TAIL_ROUND drops the round
+ * after the tail, MUTANT_NO_LAST_ROUND the one after the first byte.
  */
 #define STRONG_COMPLETION
 
@@ -16,18 +19,56 @@ byte nr_emu = 0;	/* agent page: patch.nr_emu (the sorted vector's length) */
 
 #include "common.pml"
 
-/* do_bp() -> bp_emulate(): emu_lookup() then behave as the new call */
+#ifdef OLD_BP_HANDLER
+/*
+ * do_bp() before issue 9: the method, then emu_lookup(); if neither
+ * matches, the byte: no longer int3 means re-execute, else "not ours".
+ */
 inline bp_handler(id)
 {
 	if
 	:: method == PM_EMULATE ->
 		if
-		:: nr_emu > 0 -> skip	/* found: push, jump to the new target */
-		:: else -> STRAY_BP()	/* lookup missed: "not ours" */
+		:: nr_emu > 0 -> goto emulated	/* found: push, jump to the new target */
+		:: else				/* lookup missed */
 		fi
-	:: else -> STRAY_BP()		/* method NONE: "not ours" */
-	fi
+	:: else				/* method NONE */
+	fi;
+	if
+	:: head != CC -> skip		/* replaced since: re-execute */
+	:: else -> STRAY_BP()		/* "not ours" */
+	fi;
+emulated:
+	skip
 }
+#else
+/*
+ * do_bp() as built: the site's first byte first (acquire); not int3 means
+ * re-execute.  Else the method and emu_lookup(); if neither matches, the byte
+ * again: still int3 is "not ours", else re-execute.
+ */
+inline bp_handler(id)
+{
+	if
+	:: head != CC -> skip		/* replaced since: re-execute */
+	:: else ->
+		if
+		:: method == PM_EMULATE ->
+			if
+			:: nr_emu > 0 -> goto emulated	/* found: push, jump to the new target */
+			:: else			/* lookup missed */
+			fi
+		:: else			/* method NONE */
+		fi;
+		if
+		:: head != CC -> skip	/* replaced since: re-execute */
+		:: else -> STRAY_BP()	/* "not ours" */
+		fi
+	fi;
+emulated:
+	skip
+}
+#endif
 
 #include "cpu.pml"
 
@@ -35,6 +76,7 @@ active proctype Patcher()
 {
 	byte i;
 
+again:
 	/* step 0: the vector (release), then the method */
 	nr_emu = 1;
 	method = PM_EMULATE;
@@ -57,6 +99,13 @@ active proctype Patcher()
 	/* step 4: no handler can still be searching the vector */
 	method = PM_NONE;
 	nr_emu = 0;
+#ifdef TWO_PATCHES
+	/* the call returns; the next patch of the same site starts */
+	if
+	:: tgt == NEW -> atomic { patches_returned = 1; tgt = NEW2 }; goto again
+	:: else -> patches_returned = 2
+	fi;
+#endif
 	returned = true;
 	/*
 	 * Done for good.  Blocked at a progress label: every later state is
@@ -65,4 +114,3 @@ active proctype Patcher()
 progress_done:
 	false
 }
-

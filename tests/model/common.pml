@@ -6,9 +6,10 @@
  * A model file defines, before including this one:
  *   METHOD_STOP        (optional) the CPUs obey pause requests
  *   STRONG_COMPLETION  (optional) "after the patch returned, every execution
- *                      is the new instruction", else only once the CPU has
+ *                      is the new instruction and no #BP handler is still to
+ *                      run", else only the first part, once the CPU has
  *                      serialized after the return
- * then defines inline bp_handler(id), the guest #BP handler's protocol part,
+ * then defines inline bp_handler(id), the guest #BP handler,
  * includes cpu.pml (the N CPU processes, pids 0..N-1) and defines
  * proctype Patcher, the method's steps.
  *
@@ -16,6 +17,9 @@
  *   CHECK_SAFETY      no torn instruction, no stray #BP, read-backs hold
  *   CHECK_COMPLETION  the completion property
  *   (liveness: -DNP at pan compile time, progress labels in the patcher)
+ * Variants: TWO_PATCHES (bp-emulate, bp-cancel: patch the site twice in a
+ * row), OLD_BP_HANDLER (the handler's read order before issue 9), N, and the
+ * switches below.
  */
 
 #ifndef N
@@ -26,29 +30,44 @@
 
 /*
  * The site is three parts: the first byte (the opcode, or int3), and the
- * rel32 in two halves, bytes 1-2 and 3-4 (tail1, tail2), each old or new;
- * every writer writes them in that order, one step each.  In hvpatch a patch
- * keeps the opcode (call to call, jmp to jmp), so the new first byte is the
- * old one; OPCODE_CHANGES models a patch that changes it too (the general
- * case text_poke_bp handles).  An execution is torn when the halves disagree
- * or the first byte is not the one that goes with them.
+ * rel32 in two halves, bytes 1-2 and 3-4 (tail1, tail2), each holding the
+ * version of the instruction it belongs to: OLD, NEW, or with TWO_PATCHES
+ * NEW2 (a second patch of the same site, NEW to NEW2, right after the first).
+ * Every writer writes the parts in the order the code writes them, one step
+ * each.  In hvpatch a patch keeps the opcode (call to call, jmp to jmp), so
+ * the first byte of every version is the old one; OPCODE_CHANGES models
+ * patches that change it too (the general case text_poke_bp handles).  An
+ * execution is torn when the halves disagree or the first byte is not the
+ * one that goes with them.
  */
 #define OLD	0
 #define NEW	1
-#define CC	2
+#define NEW2	2
+#define CC	3
 #ifdef OPCODE_CHANGES
-#define NEW0	NEW
+#define HEAD_OF(v)	(v)
 #else
-#define NEW0	OLD
+#define HEAD_OF(v)	OLD
+#endif
+#ifdef TWO_PATCHES
+#define FINAL	NEW2
+#else
+#define FINAL	NEW
 #endif
 
-/* The writers' steps, in the order vmm/patch.c and the guest write bytes. */
-#define WRITE_TAIL()	tail1 = NEW; tail2 = NEW
-#define WRITE_HEAD()	head = NEW0
-#define ALL_NEW		(head == NEW0 && tail1 == NEW && tail2 == NEW)
+/*
+ * The writers' steps, in the order vmm/patch.c and the guest write bytes:
+ * the version the running patch installs (tgt: the agent page's new_insn)
+ * and, for a cancel, the one it replaces (its old_insn).
+ */
+#define WRITE_TAIL()	tail1 = tgt; tail2 = tgt
+#define WRITE_HEAD()	head = HEAD_OF(tgt)
+#define ALL_NEW		(head == HEAD_OF(tgt) && tail1 == tgt && tail2 == tgt)
+#define OLD_HEAD	HEAD_OF(tgt - 1)
 
-/* What one execution of the site turned out to be. */
-mtype = { OLD_INSN, NEW_INSN, TORN, BREAKPOINT };
+/* What one execution of the site turned out to be: a version, or these. */
+#define BREAKPOINT	CC
+#define TORN		4
 
 byte head = OLD;	/* memory */
 byte tail1 = OLD;
@@ -56,8 +75,12 @@ byte tail2 = OLD;
 byte vhead[N];		/* each CPU's instruction-fetch view: what it last */
 byte vtail1[N];		/* fetched, or what memory held when it last */
 byte vtail2[N];		/* serialized */
+byte tgt = NEW;		/* the version the running patch installs */
 byte pending;		/* sync round: CPUs that have not acknowledged yet */
-bool returned;		/* the patch call has returned */
+bool returned;		/* the (last) patch call has returned */
+#ifdef TWO_PATCHES
+byte patches_returned;	/* patch calls returned so far (0-2) */
+#endif
 #ifdef CHECK_COMPLETION
 bool sret[N];		/* this CPU serialized after the patch returned */
 #endif
@@ -79,11 +102,18 @@ byte parked;
 #endif
 
 /*
- * One sync round, as vmm/kvm.c runs it: signal every CPU (each signal's
- * arrival is its own step, so it can be late), then wait until every CPU has
- * acknowledged.  A CPU acknowledges only at an instruction boundary in user
- * mode (see the CPU process), so a round never completes while a #BP handler
- * that began before it is still running.
+ * One sync round, as vmm/kvm.c and vmm/extvm.c run it: signal every CPU
+ * (each signal's arrival is its own step, so it can be late), then wait until
+ * every CPU has acknowledged.  A CPU acknowledges only at an instruction
+ * boundary in user mode outside the window between an int3 and its #BP
+ * handler (see the CPU process), so a round never completes while a #BP
+ * handler that began, or was raised, before it has not returned.  The three
+ * kinds of round get there by different rules (tests/model/README.md, "The
+ * in-flight window"): the own VMM's kick refuses a vCPU stopped with RIP-1 at
+ * a site's first byte, QEMU's stop + cont waits for user-mode progress after
+ * the cont, and an NMI is never taken in the window (KVM injects the queued
+ * #BP first).  The model treats an acknowledgement as serializing, which only
+ * the NMI kind is on paper (README.md, "What this proves").
  */
 inline sync_round()
 {
@@ -128,8 +158,14 @@ inline sync_round()
 /*
  * Mutants (run.sh checks that each is caught, so that the checks are known
  * to be able to fail):
- *   MUTANT_ACK_IN_HANDLER  a sync round's NMI acknowledges inside the #BP
- *                          handler too (the VMM ignoring the CPL)
+ *   MUTANT_ACK_IN_HANDLER      a sync round's NMI acknowledges inside the #BP
+ *                              handler too (the VMM ignoring the CPL)
+ *   MUTANT_KICK_ACK_IN_FLIGHT  a kick that stops the CPU between an int3 and
+ *                              its handler acknowledges (the rule before
+ *                              issue 9: stopped at CPL 3, so not in a handler)
+ *   MUTANT_NMI_IN_FLIGHT       a KVM that would deliver the NMI in that window,
+ *                              with the guest's own check as the only guard
+ *                              (no acknowledgement if the byte at RIP-1 is cc)
  */
 #ifdef MUTANT_ACK_IN_HANDLER
 #define KERNEL_ACK_POINT(id) \
@@ -141,10 +177,19 @@ inline sync_round()
 #define KERNEL_ACK_POINT(id) skip
 #endif
 
-/* "not ours": the #BP handler found no protocol to hand the trap to */
+/*
+ * "not ours": the #BP handler found no protocol to hand the trap to, and the
+ * int3 is still there.  A #BP handler still running, or not yet entered, when
+ * the patch call returned is late: it belongs to a patch that claims to be
+ * done (CHECK_COMPLETION, STRONG_COMPLETION).
+ */
 #ifdef CHECK_SAFETY
 #define STRAY_BP()	assert(stray_bp == false)
 #else
 #define STRAY_BP()	skip
 #endif
-
+#if defined(CHECK_COMPLETION) && defined(STRONG_COMPLETION)
+#define LATE_BP_CHECK()	if :: returned -> assert(late_bp == false) :: else fi
+#else
+#define LATE_BP_CHECK()	skip
+#endif

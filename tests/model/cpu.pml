@@ -2,21 +2,35 @@
 /* The CPU process, shared by the models: see common.pml. */
 
 /*
- * A CPU.  At each instruction boundary in user mode it either takes the sync
- * round's NMI (forced if one is pending: an NMI is taken at the first
- * boundary after it arrives), executes the site (a plain call, or the NMI
- * upcall calling it: in this agent both run in user mode), takes an
- * unrelated interrupt (serializes, nothing else), or goes on with other code
- * (a skip).  An NMI that lands inside the #BP handler acknowledges nothing
- * (do_nmi) and calls no site: the pending bit just stays until the handler's
- * iretq brings the CPU back to a user boundary.
+ * A CPU.  At each instruction boundary in user mode it either acknowledges
+ * a pending sync round (forced: an NMI is taken at the first boundary after
+ * it arrives, a kick stops the CPU where it is, and after QEMU's stop + cont
+ * the next user-mode instruction is the progress the VMM waits for),
+ * executes the site (a plain call, or the NMI upcall calling it: in this
+ * agent both run in user mode), takes an unrelated interrupt (serializes,
+ * nothing else), or goes on with other code (a skip).
+ *
+ * An execution that fetches the int3 raises #BP, and the CPU is then in the
+ * in-flight window: the int3 has executed (RIP = site+1, still CPL 3), the
+ * handler is not entered yet.  On this host the exception waits in KVM and is
+ * delivered at the next entry, before any other guest instruction; here the
+ * CPU stays in the window for as many steps of the others as the search
+ * likes, and its next own step is the handler.  Nothing acknowledges in the
+ * window: a kick that stops the CPU there is refused (RIP-1 is a site's first
+ * byte) and sent again, an NMI is not taken there (KVM injects the queued #BP
+ * first; the NMI lands at the handler's first instruction), and QEMU's
+ * stop + cont waits for user-mode progress, which comes after the handler.
+ * An NMI that lands inside the #BP handler acknowledges nothing (do_nmi) and
+ * calls no site: the pending bit just stays until the handler's iretq brings
+ * the CPU back to a user boundary, where the re-sent round lands.
  */
 active [N] proctype CPU()
 {
 	byte id = _pid;	/* declared first: pids 0..N-1 */
 	byte h, t1, t2;
-	mtype insn;
-	bool stray_bp = true;	/* only for the assertion's text */
+	byte insn;
+	bool stray_bp = true;	/* only for the assertions' text */
+	bool late_bp = true;
 #ifdef CPU_LOCALS
 	CPU_LOCALS
 #endif
@@ -24,7 +38,7 @@ active [N] proctype CPU()
 boundary:
 	do
 	:: (pending & BIT(id)) ->
-		/* the round's NMI: do_nmi acks, iretq serializes */
+		/* the round lands: acknowledged; serializing (the NMI's iretq) */
 		atomic { SERIALIZE(id); pending = pending & ~BIT(id) }
 #ifdef METHOD_STOP
 	:: (pause_req & BIT(id)) && !(pending & BIT(id)) ->
@@ -42,8 +56,7 @@ boundary:
 		FETCH_SITE(id);
 		if
 		:: h == CC -> insn = BREAKPOINT
-		:: h == OLD && t1 == OLD && t2 == OLD -> insn = OLD_INSN
-		:: h == NEW0 && t1 == NEW && t2 == NEW -> insn = NEW_INSN
+		:: h != CC && t1 == t2 && h == HEAD_OF(t1) -> insn = t1
 		:: else -> insn = TORN
 		fi;
 #ifdef CHECK_SAFETY
@@ -51,9 +64,13 @@ boundary:
 #endif
 #ifdef CHECK_COMPLETION
 #ifdef STRONG_COMPLETION
-		assert(!returned || insn == NEW_INSN);
+		assert(!returned || insn == FINAL);
 #else
-		assert(!(returned && sret[id]) || insn == NEW_INSN);
+		assert(!(returned && sret[id]) || insn == FINAL);
+#endif
+#ifdef TWO_PATCHES
+		/* once the first call has returned, never the old instruction */
+		assert(insn == BREAKPOINT || insn >= patches_returned);
 #endif
 #endif
 		h = 0;
@@ -61,13 +78,28 @@ boundary:
 		t2 = 0;
 		if
 		:: insn == BREAKPOINT ->
-			/* kernel mode from here: no acknowledgement possible */
-			insn = OLD_INSN;
+			insn = 0;
+in_flight:		/* #BP raised, handler not entered: user mode, RIP = site+1 */
+#if defined(MUTANT_KICK_ACK_IN_FLIGHT) || defined(MUTANT_NMI_IN_FLIGHT)
+			do
+#ifdef MUTANT_KICK_ACK_IN_FLIGHT
+			:: (pending & BIT(id)) ->
+				/* a kick stops the CPU here: CPL 3, so acknowledged */
+				atomic { SERIALIZE(id); pending = pending & ~BIT(id) }
+#else
+			:: (pending & BIT(id)) && head != CC ->
+				/* the NMI taken here; the guest finds no cc at RIP-1 */
+				atomic { SERIALIZE(id); pending = pending & ~BIT(id) }
+#endif
+			:: break
+			od;
+#endif
+			/* the #BP is delivered: kernel mode from here */
 			KERNEL_ACK_POINT(id);
 			bp_handler(id);
 			/* iretq: serializing; back at a user boundary */
-			atomic { SERIALIZE(id) }
-		:: else -> insn = OLD_INSN
+			atomic { LATE_BP_CHECK(); SERIALIZE(id) }
+		:: else -> insn = 0
 		fi
 	:: !(pending & BIT(id)) SKIP_PAUSE_GUARD ->
 		/* an unrelated interrupt: its iretq serializes */

@@ -8,7 +8,7 @@
 #   safety      no torn instruction, no stray #BP ("not ours"), read-backs
 #               hold (assertions, exhaustive search)
 #   completion  after the patch returned, every execution is the new
-#               instruction (assertions)
+#               instruction and no #BP handler is still to run (assertions)
 #   liveness    no non-progress cycle under weak fairness (pan -l -f): the
 #               patcher always gets to its progress label at completion
 # then each mutant (a model with one safeguard removed) must be caught.
@@ -56,7 +56,7 @@ trap cleanup EXIT
 
 # verify NAME FILE PROP DEFINES: one pan run, in its own directory.  Leaves
 # there pan.out and a file "result": the error count, the states stored and
-# what the error is (none, torn, stray, readback, completion, livelock,
+# what the error is (none, torn, stray, readback, late, completion, livelock,
 # deadlock, incomplete, unknown, tool).
 verify() {
 	local name=$1 file=$2 prop=$3 defs=$4 dir out errors=-1 states=0 kind=tool
@@ -90,6 +90,8 @@ verify() {
 		kind=livelock
 	elif grep -q '^pan:[0-9]*: invalid end state' "$out"; then
 		kind=deadlock
+	elif grep -q '^pan:[0-9]*: assertion violated.*late_bp' "$out"; then
+		kind=late
 	elif grep -q '^pan:[0-9]*: assertion violated.*returned' "$out"; then
 		kind=completion
 	elif grep -q '^pan:[0-9]*: assertion violated.*stray_bp' "$out"; then
@@ -122,8 +124,9 @@ result() {
 describe() { # KIND
 	case $1 in
 	torn) echo "torn instruction" ;;
-	stray) echo "stray #BP: state 0, not ours" ;;
+	stray) echo "stray #BP: not ours, still int3" ;;
 	readback) echo "read-back mismatch" ;;
+	late) echo "a #BP handler still to run after the patch returned" ;;
 	completion) echo "an old or trapping execution after completion" ;;
 	livelock) echo "non-progress cycle" ;;
 	deadlock) echo "invalid end state" ;;
@@ -153,17 +156,26 @@ diag() { # why a run did not give the expected outcome, for the log
 MODELS="
 stop		stop.pml	-		none none none
 bp-emulate	bp_emulate.pml	-		none none none
+bp-emulate-two-patches	bp_emulate.pml	-DTWO_PATCHES	none none none
 bp-cancel	bp_cancel.pml	-		torn none livelock
 bp-cancel-fixed	bp_cancel.pml	-DBP_CANCEL_FIXED	none none livelock
+bp-cancel-fixed-two-patches	bp_cancel.pml	-DBP_CANCEL_FIXED,-DTWO_PATCHES	none none livelock
 bp-cancel-coherent-fetch	bp_cancel.pml	-DFETCH_COHERENT	none none livelock
 naive		naive.pml	-		torn none none
 "
-# name, file, defines, the error it must be caught with
+# name, file, defines, the property and the error it must be caught with
+# (kick-ack-in-flight: the acknowledgement rule before issue 9; see
+# README.md, "The in-flight window")
 MUTANTS="
 bp-emulate-no-tail-round	bp_emulate.pml	-DMUTANT_NO_TAIL_ROUND	safety torn
-bp-emulate-ack-in-handler	bp_emulate.pml	-DMUTANT_ACK_IN_HANDLER	safety stray
-bp-emulate-no-last-round	bp_emulate.pml	-DMUTANT_NO_LAST_ROUND	completion completion
+bp-emulate-ack-in-handler	bp_emulate.pml	-DMUTANT_ACK_IN_HANDLER	completion late
+bp-emulate-no-last-round	bp_emulate.pml	-DMUTANT_NO_LAST_ROUND	completion late
+bp-emulate-kick-ack-in-flight	bp_emulate.pml	-DMUTANT_KICK_ACK_IN_FLIGHT	completion late
+bp-emulate-kick-ack-in-flight-old-handler	bp_emulate.pml	-DTWO_PATCHES,-DOLD_BP_HANDLER,-DMUTANT_KICK_ACK_IN_FLIGHT	safety stray
+bp-emulate-nmi-in-flight	bp_emulate.pml	-DMUTANT_NMI_IN_FLIGHT	completion late
 bp-cancel-fixed-no-cc-check	bp_cancel.pml	-DBP_CANCEL_FIXED,-DMUTANT_NO_CC_CHECK	safety torn
+bp-cancel-fixed-kick-ack-in-flight	bp_cancel.pml	-DBP_CANCEL_FIXED,-DMUTANT_KICK_ACK_IN_FLIGHT	completion late
+bp-cancel-fixed-kick-ack-in-flight-old-handler	bp_cancel.pml	-DBP_CANCEL_FIXED,-DTWO_PATCHES,-DOLD_BP_HANDLER,-DMUTANT_KICK_ACK_IN_FLIGHT	safety stray
 stop-no-nmi-on-resume	stop.pml	-DMUTANT_NO_NMI_ON_RESUME	safety torn
 "
 nmodels=$(echo "$MODELS" | grep -c .)
