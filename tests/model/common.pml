@@ -164,8 +164,7 @@ inline sync_round()
  *                              its handler acknowledges (the rule before
  *                              issue 9: stopped at CPL 3, so not in a handler)
  *   MUTANT_NMI_IN_FLIGHT       a KVM that would deliver the NMI in that window,
- *                              with the guest's own check as the only guard
- *                              (no acknowledgement if the byte at RIP-1 is cc)
+ *                              where the guest acknowledges it (CPL 3)
  */
 #ifdef MUTANT_ACK_IN_HANDLER
 #define KERNEL_ACK_POINT(id) \

@@ -87,8 +87,8 @@ in_flight:		/* #BP raised, handler not entered: user mode, RIP = site+1 */
 				/* a kick stops the CPU here: CPL 3, so acknowledged */
 				atomic { SERIALIZE(id); pending = pending & ~BIT(id) }
 #else
-			:: (pending & BIT(id)) && head != CC ->
-				/* the NMI taken here; the guest finds no cc at RIP-1 */
+			:: (pending & BIT(id)) ->
+				/* the NMI taken here, at CPL 3: acknowledged */
 				atomic { SERIALIZE(id); pending = pending & ~BIT(id) }
 #endif
 			:: break
