@@ -16,10 +16,31 @@
  *         rely on in practice.
  *   nmi:  every vCPU takes an NMI whose guest handler acknowledges through a
  *         port and returns with iretq: architecturally serializing.
- * In both kinds an acknowledgement only counts when the vCPU was in guest user
- * mode, so a round never completes while a guest #BP handler that started
- * before it is still running (Linux gets this for free: its sync IPI cannot
- * interrupt the int3 handler).  See vmm/kvm.c.
+ * What every method below relies on, in both kinds: a round completes only
+ * once no guest #BP handler that began before it, or whose int3 executed
+ * before it, is still to run (Linux gets this for free: its sync IPI cannot
+ * interrupt the int3 handler).  "Stopped in guest user mode" is not enough:
+ * on kvm_pvm an int3 can have executed with its #BP still queued in KVM
+ * (RIP = int3 + 1, CPL 3, nothing in KVM_GET_VCPU_EVENTS), and a round that
+ * completed over it let the handler run after the patch had moved on: a
+ * stray #BP in bp-emulate under host load (issue 9).  So:
+ *   kick, own VMM (vmm/kvm.c): acknowledged at CPL 3 with RIP - 1 not a site
+ *     start (int3s are only ever written at site starts);
+ *   kick, qemu/libvirt (vmm/extvm.c): acknowledged once the vCPU's loop, or
+ *     two more #BP handlers, ran after the stop (a queued #BP is injected
+ *     first at re-entry, and handlers do not nest);
+ *   nmi: acknowledged by the guest only from user mode; KVM injects a queued
+ *     exception before an NMI, so an NMI never lands in the window.
+ * Why that is enough for each method: the handler of any int3 fetched
+ * before the round's writes has returned, and any int3 fetched later is
+ * fetched after the vCPU re-entered (kick) or after its NMI's iretq, and
+ * sees the state the patcher published before writing that int3.  The
+ * guest's handler (guest-agent/kernel.c, do_bp) also reads the site byte
+ * before the patch state, so that even a late handler acts on the state of
+ * the int3 it finds.  The guest witnesses the rule: each acknowledgement
+ * records where the vCPU stopped, and a handler that finds its own int3 there
+ * counts itself in bp_late (tests/safety-load.sh checks it is 0, and that
+ * the old rule makes it grow).
  *
  * Method `stop` (hypervisor stop-machine):
  *   1. Pause every vCPU: each leaves guest mode and parks, acknowledged.
