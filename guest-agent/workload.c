@@ -17,7 +17,20 @@ void hvp_workload_main(unsigned cpu)
 	const volatile struct hvp_agent_config *cfg = &hvp_agent.config;
 	uint64_t period = 0, rate = 0, prev, next, fault_at = 0, nloop = 0;
 	uint32_t hostile = 0;
+	void (*run[NR_KEYS])(void);
 	unsigned k;
+
+	for (k = 0; k < NR_KEYS; k++)
+		run[k] = hvp_key_run[k];
+	/*
+	 * --hostile rewrite-site: small's first site is the compromised
+	 * kernel's own scribble (ud2s, calls into a target's middle), so every
+	 * vCPU runs small from its second site on (run_small is its 16 sites
+	 * back to back, see sites.S): those 15 sites only the patcher writes,
+	 * and a tear on any of them faults (tests/hostile.sh).
+	 */
+	if (cfg->hostile == HVP_HOSTILE_REWRITE_SITE)
+		run[KEY_SMALL] = (void (*)(void))((uintptr_t)hvp_key_run[KEY_SMALL] + HVP_INSN_LEN);
 
 	if ((cfg->flags & HVP_CFG_FAULT_TEST) && cpu == cfg->fault_vcpu)
 		fault_at = 1000;
@@ -61,7 +74,7 @@ void hvp_workload_main(unsigned cpu)
 		mask = cfg->key_mask;
 		for (k = 0; k < NR_KEYS; k++) {
 			if (mask & (1u << k)) {
-				hvp_key_run[k]();
+				run[k]();
 				this_vcpu->iters[k]++;
 			}
 		}

@@ -91,7 +91,9 @@
 #define HVP_HOSTILE_REWRITE_TABLE	12	/* after ready: keep rewriting site
 						 * addresses, counts and the header  */
 #define HVP_HOSTILE_REWRITE_SITE	13	/* after ready: keep rewriting the
-						 * bytes of key small's first site   */
+						 * bytes of key small's first site;
+						 * workloads call small from its
+						 * second site on                    */
 #define HVP_HOSTILE_SCRIBBLE_TEXT	14	/* after ready: write one byte of its
 						 * own text padding (not a site): the
 						 * service's text witness must see it */

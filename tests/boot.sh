@@ -65,8 +65,19 @@ tap_ok "vm start with a faulting vCPU 1" "$HVPATCH" vm start f1 --vcpus 2 --faul
 sleep 0.3
 st=$("$HVPATCH" -j stats f1)
 tap_is "vCPU 1 is reported dead" dead "$(jq -r '.vcpus[1].state' <<<"$st")"
-tap_is "its fault is #UD with a RIP" "#UD" "$(jq -r '.vcpus[1].faults[0].name' <<<"$st")"
-tap_ok "the fault RIP is in the workload" test "$(jq -r '.vcpus[1].faults[0].rip' <<<"$st")" != 0x0
+tap_is "its one fault is #UD (vector 6, the workload's ud2) at CPL3" "1 6 #UD 3" \
+	"$(jq -r '.vcpus[1] | "\(.nr_faults) \(.faults[0].vector) \(.faults[0].name) \(.faults[0].cpl)"' <<<"$st")"
+# --fault-test makes hvp_workload_main execute a ud2 (guest-agent/workload.c):
+# the RIP must lie in that function's text, [hvp_workload_main, next symbol),
+# and hold the ud2 itself (0f 0b) in the guest ELF
+rip=$(jq -r '.vcpus[1].faults[0].rip' <<<"$st")
+wl=($(nm -n "$elf" | awk '$3 == "hvp_workload_main" { f = 1; a = $1; next }
+	f && $1 != a { print a, $1; exit }'))
+wl_lo=$((16#${wl[0]:-0})) wl_hi=$((16#${wl[1]:-0}))
+tap_ok "the fault RIP $rip is in hvp_workload_main [$(printf '0x%x, 0x%x' "$wl_lo" "$wl_hi"))" \
+	test $((rip)) -ge "$wl_lo" -a $((rip)) -lt "$wl_hi"
+tap_ok "the instruction at $rip is the workload's ud2" grep -qE "^ *${rip#0x}:[[:space:]]+0f 0b[[:space:]]+ud2" \
+	<(objdump -d --start-address=$((rip)) --stop-address=$((rip + 2)) "$elf")
 a=$(jq '.vcpus[0].loops' <<<"$st"); sleep 0.3
 b=$("$HVPATCH" -j stats f1 | jq '.vcpus[0].loops')
 tap_ok "vCPU 0 keeps running" test "$b" -gt "$a"

@@ -88,8 +88,10 @@ last=$(jq -s -r 'sort_by(.patch_seq) | last | if .completed then .target else .o
 tap_is "the key ends where the last patch left it" "$last" \
 	"$("$HVPATCH" -j sites list "$VM" | jq -r '.keys[] | select(.name=="single") | .current')"
 tap_is "0 guest faults across all patches" 0 \
-	"$(jq -s 'map(.faults) | add' "$out/patches.jsonl")"
-tap_is "0 faults in stats" 0 "$("$HVPATCH" -j stats "$VM" | jq '[.vcpus[].nr_faults] | add')"
+	"$(jq -s 'map(.faults) | add' "$out/patches.jsonl")" ||
+	print_faults "$VM" "$(jq -s -r 'map(select(.faults > 0) | .patch_seq) | first' "$out/patches.jsonl")"
+tap_is "0 faults in stats" 0 "$("$HVPATCH" -j stats "$VM" | jq '[.vcpus[].nr_faults] | add')" ||
+	print_faults "$VM"
 tap_is "completed patches: $(jq -s 'map(select(.completed)) | length' "$out/patches.jsonl") of $patches" \
 	true "$(jq -s 'map(select(.completed)) | length > 0' "$out/patches.jsonl")"
 
@@ -158,6 +160,7 @@ else
 	for t in 1 2 3 4; do echo "ok $((_tap_n + 1)) # SKIP peer-cred refusal needs root and setpriv"; _tap_n=$((_tap_n + 1)); done
 fi
 
-tap_is "0 faults in stats at the end" 0 "$("$HVPATCH" -j stats "$VM" | jq '[.vcpus[].nr_faults] | add')"
+tap_is "0 faults in stats at the end" 0 "$("$HVPATCH" -j stats "$VM" | jq '[.vcpus[].nr_faults] | add')" ||
+	print_faults "$VM"
 tap_ok "vm stop" "$HVPATCH" vm stop "$VM"
 tap_done

@@ -67,14 +67,45 @@ tap_ok() {
 	return $rc
 }
 
-# tap_is DESC EXPECTED ACTUAL
+# tap_is DESC EXPECTED ACTUAL: returns 1 when they differ (tap_is ... || print_faults VM)
 tap_is() {
 	if [ "$2" = "$3" ]; then
 		_tap_result 0 "$1"
 	else
 		_tap_result 1 "$1"
 		printf '# expected: %s\n#      got: %s\n' "$2" "$3" | head -n 10
+		return 1
 	fi
+}
+
+# tap_todo DESC REASON: a known failure, the TAP way ("# TODO" is XFAIL under
+# automake's tap-driver; an "ok ... # TODO" would be XPASS, an error, so only
+# call this on the failing path).
+tap_todo() {
+	_tap_n=$((_tap_n + 1))
+	echo "not ok $_tap_n - $1 # TODO $2"
+}
+
+# diag_json LABEL TEXT: TEXT (a JSON result, or whatever came instead) on one
+# diagnostic line, at most 2000 characters
+diag_json() {
+	printf '# %s: %s\n' "$1" "$( (jq -c . <<<"$2" 2>/dev/null || printf '%s' "$2") | tr -s '\n' ' ' | sed 's/ *$//' | head -c 2000)"
+}
+
+# print_faults NAME [PATCH_SEQ]: every guest fault the VM's vCPUs logged (the
+# agent keeps the last 4 per vCPU), as TAP diagnostics; with PATCH_SEQ, the
+# patch_seq of the caller's last patch result, to place them.  For a test
+# that asserted 0 faults and failed.
+print_faults() {
+	local st
+	st=$("$HVPATCH" -j stats "$1" 2>&1) || { printf '# fault: stats %s failed: %s\n' "$1" "$st"; return 0; }
+	jq -r --arg seq "${2:-}" '.vcpus[] | . as $v |
+		(.faults[] | "# fault: vcpu \($v.id) vector \(.vector) (\(.name)) rip \(.rip) cpl \(.cpl)" +
+			(if .vector == 14 then " cr2 \(.cr2) error \(.error_code)" else "" end) +
+			(if $seq != "" then " (last patch_seq \($seq))" else "" end)),
+		(select(.nr_faults > (.faults | length)) |
+			"# fault: vcpu \($v.id): \(.nr_faults - (.faults | length)) older faults not kept")' \
+		<<<"$st" 2>&1 | head -n 40
 }
 
 # tap_exit DESC EXPECTED_STATUS CMD ARGS...: the exit status, and a message on stderr or stdout

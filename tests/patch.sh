@@ -35,7 +35,7 @@ else
 fi
 tap_ok "... and no int3 is left on any batch site" test \
 	"$(site_bytes "$vm" batch | jq '[.[] | startswith("cc")] | any')" = false
-tap_is "... with 0 faults" 0 "$(faults "$vm")"
+tap_is "... with 0 faults" 0 "$(faults "$vm")" || print_faults "$vm" "$(jq .patch_seq <<<"$r")"
 # --- refusals write nothing ---
 before=$(site_bytes "$vm" single)
 "$HVPATCH" patch apply "$vm" nokey single_a >/dev/null 2>&1
@@ -52,13 +52,21 @@ tap_ok "vm stop $vm" "$HVPATCH" vm stop "$vm"
 
 # --- bp-cancel at a low hit rate completes ---
 tap_ok "vm start slow: 100 loop passes/s" "$HVPATCH" vm start slow --vcpus 2 --rate 100 --keys single,batch
-ok=0
+ok=0 seq=
 for t in batch_c batch_a single_c single_a; do
 	k=${t%_*}
-	r=$(patch slow "$k" "$t" --method bp-cancel --sync kick --timeout 20000)
-	[ "$(jq '.completed and .faults == 0' <<<"$r")" = true ] && ok=$((ok + 1))
+	# batch is 1024 sites at 3 sync rounds each, one at a time: on a loaded
+	# host that alone can take over 20 s (a round every ~10 ms) without a
+	# single #BP in the way, and slow rounds are not what this is about
+	r=$(patch slow "$k" "$t" --method bp-cancel --sync kick --timeout 60000 2>&1)
+	if [ "$(jq '.completed and .faults == 0' <<<"$r" 2>/dev/null)" = true ]; then
+		ok=$((ok + 1))
+	else
+		diag_json "$k -> $t" "$r"
+		seq=$(jq .patch_seq <<<"$r" 2>/dev/null)
+	fi
 done
-tap_is "bp-cancel completes at a low hit rate (4 of 4)" 4 "$ok"
+tap_is "bp-cancel completes at a low hit rate, 0 faults (4 of 4)" 4 "$ok" || print_faults slow "$seq"
 
 # --- unexpected old bytes: a torn site is refused, naming it ---
 # 'medium' is not called by this VM's workload, so a half-written site is
