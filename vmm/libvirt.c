@@ -449,6 +449,10 @@ int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *
 		lv_destroy(l, o->attach);
 		return r;
 	}
+	/* libvirt's QEMU makes it 0644; in our own root it is ours alone */
+	if (embed_root(root, sizeof(root), o->rundir, o->name, o->uri) == 0 &&
+	    chmod(l->ram, 0600) < 0)
+		fprintf(stderr, "libvirt: chmod %s: %s\n", l->ram, strerror(errno));
 	fprintf(stderr, "libvirt: domain %s, RAM file %s\n", dname, l->ram);
 	xo = (struct hvp_ext_opts){
 		.nr_vcpus = o->nr_vcpus,
