@@ -235,6 +235,14 @@ static int zombie_status(pid_t pid, int *status)
 	return 0;
 }
 
+/* Has pid exited?  A zombie has: its parent may be slow to reap it. */
+static bool proc_gone(pid_t pid)
+{
+	int status;
+
+	return kill(pid, 0) < 0 || zombie_status(pid, &status) == 0;
+}
+
 /*
  * The connection to NAME's service broke without an answer (r): say whether
  * the service died, how if that can be known, and where its log is.
@@ -253,9 +261,9 @@ static int service_gone(const char *name, int r)
 			    "answering (%s); it left no pid file; see its log: %s", name,
 			    strerror(-r), log);
 	/* the socket closes a moment before the process is gone */
-	for (i = 0; i < 100 && kill(pid, 0) == 0 && zombie_status(pid, &status) < 0; i++)
+	for (i = 0; i < 100 && !proc_gone(pid); i++)
 		usleep(10000);
-	if (kill(pid, 0) == 0 && zombie_status(pid, &status) < 0)
+	if (!proc_gone(pid))
 		return fail(HVP_ERR_INTERNAL, "VM %s: its service (pid %ld) broke the connection "
 			    "without answering (%s) and still runs; see its log: %s", name,
 			    (long)pid, strerror(-r), log);
@@ -851,13 +859,13 @@ static int cmd_vm_stop(int argc, char **argv)
 		return r;
 	json_object_put(res);
 	/* The service answers, then tears the VM down: wait for it to go. */
-	for (i = 0; pid > 0 && i < 1000 && kill(pid, 0) == 0; i++) {
+	for (i = 0; pid > 0 && i < 1000 && !proc_gone(pid); i++) {
 		struct timespec ts = { 0, 10000000 };
 
 		waitpid(pid, NULL, WNOHANG);
 		nanosleep(&ts, NULL);
 	}
-	if (pid > 0 && kill(pid, 0) == 0)
+	if (pid > 0 && !proc_gone(pid))
 		kill(pid, SIGKILL);
 	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".sock") == 0)
 		unlink(path);
