@@ -479,6 +479,7 @@ static int emulate_undo(struct patch_run *p, const uint64_t *sites, unsigned j)
 	unsigned i;
 	int r;
 
+	p->undoing = true;	/* an undo runs to its end */
 	memcpy(reason, p->res->reason, sizeof(reason));
 	for (i = 0; i < j; i++)
 		swap_byte(p, sites[i], HVP_OPC_INT3, p->req->key->opcode);
@@ -554,10 +555,8 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 	 * behind, and the first mismatch is reported.
 	 */
 	jstep(p, "tails of %u sites", n);
-	if (must_stop(p)) {
-		p->undoing = true;
+	if (must_stop(p))
 		return stopped(p, emulate_undo(p, sites, n));
-	}
 	for (i = 0; i < n; i++) {
 		encode(p, sites[i], dest, insn);
 		r = write_bytes(p, sites[i], insn, 1, HVP_INSN_LEN - 1);
@@ -644,6 +643,9 @@ static int cancel_stop(struct patch_run *p, unsigned i, const uint8_t old[HVP_IN
 	char saved[sizeof(p->res->reason)];
 	int r;
 
+	/* a rollback (timeout, a changed site, a stop) runs to its end: its
+	 * bp-emulate batch must not stop half-way */
+	p->undoing = true;
 	memcpy(saved, p->res->reason, sizeof(saved));
 	if (armed) {
 		/* State stays 1/4 until the round is over, so a vCPU that still
@@ -724,7 +726,6 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 		if (must_stop(p)) {
 			/* as at the deadline: sites 0..i-1 go back to the old target */
 			*gave_up = true;
-			p->undoing = true;
 			return stopped(p, cancel_stop(p, i, old, attempt > 0));
 		}
 		__atomic_store_n(&ctl->state, HVP_BPS_CANCELLABLE, __ATOMIC_RELEASE);
