@@ -101,6 +101,14 @@
  *
  * Every write is read back; a mismatch fails loudly with the site's address.
  *
+ * Stopping early.  Before each write to the text, as it checks its deadline,
+ * the engine asks must_stop(): has `vm stop` been asked for, or could the
+ * journal record of this step not be written and synced?  Then it takes the
+ * step back instead (stop: the old bytes, still paused; bp-emulate: the old
+ * tails under the int3s, then the int3s off; bp-cancel: what a timeout does)
+ * and returns -ECANCELED with the reason.  An undo is never stopped itself,
+ * and once the last byte is written the patch completes.
+ *
  * The guest is not trusted.  The engine works only from the service's
  * validated copy of the key (vmm/agent.c), never from the guest's tables,
  * which it may rewrite at any time; every write is checked to fall inside
