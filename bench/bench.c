@@ -24,6 +24,7 @@
 #include <json-c/json.h>
 
 #include "bench.h"
+#include "extvm.h"
 #include "patch.h"
 #include "service.h"
 #include "util.h"
@@ -122,10 +123,8 @@ static int vm_get(struct bench *b, unsigned vcpus, unsigned backend, char *err, 
 	snprintf(vo.name, sizeof(vo.name), "bench%ld", (long)getpid());
 	snprintf(vo.backend, sizeof(vo.backend), "%s", hvp_bench_backends[backend]);
 	snprintf(vo.rundir, sizeof(vo.rundir), "%s", hvp_rundir());
-	if (backend != HVP_BENCH_BE_KVM && (r = hvp_rundir_ensure(vo.rundir)) < 0) {
-		snprintf(err, errlen, "runtime directory %s: %s", vo.rundir, strerror(-r));
+	if (backend != HVP_BENCH_BE_KVM && (r = hvp_rundir_ensure(vo.rundir, err, errlen)) < 0)
 		return r;
-	}
 	snprintf(vo.image, sizeof(vo.image), "%s", b->o->image);
 	vo.vcpus = vcpus;
 	vo.mem_mib = 64;
@@ -755,6 +754,15 @@ out:
 	if (b.cells)
 		json_object_put(b.cells);
 	vm_drop(&b);
+	{
+		/* what QEMU and libvirt left of the bench's VMs (see vm_get) */
+		char name[32];
+
+		snprintf(name, sizeof(name), "bench%ld", (long)getpid());
+		if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".console") == 0)
+			unlink(path);
+		hvp_libvirt_remove_root(hvp_rundir(), name, NULL);
+	}
 	hvp_bpf_witness_close(b.bpf);
 	json_object_put(report);
 	return r;

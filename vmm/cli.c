@@ -164,6 +164,121 @@ static int positional(int argc, char **argv, int n, const char *what)
 
 static int try_attach(const char *name);
 
+/*
+ * The runtime directory before it is used: 0 when it is safe or absent
+ * (nothing runs then), else the error is printed and the exit status given.
+ */
+static int rundir_ok(void)
+{
+	char err[PATH_MAX + 256];
+	int r = hvp_rundir_usable(hvp_rundir(), err, sizeof(err));
+
+	return r < 0 && r != -ENOENT ? fail(HVP_ERR_REFUSED, "%s", err) : 0;
+}
+
+/* How a process ended, from its wait status. */
+static void describe_status(char *buf, size_t len, int status)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else if (WIFEXITED(status))
+		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+	else
+		snprintf(buf, len, "wait status 0x%x", (unsigned)status);
+}
+
+/* NAME's service pid from NAME.pid, or 0. */
+static pid_t service_pid(const char *name)
+{
+	char path[PATH_MAX];
+	long v = 0;
+	FILE *f;
+
+	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".pid") < 0)
+		return 0;
+	f = hvp_runfile_fopen(path, HVP_RUNFILE_READ);
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld", &v) != 1 || v <= 0)
+		v = 0;
+	fclose(f);
+	return (pid_t)v;
+}
+
+/*
+ * A dead process that is not our child: its status is only known while it
+ * is a zombie (/proc/PID/stat, field 52).  0 when known.
+ */
+static int zombie_status(pid_t pid, int *status)
+{
+	char path[64], buf[1024], *p;
+	unsigned field;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');	/* the command name may hold anything */
+	if (!p || p[1] != ' ' || p[2] != 'Z')
+		return -1;
+	for (field = 2; p && field < 52; field++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return -1;
+	*status = atoi(p + 1);
+	return 0;
+}
+
+/* Has pid exited?  A zombie has: its parent may be slow to reap it. */
+static bool proc_gone(pid_t pid)
+{
+	int status;
+
+	return kill(pid, 0) < 0 || zombie_status(pid, &status) == 0;
+}
+
+/*
+ * The connection to NAME's service broke without an answer (r): say whether
+ * the service died, how if that can be known, and where its log is.
+ */
+static int service_gone(const char *name, int r)
+{
+	char log[PATH_MAX], how[96], path[PATH_MAX];
+	const char *attach = "";
+	pid_t pid = service_pid(name);
+	int i, status;
+
+	if (hvp_vm_path(log, sizeof(log), hvp_rundir(), name, ".log") < 0)
+		snprintf(log, sizeof(log), "?");
+	if (!pid)
+		return fail(HVP_ERR_INTERNAL, "VM %s: the service broke the connection without "
+			    "answering (%s); it left no pid file; see its log: %s", name,
+			    strerror(-r), log);
+	/* the socket closes a moment before the process is gone */
+	for (i = 0; i < 100 && !proc_gone(pid); i++)
+		usleep(10000);
+	if (!proc_gone(pid))
+		return fail(HVP_ERR_INTERNAL, "VM %s: its service (pid %ld) broke the connection "
+			    "without answering (%s) and still runs; see its log: %s", name,
+			    (long)pid, strerror(-r), log);
+	if (zombie_status(pid, &status) == 0)
+		describe_status(how, sizeof(how), status);
+	else
+		snprintf(how, sizeof(how), "exit status unknown: it is not this command's child");
+	/* qemu, libvirt: the guest outlives its service */
+	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".vm.json") == 0 &&
+	    access(path, F_OK) == 0)
+		attach = "; its VM may still run: 'hvpatch vm attach NAME' takes it over";
+	return fail(HVP_ERR_INTERNAL, "VM %s: its service (pid %ld) died during the request (%s); "
+		    "see its log: %s%s", name, (long)pid, how, log, attach);
+}
+
 static int call_service(const char *name, const char *cmd, json_object *args, int timeout_ms,
 			json_object **result)
 {
@@ -180,6 +295,10 @@ static int call_service(const char *name, const char *cmd, json_object *args, in
 		json_object_put(args);
 		return fail(HVP_ERR_USAGE, "runtime directory path too long");
 	}
+	if ((r = rundir_ok())) {
+		json_object_put(args);
+		return r;
+	}
 	r = hvp_ctl_call(path, cmd, json_object_get(args), timeout_ms, &resp);
 	/* A qemu/libvirt VM whose service died: take it over, then ask again. */
 	if ((r == -ENOENT || r == -ECONNREFUSED) && try_attach(name) == 0)
@@ -191,6 +310,8 @@ static int call_service(const char *name, const char *cmd, json_object *args, in
 	if (r == -ETIMEDOUT)
 		return fail(HVP_ERR_INTERNAL, "VM %s: the service did not answer within %d s", name,
 			    timeout_ms / 1000);
+	if (r == -ECONNRESET || r == -EPIPE)
+		return service_gone(name, r);
 	if (r < 0)
 		return fail(HVP_ERR_PROTOCOL, "VM %s: %s", name, strerror(-r));
 	json_object_object_get_ex(resp, "ok", &ok);
@@ -235,7 +356,8 @@ static const char vm_start_help[] =
 	"  -c, --connect URI    libvirt URI (default qemu:///embed?root=RUNDIR/libvirt-NAME:\n"
 	"                       libvirt's embedded driver, no daemon needed)\n"
 	"  --timeout SEC        how long to wait for the agent (default 60)\n"
-	"Runtime files go to $HVPATCH_RUNTIME_DIR (default /run/hvpatch).\n";
+	"Runtime files go to $HVPATCH_RUNTIME_DIR (default /run/hvpatch for root,\n"
+	"$XDG_RUNTIME_DIR/hvpatch for other users): a directory of yours, mode 0700.\n";
 
 static int find_image(char *buf, size_t len, const char *given)
 {
@@ -315,26 +437,32 @@ static int read_line_timeout(int fd, char *buf, size_t len, int timeout_ms)
 static int spawn_service(struct hvp_vm_opts *po, int timeout)
 {
 	struct hvp_vm_opts o = *po;
-	char line[600], log[PATH_MAX];
-	int c, r, p[2], logfd;
+	char line[600], log[PATH_MAX], err[PATH_MAX + 128], how[96];
+	int c, r, p[2], logfd, status;
 	pid_t pid;
 
 	if (hvp_vm_path(log, sizeof(log), o.rundir, o.name, ".log") < 0)
 		return fail(HVP_ERR_USAGE, "runtime directory path too long");
-	if (pipe2(p, O_CLOEXEC) < 0)
+	logfd = hvp_runfile_open(log, HVP_RUNFILE_APPEND, err, sizeof(err));
+	if (logfd < 0)
+		return fail(HVP_ERR_REFUSED, "VM %s: log: %s", o.name, err);
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		close(logfd);
 		return fail(HVP_ERR_INTERNAL, "pipe: %s", strerror(errno));
+	}
 	fflush(NULL);
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(logfd);
 		return fail(HVP_ERR_INTERNAL, "fork: %s", strerror(errno));
+	}
 	if (pid == 0) {
 		close(p[0]);
 		setsid();
-		logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (logfd >= 0) {
-			dup2(logfd, STDOUT_FILENO);
-			dup2(logfd, STDERR_FILENO);
-		}
+		/* every file the service and its QEMU create is theirs alone */
+		umask(077);
+		dup2(logfd, STDOUT_FILENO);
+		dup2(logfd, STDERR_FILENO);
 		c = open("/dev/null", O_RDONLY);
 		if (c >= 0)
 			dup2(c, STDIN_FILENO);
@@ -344,6 +472,7 @@ static int spawn_service(struct hvp_vm_opts *po, int timeout)
 		exit(hvp_vm_serve(&o, p[1]));
 	}
 	close(p[1]);
+	close(logfd);
 	r = read_line_timeout(p[0], line, sizeof(line), (int)timeout * 1000);
 	close(p[0]);
 	if (r == -ETIMEDOUT) {
@@ -353,9 +482,10 @@ static int spawn_service(struct hvp_vm_opts *po, int timeout)
 			    o.name, (unsigned long long)timeout, log);
 	}
 	if (r < 0) {
-		waitpid(pid, NULL, 0);
-		return fail(HVP_ERR_INTERNAL, "VM %s: the service died while starting (log: %s)",
-			    o.name, log);
+		waitpid(pid, &status, 0);
+		describe_status(how, sizeof(how), status);
+		return fail(HVP_ERR_INTERNAL, "VM %s: its service (pid %ld) died while starting (%s); "
+			    "see its log: %s", o.name, (long)pid, how, log);
 	}
 	if (strcmp(line, "ok")) {
 		waitpid(pid, NULL, 0);
@@ -368,15 +498,18 @@ static int spawn_service(struct hvp_vm_opts *po, int timeout)
 /* The options a qemu/libvirt VM was started with (RUNDIR/NAME.vm.json). */
 static int read_vm_state(const char *name, struct hvp_vm_opts *o)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], err[PATH_MAX + 128];
 	json_object *j, *v;
-	int ok = 1;
+	int ok = 1, fd;
 
 	memset(o, 0, sizeof(*o));
-	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".vm.json") < 0 ||
-	    access(path, R_OK) < 0)
+	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".vm.json") < 0)
 		return -ENOENT;
-	j = json_object_from_file(path);
+	fd = hvp_runfile_open(path, HVP_RUNFILE_READ, err, sizeof(err));
+	if (fd < 0)
+		return fd == -ENOENT ? -ENOENT : -EINVAL;
+	j = json_object_from_fd(fd);
+	close(fd);
 	if (!j)
 		return -EINVAL;
 #define STR(f)	do { if (json_object_object_get_ex(j, #f, &v) && json_object_is_type(v, json_type_string)) \
@@ -431,6 +564,8 @@ static int cmd_vm_attach(int argc, char **argv)
 		return r;
 	if (!hvp_name_valid(argv[optind]))
 		return usage_error("'%s' is not a valid VM name", argv[optind]);
+	if ((r = rundir_ok()))
+		return r;
 	if (vm_alive(argv[optind])) {
 		r = call_service(argv[optind], "info", NULL, 5000, &res);
 		if (r)
@@ -579,12 +714,15 @@ static int cmd_vm_start(int argc, char **argv)
 		return usage_error("-c URI is for --backend libvirt");
 	if (o.fault_test && o.fault_vcpu >= o.vcpus)
 		return usage_error("--fault-test=%u: the VM has %u vCPUs", o.fault_vcpu, o.vcpus);
+	snprintf(o.rundir, sizeof(o.rundir), "%s", hvp_rundir());
+	{
+		char err[PATH_MAX + 256];
+
+		if (hvp_rundir_ensure(o.rundir, err, sizeof(err)) < 0)
+			return fail(HVP_ERR_REFUSED, "%s", err);
+	}
 	if ((r = find_image(o.image, sizeof(o.image), image)))
 		return r;
-	snprintf(o.rundir, sizeof(o.rundir), "%s", hvp_rundir());
-	r = hvp_rundir_ensure(o.rundir);
-	if (r < 0)
-		return fail(HVP_ERR_INTERNAL, "runtime directory %s: %s", o.rundir, strerror(-r));
 	if (vm_alive(o.name))
 		return fail(HVP_ERR_REFUSED, "VM %s already exists", o.name);
 	{
@@ -629,7 +767,7 @@ static int cmd_vm_list(int argc, char **argv)
 	int r;
 
 	optind = 1;
-	if ((r = positional(argc, argv, 0, "")))
+	if ((r = positional(argc, argv, 0, "")) || (r = rundir_ok()))
 		return r;
 	all = json_object_new_array();
 	d = opendir(hvp_rundir());
@@ -721,13 +859,13 @@ static int cmd_vm_stop(int argc, char **argv)
 		return r;
 	json_object_put(res);
 	/* The service answers, then tears the VM down: wait for it to go. */
-	for (i = 0; pid > 0 && i < 1000 && kill(pid, 0) == 0; i++) {
+	for (i = 0; pid > 0 && i < 1000 && !proc_gone(pid); i++) {
 		struct timespec ts = { 0, 10000000 };
 
 		waitpid(pid, NULL, WNOHANG);
 		nanosleep(&ts, NULL);
 	}
-	if (pid > 0 && kill(pid, 0) == 0)
+	if (pid > 0 && !proc_gone(pid))
 		kill(pid, SIGKILL);
 	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".sock") == 0)
 		unlink(path);
@@ -777,9 +915,15 @@ static int cmd_vm_console(int argc, char **argv)
 	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), argv[optind], ".console") < 0 ||
 	    hvp_vm_path(sock, sizeof(sock), hvp_rundir(), argv[optind], ".sock") < 0)
 		return usage_error("runtime directory path too long");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fail(HVP_ERR_NOT_FOUND, "no console for VM %s (%s)", argv[optind], strerror(errno));
+	if ((r = rundir_ok()))
+		return r;
+	{
+		char err[PATH_MAX + 128];
+
+		fd = hvp_runfile_open(path, HVP_RUNFILE_READ, err, sizeof(err));
+		if (fd < 0)
+			return fail(HVP_ERR_NOT_FOUND, "no console for VM %s (%s)", argv[optind], err);
+	}
 	signal(SIGINT, on_sigint);
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
@@ -1357,7 +1501,8 @@ static void usage(FILE *f, const char *group)
 			fprintf(f, "  hvpatch %s\n", commands[i].synopsis);
 	fprintf(f, "\n  -j, --json   machine-readable output; errors as {\"error\":{\"class\",\"desc\"}}\n"
 		   "Every command takes --help.  Exit status: 0 success, 1 failure, 2 usage.\n"
-		   "Runtime files: $HVPATCH_RUNTIME_DIR (default /run/hvpatch).\n");
+		   "Runtime files: $HVPATCH_RUNTIME_DIR (default /run/hvpatch for root,\n"
+		   "$XDG_RUNTIME_DIR/hvpatch for other users), a directory of yours, mode 0700.\n");
 }
 
 static bool simple_help(int argc, char **argv, const struct command *c)

@@ -98,5 +98,10 @@ struct hvp_libvirt_opts {
 /* -ENOTSUP with a clear reason when built without libvirt. */
 int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *o,
 		       const struct hvp_backend_events *ev, char *err, size_t errlen);
+/*
+ * Once the VM is gone (vm stop, the end of a bench): remove the embedded
+ * driver's root <rundir>/libvirt-NAME, when the URI was the default one.
+ */
+void hvp_libvirt_remove_root(const char *rundir, const char *name, const char *uri);
 
 #endif

@@ -12,15 +12,22 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "util.h"
 
-int hvp_journal_open(struct hvp_journal *j, const char *path)
+static unsigned env_record(const char *name)
 {
-	const char *k = getenv("HVPATCH_JOURNAL_KILL_AT");
+	const char *k = getenv(name);
 
+	return k && *k ? (unsigned)strtoul(k, NULL, 10) : 0;
+}
+
+int hvp_journal_open(struct hvp_journal *j, const char *path, char *err, size_t errlen)
+{
 	j->records = 0;
-	j->kill_at = k && *k ? (unsigned)strtoul(k, NULL, 10) : 0;
-	j->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	return j->fd < 0 ? -errno : 0;
+	j->kill_at = env_record("HVPATCH_JOURNAL_KILL_AT");
+	j->fail_at = env_record("HVPATCH_JOURNAL_FAIL_AT");
+	j->fd = hvp_runfile_open(path, HVP_RUNFILE_APPEND, err, errlen);
+	return j->fd < 0 ? j->fd : 0;
 }
 
 void hvp_journal_close(struct hvp_journal *j)
@@ -30,51 +37,69 @@ void hvp_journal_close(struct hvp_journal *j)
 	j->fd = -1;
 }
 
-static void journal_addv(struct hvp_journal *j, bool sync, const char *fmt, va_list ap)
+static int journal_addv(struct hvp_journal *j, bool sync, const char *fmt, va_list ap)
 {
 	char buf[512];
-	int n;
+	ssize_t w;
+	int n, r = 0;
 
 	if (!j || j->fd < 0)
-		return;
+		return -EBADF;
 	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
 	if (n < 0)
-		return;
+		return -EINVAL;
 	if ((size_t)n > sizeof(buf) - 2)
 		n = sizeof(buf) - 2;
 	buf[n++] = '\n';
-	if (write(j->fd, buf, (size_t)n) != n || (sync && fdatasync(j->fd) < 0))
-		fprintf(stderr, "journal: %s\n", strerror(errno));
+	w = write(j->fd, buf, (size_t)n);
+	if (w != n)
+		r = w < 0 ? -errno : -ENOSPC;	/* a short write: the disk is full */
+	else if (sync && fdatasync(j->fd) < 0)
+		r = -errno;
+	if (r == 0 && j->records + 1 == j->fail_at)
+		r = -EIO;			/* the test hook: as a failing disk */
+	if (r < 0)
+		fprintf(stderr, "journal: record %u: %s\n", j->records + 1, strerror(-r));
 	if (++j->records == j->kill_at) {
 		fprintf(stderr, "journal: HVPATCH_JOURNAL_KILL_AT=%u: dying before: %.*s",
 			j->kill_at, n, buf);
 		fflush(stderr);
 		kill(getpid(), SIGKILL);
 	}
+	return r;
 }
 
-void hvp_journal_add(struct hvp_journal *j, const char *fmt, ...)
+int hvp_journal_add(struct hvp_journal *j, const char *fmt, ...)
 {
 	va_list ap;
+	int r;
 
 	va_start(ap, fmt);
-	journal_addv(j, true, fmt, ap);
+	r = journal_addv(j, true, fmt, ap);
 	va_end(ap);
+	return r;
 }
 
-void hvp_journal_add_nosync(struct hvp_journal *j, const char *fmt, ...)
+int hvp_journal_add_nosync(struct hvp_journal *j, const char *fmt, ...)
 {
 	va_list ap;
+	int r;
 
 	va_start(ap, fmt);
-	journal_addv(j, false, fmt, ap);
+	r = journal_addv(j, false, fmt, ap);
 	va_end(ap);
+	return r;
+}
+
+int hvp_journal_vadd(struct hvp_journal *j, const char *fmt, va_list ap)
+{
+	return journal_addv(j, true, fmt, ap);
 }
 
 void hvp_journal_reset(struct hvp_journal *j)
 {
-	if (j && j->fd >= 0 && ftruncate(j->fd, 0) == 0)
-		fdatasync(j->fd);
+	if (j && j->fd >= 0 && (ftruncate(j->fd, 0) < 0 || fdatasync(j->fd) < 0))
+		fprintf(stderr, "journal: cannot empty it: %s\n", strerror(errno));
 }
 
 void hvp_journal_patch_free(struct hvp_journal_patch *jp)
@@ -98,7 +123,7 @@ static int hexbytes(const char *s, uint8_t out[5])
 
 int hvp_journal_pending(const char *path, struct hvp_journal_patch *jp)
 {
-	FILE *f = fopen(path, "r");
+	FILE *f = hvp_runfile_fopen(path, HVP_RUNFILE_READ);
 	char line[512], k[64], m[64], t[64], oldh[16], newh[16];
 	unsigned long long addr;
 	unsigned n;

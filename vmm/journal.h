@@ -12,10 +12,14 @@
  *
  * HVPATCH_JOURNAL_KILL_AT=K (tests): the service SIGKILLs itself right after
  * record K is durable, i.e. just before it takes that step.
+ * HVPATCH_JOURNAL_FAIL_AT=K (tests): record K fails with EIO once written, as
+ * a disk whose fdatasync fails would; the patch must then stop (vmm/patch.c).
+ * Both count the records since the service started.
  */
 #ifndef HVP_JOURNAL_H
 #define HVP_JOURNAL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -23,15 +27,22 @@ struct hvp_journal {
 	int fd;
 	unsigned records;	/* since the service started */
 	unsigned kill_at;	/* 0: never */
+	unsigned fail_at;	/* 0: never */
 };
 
-int hvp_journal_open(struct hvp_journal *j, const char *path);
+/* Open (create 0600) for appending; a link or a file not ours is refused. */
+int hvp_journal_open(struct hvp_journal *j, const char *path, char *err, size_t errlen);
 void hvp_journal_close(struct hvp_journal *j);
-/* Append one record and fsync it (then maybe die, see above). */
-void hvp_journal_add(struct hvp_journal *j, const char *fmt, ...)
+/*
+ * Append one record and fsync it (then maybe die, see above): 0, or -errno
+ * when it could not be written or made durable (a full disk: -ENOSPC).
+ */
+int hvp_journal_add(struct hvp_journal *j, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+int hvp_journal_vadd(struct hvp_journal *j, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 /* The same without the fsync: made durable by the next hvp_journal_add. */
-void hvp_journal_add_nosync(struct hvp_journal *j, const char *fmt, ...)
+int hvp_journal_add_nosync(struct hvp_journal *j, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Empty the journal once a patch is over (after its end record). */
 void hvp_journal_reset(struct hvp_journal *j);

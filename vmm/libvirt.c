@@ -20,10 +20,33 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "extvm.h"
+#include "util.h"
+
+/* The embedded driver's root: "" when the user chose a URI. */
+static int embed_root(char *buf, size_t len, const char *rundir, const char *name,
+		      const char *uri)
+{
+	if (uri && uri[0])
+		return -ENOENT;
+	return hvp_vm_path(buf, len, rundir, "libvirt-", name);
+}
+
+void hvp_libvirt_remove_root(const char *rundir, const char *name, const char *uri)
+{
+	char root[PATH_MAX];
+	int r;
+
+	if (embed_root(root, sizeof(root), rundir, name, uri) < 0)
+		return;
+	r = hvp_rmtree(root);
+	if (r < 0 && r != -ENOENT)
+		fprintf(stderr, "libvirt: cannot remove %s: %s\n", root, strerror(-r));
+}
 
 #ifndef HVP_HAVE_LIBVIRT
 int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *o,
@@ -38,7 +61,6 @@ int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *
 }
 #else
 
-#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -47,8 +69,6 @@ int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *
 #include <libvirt/libvirt.h>
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
-
-#include "util.h"
 
 struct lv_vm {
 	virConnectPtr conn;
@@ -272,23 +292,34 @@ static int write_embed_conf(const char *root, char *err, size_t errlen)
 	unsigned i;
 
 	for (i = 0; i < HVP_ARRAY_SIZE(dirs); i++) {
+		struct stat st;
+
 		snprintf(path, sizeof(path), "%s%s", root, dirs[i]);
 		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
 			snprintf(err, errlen, "mkdir %s: %s", path, strerror(errno));
 			return -errno;
 		}
+		/* an old one must be ours: never a link to somewhere else */
+		if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+			snprintf(err, errlen, "%s is not a directory of yours: refusing to use it "
+				 "(remove it)", path);
+			return -EPERM;
+		}
 	}
 	for (i = 0; i < HVP_ARRAY_SIZE(files); i++) {
-		FILE *f;
+		ssize_t n;
+		int fd;
 
 		snprintf(path, sizeof(path), "%s%s", root, files[i]);
-		f = fopen(path, "w");
-		if (!f) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			return -errno;
+		fd = hvp_runfile_open(path, HVP_RUNFILE_NEW, err, errlen);
+		if (fd < 0)
+			return fd;
+		n = write(fd, conf, sizeof(conf) - 1);
+		close(fd);
+		if (n != (ssize_t)sizeof(conf) - 1) {
+			snprintf(err, errlen, "%s: short write", path);
+			return -EIO;
 		}
-		fputs(conf, f);
-		fclose(f);
 	}
 	return 0;
 }
@@ -358,10 +389,13 @@ int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *
 		return -EIO;
 	}
 	virSetErrorFunc(NULL, lv_quiet);
-	if (o->uri && o->uri[0]) {
+	r = embed_root(root, sizeof(root), o->rundir, o->name, o->uri);
+	if (r == -ENOENT) {
 		snprintf(uri, sizeof(uri), "%s", o->uri);
+	} else if (r < 0) {
+		snprintf(err, errlen, "runtime directory path too long");
+		return r;
 	} else {
-		snprintf(root, sizeof(root), "%s/libvirt-%s", o->rundir, o->name);
 		r = write_embed_conf(root, err, errlen);
 		if (r < 0)
 			return r;
@@ -415,6 +449,10 @@ int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *
 		lv_destroy(l, o->attach);
 		return r;
 	}
+	/* libvirt's QEMU makes it 0644; in our own root it is ours alone */
+	if (embed_root(root, sizeof(root), o->rundir, o->name, o->uri) == 0 &&
+	    chmod(l->ram, 0600) < 0)
+		fprintf(stderr, "libvirt: chmod %s: %s\n", l->ram, strerror(errno));
 	fprintf(stderr, "libvirt: domain %s, RAM file %s\n", dname, l->ram);
 	xo = (struct hvp_ext_opts){
 		.nr_vcpus = o->nr_vcpus,

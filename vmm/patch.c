@@ -122,6 +122,14 @@
  *
  * Every write is read back; a mismatch fails loudly with the site's address.
  *
+ * Stopping early.  Before each write to the text, as it checks its deadline,
+ * the engine asks must_stop(): has `vm stop` been asked for, or could the
+ * journal record of this step not be written and synced?  Then it takes the
+ * step back instead (stop: the old bytes, still paused; bp-emulate: the old
+ * tails under the int3s, then the int3s off; bp-cancel: what a timeout does)
+ * and returns -ECANCELED with the reason.  An undo is never stopped itself,
+ * and once the last byte is written the patch completes.
+ *
  * The guest is not trusted.  The engine works only from the service's
  * validated copy of the key (vmm/agent.c), never from the guest's tables,
  * which it may rewrite at any time; every write is checked to fall inside
@@ -141,6 +149,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,14 +195,82 @@ struct patch_run {
 	uint8_t *ram;
 	uint64_t deadline_ns;
 	uint64_t new_dest, old_dest;
+	/* why the patch stops before its next write: the VM is stopping, or a
+	 * journal record could not be made durable */
+	char stop_why[160];
+	bool vm_stopping;
+	bool jfailed;		/* the journal takes no more records */
+	bool undoing;		/* putting old bytes back: no more stops */
 };
 
-/* Journal the step about to be taken (durable before it is taken). */
-#define jstep(p, ...)								\
-	do {									\
-		if ((p)->ctx->journal)						\
-			hvp_journal_add((p)->ctx->journal, "step " __VA_ARGS__);	\
-	} while (0)
+/*
+ * Journal the step about to be taken (durable before it is taken).  A
+ * record that fails is not retried: the patch stops before its next write
+ * to the text (must_stop) and undoes what it wrote, unjournaled.  A round
+ * whose record failed is still taken: it writes nothing.
+ */
+__attribute__((format(printf, 2, 3)))
+static void jstep_(struct patch_run *p, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (!p->ctx->journal || p->jfailed)
+		return;
+	va_start(ap, fmt);
+	r = hvp_journal_vadd(p->ctx->journal, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		p->jfailed = true;
+		if (!p->stop_why[0])
+			snprintf(p->stop_why, sizeof(p->stop_why), "journal: %s", strerror(-r));
+	}
+}
+#define jstep(p, ...)	jstep_(p, "step " __VA_ARGS__)
+
+/*
+ * Asked before every write to the text, like the deadline: must the patch
+ * stop here?  `vm stop` sets *ctx->stop; a failed journal record set
+ * stop_why.  Never while undoing: the undo must finish.
+ */
+static bool must_stop(struct patch_run *p)
+{
+	if (p->undoing)
+		return false;
+	if (!p->stop_why[0] && p->ctx->stop && __atomic_load_n(p->ctx->stop, __ATOMIC_ACQUIRE)) {
+		p->vm_stopping = true;
+		snprintf(p->stop_why, sizeof(p->stop_why), "VM is stopping");
+	}
+	return p->stop_why[0] != 0;
+}
+
+/*
+ * The patch stopped (must_stop) and undo_r is how undoing what it wrote
+ * went: -ECANCELED and res->reason says why and that nothing stays written,
+ * or undo_r when the undo itself failed.
+ */
+static int stopped(struct patch_run *p, int undo_r)
+{
+	struct hvp_patch_result *res = p->res;
+
+	if (undo_r < 0) {
+		char why[sizeof(res->reason)];
+
+		memcpy(why, res->reason, sizeof(why));
+		snprintf(res->reason, sizeof(res->reason),
+			 "%.100s: patch cancelled, but undoing what it wrote failed: %.100s",
+			 p->stop_why, why);
+		return undo_r;
+	}
+	if (!res->written)
+		snprintf(res->reason, sizeof(res->reason), p->vm_stopping ?
+			 "%s: patch cancelled, nothing written" : "nothing written: %s",
+			 p->stop_why);
+	else
+		snprintf(res->reason, sizeof(res->reason),
+			 "%s: patch cancelled, what it wrote was undone", p->stop_why);
+	return -ECANCELED;
+}
 
 /* ---- text access: every write is guarded and read back ---- */
 
@@ -381,6 +458,8 @@ static int method_stop(struct patch_run *p)
 	int r;
 
 	jstep(p, "pause");
+	if (must_stop(p))
+		return stopped(p, 0);
 	r = be->ops->pause_all(be, p->req->timeout_ms);
 	p->res->sync_rounds++;
 	if (r < 0) {
@@ -395,6 +474,18 @@ static int method_stop(struct patch_run *p)
 
 		encode(p, k->sites[i], p->new_dest, insn);
 		jstep(p, "write site 0x%" PRIx64, k->sites[i]);
+		if (must_stop(p)) {
+			unsigned j;
+
+			/* still paused: the old bytes go straight back */
+			p->undoing = true;
+			for (j = 0; r == 0 && j < i; j++) {
+				encode(p, k->sites[j], p->old_dest, insn);
+				r = write_bytes(p, k->sites[j], insn, 0, HVP_INSN_LEN);
+			}
+			r = stopped(p, r);
+			break;
+		}
 		r = write_bytes(p, k->sites[i], insn, 0, HVP_INSN_LEN);
 	}
 	p->res->paused_ns = hvp_now_ns() - t_paused;
@@ -406,17 +497,18 @@ static int method_stop(struct patch_run *p)
 /* ---- bp-emulate ---- */
 
 /*
- * Step 1 found site j changed by the guest: take the int3s off sites 0..j-1
- * again (their tails are still the old ones), let every handler finish, and
- * end the batch with the key where it was.
+ * Take the int3s off sites 0..j-1 again (their tails hold the old
+ * instruction), let every handler finish, and end the batch with the key
+ * where it was: 0 (res->reason kept), or a failed round's error.
  */
-static int emulate_abort(struct patch_run *p, const uint64_t *sites, unsigned j)
+static int emulate_undo(struct patch_run *p, const uint64_t *sites, unsigned j)
 {
 	struct hvp_patch_ctl *ctl = &p->ctx->agent->patch;
 	char reason[sizeof(p->res->reason)];
 	unsigned i;
 	int r;
 
+	p->undoing = true;	/* an undo runs to its end */
 	memcpy(reason, p->res->reason, sizeof(reason));
 	for (i = 0; i < j; i++)
 		swap_byte(p, sites[i], HVP_OPC_INT3, p->req->key->opcode);
@@ -426,7 +518,7 @@ static int emulate_abort(struct patch_run *p, const uint64_t *sites, unsigned j)
 	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
 	__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
 	memcpy(p->res->reason, reason, sizeof(reason));
-	return -EILSEQ;
+	return 0;
 }
 
 /*
@@ -448,6 +540,8 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 
 	/* step 0: the vector, sorted because sites[] is */
 	jstep(p, "emulation vector, %u sites", n);
+	if (must_stop(p))
+		return stopped(p, 0);
 	__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
 	for (i = 0; i < n; i++) {
 		ctl->emu[i].addr = sites[i];
@@ -459,15 +553,23 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 
 	/* step 1: int3 everywhere, each over the expected old instruction */
 	jstep(p, "int3 on %u sites", n);
+	if (must_stop(p)) {
+		/* no int3 is in: no handler can be searching the vector */
+		__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
+		__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
+		return stopped(p, 0);
+	}
 	for (i = 0; i < n; i++) {
 		encode(p, sites[i], from, old);
 		r = swap_byte(p, sites[i], op, HVP_OPC_INT3);
 		if (r == -EAGAIN || (r == 0 && memcmp(p->ram + sites[i] + 1, old + 1,
 						     HVP_INSN_LEN - 1))) {
+			/* the guest changed it: take the batch back */
 			site_changed(p, sites[i]);
 			if (r == 0)
 				i++;	/* this one has our int3 too */
-			return emulate_abort(p, sites, i);
+			r = emulate_undo(p, sites, i);
+			return r < 0 ? r : -EILSEQ;
 		}
 		if (r < 0)
 			goto out;
@@ -482,6 +584,8 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 	 * behind, and the first mismatch is reported.
 	 */
 	jstep(p, "tails of %u sites", n);
+	if (must_stop(p))
+		return stopped(p, emulate_undo(p, sites, n));
 	for (i = 0; i < n; i++) {
 		encode(p, sites[i], dest, insn);
 		r = write_bytes(p, sites[i], insn, 1, HVP_INSN_LEN - 1);
@@ -496,6 +600,19 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 		goto out;
 	/* step 3: first bytes */
 	jstep(p, "first bytes of %u sites", n);
+	if (must_stop(p)) {
+		/* under the int3s the old tails go back, a round, then the int3s */
+		p->undoing = true;
+		for (i = 0; r == 0 && i < n; i++) {
+			encode(p, sites[i], from, old);
+			r = write_bytes(p, sites[i], old, 1, HVP_INSN_LEN - 1);
+		}
+		if (r == 0)
+			r = round_(p);
+		if (r == 0)
+			r = emulate_undo(p, sites, n);
+		return stopped(p, r);
+	}
 	for (i = 0; i < n; i++) {
 		encode(p, sites[i], dest, insn);
 		r = write_bytes(p, sites[i], insn, 0, 1);
@@ -555,6 +672,9 @@ static int cancel_stop(struct patch_run *p, unsigned i, const uint8_t old[HVP_IN
 	char saved[sizeof(p->res->reason)];
 	int r;
 
+	/* a rollback (timeout, a changed site, a stop) runs to its end: its
+	 * bp-emulate batch must not stop half-way */
+	p->undoing = true;
 	memcpy(saved, p->res->reason, sizeof(saved));
 	if (armed) {
 		/* State stays 1/4 until the round is over, so a vCPU that still
@@ -602,6 +722,7 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 	uint64_t site = k->sites[i];
 	uint8_t old[HVP_INSN_LEN], new[HVP_INSN_LEN];
 	const uint8_t cc = HVP_OPC_INT3;
+	unsigned attempt;
 	int r, bad;
 
 	/* The old instruction is the one check_old() saw, never what the guest
@@ -617,7 +738,7 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 	memcpy(ctl->new_insn, new, HVP_INSN_LEN);
 	__atomic_store_n(&ctl->write_addr, site, __ATOMIC_RELEASE);
 
-	for (;;) {
+	for (attempt = 0;; attempt++) {
 		uint32_t one = HVP_BPS_CANCELLABLE;
 
 		if (past_deadline(p)) {
@@ -631,6 +752,11 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 			return r;
 		}
 		jstep(p, "state 1, int3 at 0x%" PRIx64, site);
+		if (must_stop(p)) {
+			/* as at the deadline: sites 0..i-1 go back to the old target */
+			*gave_up = true;
+			return stopped(p, cancel_stop(p, i, old, attempt > 0));
+		}
 		__atomic_store_n(&ctl->state, HVP_BPS_CANCELLABLE, __ATOMIC_RELEASE);
 		r = put_byte(p, site, HVP_OPC_INT3);
 		if (r < 0)
@@ -820,21 +946,29 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 	p.deadline_ns = t0 + (uint64_t)req->timeout_ms * 1000000u;
 	if (ctx->journal) {
 		/* one fsync for the lot: the first step's record makes them durable */
-		hvp_journal_add_nosync(ctx->journal, "begin key=%s method=%s target=%s sites=%u",
-				k->name, hvp_methods[req->method].name,
-				k->target_names[req->target], k->nr_sites);
-		for (i = 0; i < k->nr_sites; i++) {
+		r = hvp_journal_add_nosync(ctx->journal, "begin key=%s method=%s target=%s sites=%u",
+					   k->name, hvp_methods[req->method].name,
+					   k->target_names[req->target], k->nr_sites);
+		for (i = 0; r == 0 && i < k->nr_sites; i++) {
 			const uint8_t *b = ctx->be->ram + k->sites[i];
 			uint8_t n[HVP_INSN_LEN];
 
 			hvp_agent_encode(n, k->sites[i], k->opcode, p.new_dest);
-			hvp_journal_add_nosync(ctx->journal,
+			r = hvp_journal_add_nosync(ctx->journal,
 					"site 0x%" PRIx64 " old=%02x%02x%02x%02x%02x new=%02x%02x%02x%02x%02x",
 					k->sites[i], b[0], b[1], b[2], b[3], b[4],
 					n[0], n[1], n[2], n[3], n[4]);
 		}
+		if (r < 0) {
+			p.jfailed = true;
+			snprintf(p.stop_why, sizeof(p.stop_why), "journal: %s", strerror(-r));
+		}
 	}
 
+	if (must_stop(&p)) {
+		r = stopped(&p, 0);
+		goto out;
+	}
 	switch (req->method) {
 	case HVP_METHOD_STOP:
 		r = method_stop(&p);
@@ -855,8 +989,14 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 			r = 0;	/* a deliberate partial write */
 		break;
 	}
+	/* every write was made: a stop that came after it changes nothing */
+	if (res->completed && p.stop_why[0])
+		snprintf(res->reason, sizeof(res->reason),
+			 "%s after the patch's last write: it completed", p.stop_why);
+out:
 	res->latency_ns = hvp_now_ns() - t0;
 	if (ctx->journal) {
+		/* even after a failed record: an end, then empty, is what counts */
 		hvp_journal_add(ctx->journal, "end %s",
 				r < 0 ? "error" : res->completed ? "completed" : "not-completed");
 		hvp_journal_reset(ctx->journal);

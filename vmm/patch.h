@@ -34,6 +34,7 @@ struct hvp_patch_ctx {
 	struct hvp_backend *be;
 	struct hvp_agent *agent;	/* in guest RAM */
 	struct hvp_journal *journal;	/* NULL: no journal (the VM dies with us) */
+	const bool *stop;		/* true: the VM is stopping (NULL: never) */
 };
 
 struct hvp_patch_req {
@@ -74,6 +75,12 @@ struct hvp_patch_result {
  * e.g. bp-cancel may time out and roll back), or -errno when it was refused
  * before anything was written (res->reason says why) or failed while writing
  * (-EIO: a read-back mismatch; the reason names the site).
+ *
+ * -ECANCELED: the patch stopped before one of its writes because *ctx->stop
+ * was set (the VM is stopping) or a journal record could not be written and
+ * made durable, and what it had written was undone; res->reason says which
+ * ("VM is stopping: patch cancelled, ...", "nothing written: journal: ...").
+ * Once every site holds the new instruction nothing stops it: it completes.
  */
 int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 		    struct hvp_patch_result *res);

@@ -122,7 +122,7 @@ static int launch(struct qemu_vm *q, const struct hvp_qemu_opts *o, char *err, s
 	char qmp[PATH_MAX + 32], con[PATH_MAX];
 	const char *bin = getenv("HVPATCH_QEMU");
 	const char *argv[48];
-	int n = 0;
+	int n = 0, fd;
 
 	if (!bin || !*bin)
 		bin = "qemu-system-x86_64";
@@ -135,10 +135,19 @@ static int launch(struct qemu_vm *q, const struct hvp_qemu_opts *o, char *err, s
 	snprintf(chr, sizeof(chr), "file,id=con,path=%s,append=on", con);
 	snprintf(gdb, sizeof(gdb), "socket,id=gdb0,path=%s,server=on,wait=off", q->gdb);
 	snprintf(qmp, sizeof(qmp), "unix:%s,server=on,wait=off", q->qmp_path);
-	/* Stale files of a previous run would be reused (RAM) or refused. */
-	unlink(q->ram);
+	/*
+	 * Stale files of a previous run would be reused (RAM) or refused; QEMU
+	 * opens its paths as they are, links included, so it finds only files
+	 * we made: the RAM file new and ours, mode 0600 (QEMU would make it
+	 * 0644 and sizes it itself), the rest created by QEMU under umask 077.
+	 */
 	unlink(q->qmp_path);
 	unlink(q->gdb);
+	unlink(q->pidfile);
+	fd = hvp_runfile_open(q->ram, HVP_RUNFILE_NEW, err, errlen);
+	if (fd < 0)
+		return fd;
+	close(fd);
 	argv[n++] = bin;
 	argv[n++] = "-name";
 	argv[n++] = o->name;
@@ -187,6 +196,7 @@ static int launch(struct qemu_vm *q, const struct hvp_qemu_opts *o, char *err, s
 
 		/* Its own session: it must outlive a service killed with its group. */
 		setsid();
+		umask(077);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		execvp(bin, (char *const *)argv);
@@ -207,7 +217,7 @@ static int launch(struct qemu_vm *q, const struct hvp_qemu_opts *o, char *err, s
 
 static int read_pid(const char *path, pid_t *pid)
 {
-	FILE *f = fopen(path, "r");
+	FILE *f = hvp_runfile_fopen(path, HVP_RUNFILE_READ);
 	long v = 0;
 	int ok;
 

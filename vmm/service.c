@@ -577,7 +577,8 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 	uint64_t verified = 0, verify_failed = 0;
 	char verify_why[256] = "";
 	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent,
-				     .journal = s->journaled ? &s->journal : NULL };
+				     .journal = s->journaled ? &s->journal : NULL,
+				     .stop = &s->stopping };
 	uint64_t i, completed = 0, faults = 0, rounds = 0, rollbacks = 0, traps = 0, late = 0;
 	json_object *fault_seqs = json_object_new_array();
 	uint64_t lat_sum = 0, lat_max = 0, stall_max = 0, t0 = hvp_now_ns();
@@ -613,6 +614,11 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 		if (i == 0)
 			targets[1] = res.old_target != rq->target ? res.old_target :
 				     (rq->target + 1) % rq->key->nr_targets;
+		if (r == -ECANCELED)
+			/* vm stop, or the journal failed: the soak ends with an error */
+			return hvp_ctl_error_new(HVP_ERR_REFUSED, "patch %" PRIu64 " of the soak: %s "
+						 "(%" PRIu64 " patches before it, %" PRIu64 " completed)",
+						 i + 1, res.reason, i, completed);
 		if (r < 0) {
 			snprintf(reason, sizeof(reason), "patch %" PRIu64 ": %s", i + 1, res.reason);
 			break;
@@ -673,7 +679,8 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	const char *key = arg_str(args, "key"), *target = arg_str(args, "target");
 	const char *method = arg_str(args, "method"), *sync = arg_str(args, "sync");
 	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent,
-				     .journal = s->journaled ? &s->journal : NULL };
+				     .journal = s->journaled ? &s->journal : NULL,
+				     .stop = &s->stopping };
 	struct hvp_patch_req rq = { 0 };
 	struct hvp_patch_result res;
 	struct patch_slot slot;
@@ -740,6 +747,12 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	r = locked_apply(s, &ctx, &rq, &res, &slot);
 	if (r == -EPERM)
 		return hvp_ctl_error_new(HVP_ERR_REFUSED, "%s", res.reason);
+	if (r == -ECANCELED) {
+		/* the reason says why and what became of what it wrote */
+		fprintf(stderr, "patch %s -> %s (%s): %s\n", rq.key->name, target,
+			hvp_methods[rq.method].name, res.reason);
+		return hvp_ctl_error_new(HVP_ERR_REFUSED, "%s", res.reason);
+	}
 	if (r == -EILSEQ && res.written) {
 		fprintf(stderr, "patch %s -> %s (%s): refused: %s\n", rq.key->name, target,
 			hvp_methods[rq.method].name, res.reason);

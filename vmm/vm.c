@@ -474,19 +474,23 @@ static void ready_line(int *fdp, const char *fmt, ...)
 	*fdp = -1;
 }
 
-static int write_pidfile(const struct hvp_service *s)
+static int write_pidfile(const struct hvp_service *s, char *err, size_t errlen)
 {
-	char path[PATH_MAX];
-	FILE *f;
+	char path[PATH_MAX], buf[32];
+	int fd, n, r = 0;
 
 	if (hvp_vm_path(path, sizeof(path), s->opts.rundir, s->opts.name, ".pid") < 0)
 		return -ENAMETOOLONG;
-	f = fopen(path, "w");
-	if (!f)
-		return -errno;
-	fprintf(f, "%ld\n", (long)getpid());
-	fclose(f);
-	return 0;
+	fd = hvp_runfile_open(path, HVP_RUNFILE_NEW, err, errlen);
+	if (fd < 0)
+		return fd;
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write(fd, buf, (size_t)n) != n) {
+		r = -errno;
+		snprintf(err, errlen, "%.400s: %s", path, strerror(errno));
+	}
+	close(fd);
+	return r;
 }
 
 /*
@@ -507,9 +511,17 @@ static void write_state(const struct hvp_service *s)
 	json_object_object_add(j, "image", json_object_new_string(o->image));
 	json_object_object_add(j, "keys", json_object_new_string(o->keys));
 	if (hvp_vm_path(path, sizeof(path), o->rundir, o->name, ".vm.json") == 0) {
+		char err[PATH_MAX + 128];
+		int fd;
+
 		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-		if (json_object_to_file_ext(tmp, j, JSON_C_TO_STRING_PLAIN) == 0)
-			rename(tmp, path);
+		fd = hvp_runfile_open(tmp, HVP_RUNFILE_NEW, err, sizeof(err));
+		if (fd < 0)
+			svc_log("state file: %s", err);
+		else if (json_object_to_fd(fd, j, JSON_C_TO_STRING_PLAIN) == 0 && fsync(fd) == 0)
+			rename(tmp, path);	/* replaces a link, never follows it */
+		if (fd >= 0)
+			close(fd);
 	}
 	json_object_put(j);
 }
@@ -532,11 +544,12 @@ static int recover(struct hvp_service *s, char *err, size_t errlen)
 	if (hvp_vm_path(jpath, sizeof(jpath), s->opts.rundir, s->opts.name, ".journal") < 0)
 		return -ENAMETOOLONG;
 	r = hvp_journal_pending(jpath, &jp);
-	if (r <= 0) {
-		if (r < 0)
-			snprintf(err, errlen, "journal unreadable: %s", strerror(-r));
-		goto open;
+	if (r < 0) {
+		snprintf(err, errlen, "journal %s unreadable: %s", jpath, strerror(-r));
+		return r;
 	}
+	if (r == 0)
+		goto open;
 	for (i = 0; i < jp.nr_sites; i++)
 		if (jp.addr[i] < s->bounds.text_start ||
 		    jp.addr[i] + HVP_INSN_LEN > s->bounds.text_end) {
@@ -556,33 +569,36 @@ static int recover(struct hvp_service *s, char *err, size_t errlen)
 	if (r < 0)
 		return r;
 open:
-	r = hvp_journal_open(&s->journal, jpath);
-	if (r < 0) {
-		snprintf(err, errlen, "journal %s: %s", jpath, strerror(-r));
+	r = hvp_journal_open(&s->journal, jpath, err, errlen);
+	if (r < 0)
 		return r;
-	}
 	s->journaled = true;
 	if (recovered) {
-		unsigned kill_at = s->journal.kill_at;
+		unsigned kill_at = s->journal.kill_at, fail_at = s->journal.fail_at;
 
-		s->journal.kill_at = 0;		/* the test hook counts patch steps */
+		/* the test hooks count patch steps */
+		s->journal.kill_at = s->journal.fail_at = 0;
 		hvp_journal_add(&s->journal, "end recovered");
 		s->journal.kill_at = kill_at;
+		s->journal.fail_at = fail_at;
 		s->journal.records = 0;
 	}
 	hvp_journal_reset(&s->journal);
 	return 0;
 }
 
-static void remove_files(const struct hvp_service *s)
+/* Once the VM is gone: its files, and the embedded libvirt root we made. */
+static void remove_files(const struct hvp_vm_opts *o)
 {
 	static const char *const sfx[] = { ".pid", ".vm.json", ".journal" };
 	char path[PATH_MAX];
 	unsigned i;
 
 	for (i = 0; i < HVP_ARRAY_SIZE(sfx); i++)
-		if (hvp_vm_path(path, sizeof(path), s->opts.rundir, s->opts.name, sfx[i]) == 0)
+		if (hvp_vm_path(path, sizeof(path), o->rundir, o->name, sfx[i]) == 0)
 			unlink(path);
+	if (!strcmp(o->backend, "libvirt"))
+		hvp_libvirt_remove_root(o->rundir, o->name, o->uri);
 }
 
 struct hvp_service *hvp_service_new(const struct hvp_vm_opts *opts)
@@ -628,6 +644,7 @@ int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)
 	struct hvp_service *s;
 	char err[512] = "", path[PATH_MAX];
 	sigset_t set;
+	bool remove = false;
 	int r, status = 1;
 
 	/* Only vCPU threads take the kick signal; block stray ones here. */
@@ -641,9 +658,16 @@ int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)
 		return 1;
 	}
 
-	if (hvp_vm_path(path, sizeof(path), opts->rundir, opts->name, ".console") == 0)
-		s->console_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-				     0600);
+	if (hvp_vm_path(path, sizeof(path), opts->rundir, opts->name, ".console") < 0)
+		snprintf(err, sizeof(err), "runtime directory path too long");
+	else	/* attach: QEMU still appends to the file it opened */
+		s->console_fd = hvp_runfile_open(path, opts->attach ? HVP_RUNFILE_APPEND :
+						 HVP_RUNFILE_NEW, err, sizeof(err));
+	if (s->console_fd < 0) {
+		svc_log("console: %s", err);
+		ready_line(&ready_fd, "error: console: %s", err);
+		goto out;
+	}
 	svc_log("hvpatch service for VM %s: %u vCPUs, %u MiB, image %s", opts->name,
 		opts->vcpus, opts->mem_mib, opts->image);
 	if (opts->hostile && opts->hostile < HVP_HOSTILE__COUNT)
@@ -653,9 +677,7 @@ int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)
 	if (r < 0) {
 		svc_log("boot failed: %s", err);
 		ready_line(&ready_fd, "error: %s", err);
-		if (opts->attach && s->be)
-			hvp_ext_leave_running(s->be);	/* not ours to kill */
-		goto out_keep;
+		goto out;
 	}
 	if (hvp_backend_is_ext(s->be)) {
 		char jpath[PATH_MAX];
@@ -681,7 +703,11 @@ int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)
 		ready_line(&ready_fd, "error: control socket: %s", err);
 		goto out;
 	}
-	write_pidfile(s);
+	if (write_pidfile(s, err, sizeof(err)) < 0) {
+		svc_log("pid file: %s", err);
+		ready_line(&ready_fd, "error: pid file: %s", err);
+		goto out;
+	}
 	svc_log("VM %s ready: %u keys, socket %s", opts->name, s->nr_keys, s->sock_path);
 	ready_line(&ready_fd, "ok");
 
@@ -693,12 +719,20 @@ int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)
 	status = 0;
 
 out:
-	remove_files(s);
-out_keep:
+	if (status && opts->attach) {
+		/* a failed attach: the VM and its files are not ours to remove */
+		if (s->be)
+			hvp_ext_leave_running(s->be);
+	} else {
+		remove = true;
+	}
+	/* waits for the handlers: a patch in flight is cancelled and answered */
 	if (s->srv)
 		hvp_ctlsrv_close(s->srv);
 	if (ready_fd >= 0)
 		ready_line(&ready_fd, "error: %s", err[0] ? err : "service failed");
 	hvp_service_free(s);
+	if (remove)
+		remove_files(opts);
 	return status;
 }
