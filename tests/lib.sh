@@ -102,6 +102,7 @@ print_faults() {
 	jq -r --arg seq "${2:-}" '.vcpus[] | . as $v |
 		(.faults[] | "# fault: vcpu \($v.id) vector \(.vector) (\(.name)) rip \(.rip) cpl \(.cpl)" +
 			(if .vector == 14 then " cr2 \(.cr2) error \(.error_code)" else "" end) +
+			" patch_seq \(.patch_seq // "?")" +
 			(if $seq != "" then " (last patch_seq \($seq))" else "" end)),
 		(select(.nr_faults > (.faults | length)) |
 			"# fault: vcpu \($v.id): \(.nr_faults - (.faults | length)) older faults not kept")' \

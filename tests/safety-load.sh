@@ -36,12 +36,6 @@ per=${HVP_SAFETY_PATCHES:-300}
 pvm=false
 [ -d /sys/module/kvm_pvm ] && pvm=true
 
-# print every guest fault of VM as TAP diagnostics
-show_faults() { # VM
-	"$HVPATCH" -j stats "$1" | jq -r '.vcpus[] | .id as $v | .faults[] |
-		"# fault: vcpu \($v) vector \(.vector) (\(.name)) rip \(.rip) cpl \(.cpl) patch_seq \(.patch_seq)"'
-}
-
 sum_vmm() { # VM FIELD
 	"$HVPATCH" -j stats "$1" | jq "[.vcpus[].vmm.$2] | add"
 }
@@ -73,7 +67,7 @@ for sync in kick nmi; do
 		got=$(jq -r '"\(.patches) \(.faults) \(.bp_late)"' <<<"$r")
 		tap_is "$method/$sync under load: $per patches, 0 faults, 0 late handlers ($(jq -c '{completed, rollbacks, mean_latency_ns, max_stall_ns, fault_patch_seqs, reason}' <<<"$r"))" \
 			"$per 0 0" "$got"
-		[ "$got" = "$per 0 0" ] || show_faults safe
+		[ "$got" = "$per 0 0" ] || print_faults safe
 		c=$(jq .completed <<<"$r")
 		if [ "$method" = bp-cancel ]; then
 			# A tight loop hits the single site in most state-1 windows
@@ -93,7 +87,7 @@ if $pvm; then
 fi
 nf=$("$HVPATCH" -j stats safe | jq '[.vcpus[].nr_faults] | add')
 tap_is "the guest counted 0 faults" 0 "$nf"
-[ "$nf" = 0 ] || show_faults safe
+[ "$nf" = 0 ] || print_faults safe
 tap_ok "vm stop safe" "$HVPATCH" vm stop safe
 host_load_stop
 tap_done
