@@ -614,11 +614,13 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 		if (i == 0)
 			targets[1] = res.old_target != rq->target ? res.old_target :
 				     (rq->target + 1) % rq->key->nr_targets;
-		if (r == -ECANCELED)
+		if (r == -ECANCELED) {
 			/* vm stop, or the journal failed: the soak ends with an error */
+			json_object_put(fault_seqs);
 			return hvp_ctl_error_new(HVP_ERR_REFUSED, "patch %" PRIu64 " of the soak: %s "
 						 "(%" PRIu64 " patches before it, %" PRIu64 " completed)",
 						 i + 1, res.reason, i, completed);
+		}
 		if (r < 0) {
 			snprintf(reason, sizeof(reason), "patch %" PRIu64 ": %s", i + 1, res.reason);
 			break;
