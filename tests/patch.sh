@@ -20,6 +20,16 @@ tap_ok "vm start $vm: 2 vCPUs, tight loops on 'single' and 'batch', NMI storm" \
 r=$(patch "$vm" batch batch_c --method bp-emulate --sync kick)
 tap_ok "batch bp-emulate: 1024 sites in exactly 3 sync rounds" \
 	test "$(jq '.completed and .sites == 1024 and .sync_rounds == 3' <<<"$r")" = true
+# who held the slowest round (issue 10): each vCPU, the last to ack first,
+# none after the round ended; each vCPU's own longest stall
+tap_ok "the slowest kick round names both vCPUs, the last to acknowledge first ($(jq -c .slowest_round <<<"$r"))" \
+	test "$(jq '.slowest_round | .kind == "kick" and (.held_by | length) == 2 and
+		(.held_by | map(.vcpu) | sort) == [0, 1] and
+		.held_by[0].wait_ns >= .held_by[1].wait_ns and
+		all(.held_by[]; .acked and .wait_ns <= $r.slowest_round.ns and .cpl == 3)' \
+		--argjson r "$r" <<<"$r")" = true
+tap_ok "stall_ns_by_vcpu: one per vCPU, its maximum is max_stall_ns" \
+	test "$(jq '(.stall_ns_by_vcpu | length) == 2 and (.stall_ns_by_vcpu | max) == .max_stall_ns' <<<"$r")" = true
 r=$(patch "$vm" batch batch_a --method stop --sync nmi)
 tap_ok "batch stop: 1024 sites in one pause" \
 	test "$(jq '.completed and .sites == 1024 and .sync_rounds == 1' <<<"$r")" = true

@@ -42,6 +42,33 @@ struct hvp_kvm_witness {
 	uint64_t exits, io_exits, signal_exits, nmi_injections, insn_emulation;
 };
 
+/*
+ * Who held a sync round or a pause: the vCPUs that acknowledged last, where
+ * they were and what their host thread was doing (issue 10: a slow round
+ * names its holders, as Xen's "Timed out on semaphore" does not).
+ */
+#define HVP_ROUND_HOLDERS	4
+
+struct hvp_round_holder {
+	unsigned vcpu;
+	bool acked;		/* false: it still held the round at the end */
+	uint64_t wait_ns;	/* round start to its acknowledgement (or the end) */
+	uint64_t rip;		/* where the VMM last saw it stopped   */
+	int cpl;		/* of that stop; -1: not seen          */
+	unsigned refusals;	/* kicks it refused in this round      */
+	unsigned bp_inflight;	/* of those: a #BP in flight (kvm.c)   */
+	char thread;		/* its host thread's state while it held the
+				 * round, as /proc shows it: 'R' running or
+				 * runnable, 'S' sleeping, ...; 0 not sampled */
+};
+
+struct hvp_round_info {
+	const char *what;	/* "kick", "nmi" or "pause"; NULL: no round yet */
+	uint64_t ns;		/* the round, start to end             */
+	unsigned nr;		/* holders, the last to acknowledge first */
+	struct hvp_round_holder hold[HVP_ROUND_HOLDERS];
+};
+
 struct hvp_backend_ops {
 	const char *name;
 	/* Start every vCPU (the guest begins to run). */
@@ -62,6 +89,8 @@ struct hvp_backend_ops {
 	int (*get_exits)(struct hvp_backend *b, unsigned vcpu, struct hvp_vcpu_exits *out);
 	/* -ENOTSUP where the backend has no such statistics. */
 	int (*witness)(struct hvp_backend *b, unsigned vcpu, struct hvp_kvm_witness *out);
+	/* The last sync round or pause (NULL or -ENOTSUP: not tracked). */
+	int (*last_round)(struct hvp_backend *b, struct hvp_round_info *out);
 	/* Stop all vCPUs for good and free everything. */
 	void (*destroy)(struct hvp_backend *b);
 };

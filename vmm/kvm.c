@@ -68,6 +68,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,6 +97,13 @@ struct kvm_vcpu_state {
 	bool halted;			/* guest executed hlt: never resumes */
 	bool exited;			/* thread ended                      */
 	struct hvp_vcpu_exits exits;
+	/* who holds the current round (hvp_round_info), under vm->lock */
+	pid_t tid;			/* its host thread                   */
+	uint64_t ack_ns;		/* when it last acknowledged or parked */
+	uint64_t stop_rip;		/* where a kick last found it        */
+	int stop_cpl;			/* of that stop, -1 not seen         */
+	unsigned refusals, bp_refusals;	/* kicks refused in this round       */
+	char thread_state;		/* sampled while it held it (atomic) */
 	int stats_fd;			/* KVM_GET_STATS_FD, -1 if absent    */
 	off_t stat_off[5];		/* of the witness fields, -1 absent  */
 };
@@ -116,6 +124,8 @@ struct hvp_kvm {
 	uint64_t kick_gen;		/* under lock */
 	bool sync_regs;			/* RIP and CS come with kvm_run     */
 	bool ack_cpl3_only;		/* test only: the rule before issue 9 */
+	uint64_t round_t0;		/* under lock: the round being waited */
+	struct hvp_round_info last;	/* under lock: the last one finished  */
 	struct kvm_vcpu_state *vcpus;
 };
 
@@ -216,6 +226,7 @@ static void handle_io(struct kvm_vcpu_state *v)
 		 * A lying guest can only make its own patches unsafe. */
 		pthread_mutex_lock(&vm->lock);
 		v->nmi_acked = val;
+		v->ack_ns = hvp_now_ns();
 		v->exits.nmi_acks++;
 		pthread_cond_broadcast(&vm->cond);
 		pthread_mutex_unlock(&vm->lock);
@@ -276,10 +287,16 @@ static bool kick_acks(struct kvm_vcpu_state *v)
 	struct hvp_vcpu *gv;
 	uint64_t rip = 0;
 
-	if (vcpu_stop_point(v, &rip) != 3)
+	v->stop_cpl = vcpu_stop_point(v, &rip);
+	v->stop_rip = rip;
+	if (v->stop_cpl != 3) {
+		v->refusals++;
 		return false;
+	}
 	if (!v->vm->ack_cpl3_only && bp_in_flight(v->vm, rip)) {
 		v->exits.kick_bp_inflight++;
+		v->refusals++;
+		v->bp_refusals++;
 		return false;
 	}
 	if (sites && v->id < HVP_MAX_VCPUS) {
@@ -300,6 +317,10 @@ static bool vcpu_handle_requests(struct kvm_vcpu_state *v)
 	if (reqs & REQ_STOP)
 		return false;
 	pthread_mutex_lock(&vm->lock);
+	/* where it stopped while it held the round (not after it acked):
+	 * free with synced registers */
+	if (reqs && vm->sync_regs && v->exits.exits && v->ack_ns < vm->round_t0)
+		v->stop_cpl = vcpu_stop_point(v, &v->stop_rip);
 	if (reqs & REQ_KICK) {
 		v->exits.kicks++;
 		/*
@@ -310,11 +331,15 @@ static bool vcpu_handle_requests(struct kvm_vcpu_state *v)
 		 */
 		if (kick_acks(v)) {
 			v->kick_acked = vm->kick_gen;
+			v->ack_ns = hvp_now_ns();
 			pthread_cond_broadcast(&vm->cond);
 		}
 	}
 	if (vm->paused) {
 		v->parked = true;
+		v->ack_ns = hvp_now_ns();
+		if (vm->sync_regs && v->exits.exits)	/* free: kvm_run holds them */
+			v->stop_cpl = vcpu_stop_point(v, &v->stop_rip);
 		pthread_cond_broadcast(&vm->cond);
 		while (vm->paused && !(__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) & REQ_STOP))
 			pthread_cond_wait(&vm->cond, &vm->lock);
@@ -345,6 +370,9 @@ static void *vcpu_thread(void *arg)
 	char why[128];
 
 	tl_run = v->run;
+	pthread_mutex_lock(&vm->lock);
+	v->tid = (pid_t)syscall(SYS_gettid);
+	pthread_mutex_unlock(&vm->lock);
 	for (;;) {
 		int r;
 
@@ -446,46 +474,152 @@ static int kvm_start(struct hvp_backend *b)
 }
 
 /*
+ * A round begins (under vm->lock, before its first request): forget who held
+ * the last one.  Its start is what each vCPU's ack_ns is measured from.
+ */
+static void round_begin(struct hvp_kvm *vm)
+{
+	unsigned i;
+
+	vm->round_t0 = hvp_now_ns();
+	for (i = 0; i < vm->b.nr_vcpus; i++) {
+		vm->vcpus[i].refusals = vm->vcpus[i].bp_refusals = 0;
+		vm->vcpus[i].stop_cpl = -1;	/* seen in this round only */
+		__atomic_store_n(&vm->vcpus[i].thread_state, 0, __ATOMIC_RELAXED);
+	}
+}
+
+/*
+ * What the host scheduler is doing with a vCPU thread that holds a round:
+ * the state letter of /proc/self/task/TID/stat ('R' running or runnable,
+ * 'S' sleeping, ...).  Only read once a round is already slow.
+ */
+static void sample_thread(struct kvm_vcpu_state *v, pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	p = strrchr(buf, ')');	/* the name may hold spaces and parentheses */
+	if (p && p[1] == ' ' && p[2])
+		__atomic_store_n(&v->thread_state, p[2], __ATOMIC_RELAXED);
+}
+
+/*
+ * The round is over (done or timed out): keep its holders, the vCPUs that
+ * acknowledged last (or never), for hvp_round_info.  Under vm->lock.
+ */
+static void round_end(struct hvp_kvm *vm, const char *what,
+		      bool (*done)(const struct kvm_vcpu_state *, uint64_t), uint64_t arg)
+{
+	struct hvp_round_info *ri = &vm->last;
+	uint64_t now = hvp_now_ns();
+	unsigned i, j;
+
+	memset(ri, 0, sizeof(*ri));
+	ri->what = what;
+	ri->ns = now - vm->round_t0;
+	for (i = 0; i < vm->b.nr_vcpus; i++) {
+		struct kvm_vcpu_state *v = &vm->vcpus[i];
+		struct hvp_round_holder h = {
+			.vcpu = i,
+			.acked = vcpu_out(v) || done(v, arg),
+			.rip = v->stop_rip,
+			.cpl = v->stop_cpl,
+			.refusals = v->refusals,
+			.bp_inflight = v->bp_refusals,
+			.thread = __atomic_load_n(&v->thread_state, __ATOMIC_RELAXED),
+		};
+
+		if (!h.acked)
+			h.wait_ns = ri->ns;
+		else if (v->ack_ns >= vm->round_t0)
+			h.wait_ns = v->ack_ns - vm->round_t0;
+		/* insertion into the slowest HVP_ROUND_HOLDERS */
+		for (j = ri->nr; j > 0 && ri->hold[j - 1].wait_ns < h.wait_ns; j--)
+			if (j < HVP_ROUND_HOLDERS)
+				ri->hold[j] = ri->hold[j - 1];
+		if (j < HVP_ROUND_HOLDERS) {
+			ri->hold[j] = h;
+			if (ri->nr < HVP_ROUND_HOLDERS)
+				ri->nr++;
+		}
+	}
+}
+
+/*
  * Wait until every vCPU is done(), blocking on the condition variable.  With
  * retry_req, a vCPU not yet done is sent that request again every RETRY_US:
  * its acknowledgement was refused because it was in guest kernel mode.
+ * Without, the waiter still wakes every SLOW_US to sample the holder's
+ * thread; the owner's broadcast wakes it at once otherwise.
  */
 #define RETRY_US	200
+#define SLOW_US		1000
 
-static int wait_all(struct hvp_kvm *vm, bool (*done)(const struct kvm_vcpu_state *, uint64_t),
+static int wait_all(struct hvp_kvm *vm, const char *what,
+		    bool (*done)(const struct kvm_vcpu_state *, uint64_t),
 		    uint64_t arg, uint32_t retry_req, int timeout_ms)
 {
 	uint64_t deadline = hvp_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	unsigned i;
+	int r = 0;
 
 	pthread_mutex_lock(&vm->lock);
-	for (i = 0; i < vm->b.nr_vcpus; i++) {
+	for (i = 0; r == 0 && i < vm->b.nr_vcpus; i++) {
 		struct kvm_vcpu_state *v = &vm->vcpus[i];
 
+		uint64_t step = (retry_req ? RETRY_US : SLOW_US) * 1000u;
+		uint64_t next = hvp_now_ns() + step;
+
 		while (!vcpu_out(v) && !done(v, arg)) {
-			uint64_t now = hvp_now_ns();
+			uint64_t now = hvp_now_ns(), wait;
 			struct timespec ts;
+			pid_t tid = v->tid;
 
 			if (now >= deadline) {
-				pthread_mutex_unlock(&vm->lock);
-				return -ETIMEDOUT;
+				r = -ETIMEDOUT;
+				break;
 			}
+			/*
+			 * Due by the clock, not by a timed-out wait: other
+			 * vCPUs' acknowledgements (an NMI storm's) broadcast
+			 * on the same condition variable and would otherwise
+			 * keep postponing the retry.
+			 */
+			if (now >= next) {
+				pthread_mutex_unlock(&vm->lock);
+				if (tid)
+					sample_thread(v, tid);
+				if (retry_req)
+					vcpu_request(v, retry_req);
+				pthread_mutex_lock(&vm->lock);
+				next = now + step;
+				continue;
+			}
+			wait = (next < deadline ? next : deadline) - now;
 			deadline_after(&ts, 0);
-			ts.tv_nsec += retry_req ? RETRY_US * 1000L : 50000000L;
+			ts.tv_sec += (time_t)(wait / 1000000000u);
+			ts.tv_nsec += (long)(wait % 1000000000u);
 			if (ts.tv_nsec >= 1000000000L) {
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
 			}
-			if (pthread_cond_timedwait(&vm->cond, &vm->lock, &ts) == ETIMEDOUT &&
-			    retry_req && !done(v, arg)) {
-				pthread_mutex_unlock(&vm->lock);
-				vcpu_request(v, retry_req);
-				pthread_mutex_lock(&vm->lock);
-			}
+			pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
 		}
 	}
+	round_end(vm, what, done, arg);
 	pthread_mutex_unlock(&vm->lock);
-	return 0;
+	return r;
 }
 
 static bool is_parked(const struct kvm_vcpu_state *v, uint64_t arg)
@@ -512,11 +646,12 @@ static int kvm_pause_all(struct hvp_backend *b, int timeout_ms)
 
 	pthread_mutex_lock(&vm->lock);
 	vm->paused = true;
+	round_begin(vm);
 	pthread_mutex_unlock(&vm->lock);
 	/* Signal every vCPU before waiting for any (cloud-hypervisor's lesson). */
 	for (i = 0; i < b->nr_vcpus; i++)
 		vcpu_request(&vm->vcpus[i], REQ_KICK);
-	r = wait_all(vm, is_parked, 0, 0, timeout_ms);
+	r = wait_all(vm, "pause", is_parked, 0, 0, timeout_ms);
 	if (r < 0) {
 		pthread_mutex_lock(&vm->lock);
 		vm->paused = false;
@@ -553,10 +688,11 @@ static int kvm_sync_round(struct hvp_backend *b, enum hvp_sync_kind kind, uint64
 
 		pthread_mutex_lock(&vm->lock);
 		kg = ++vm->kick_gen;
+		round_begin(vm);
 		pthread_mutex_unlock(&vm->lock);
 		for (i = 0; i < b->nr_vcpus; i++)
 			vcpu_request(&vm->vcpus[i], REQ_KICK);
-		return wait_all(vm, kick_done, kg, REQ_KICK, timeout_ms);
+		return wait_all(vm, "kick", kick_done, kg, REQ_KICK, timeout_ms);
 	}
 
 	/*
@@ -566,9 +702,12 @@ static int kvm_sync_round(struct hvp_backend *b, enum hvp_sync_kind kind, uint64
 	 * follows the modification.  The guest acknowledges only NMIs that
 	 * interrupted user mode (see kick acks above); others are re-sent.
 	 */
+	pthread_mutex_lock(&vm->lock);
+	round_begin(vm);
+	pthread_mutex_unlock(&vm->lock);
 	for (i = 0; i < b->nr_vcpus; i++)
 		vcpu_request(&vm->vcpus[i], REQ_NMI);
-	return wait_all(vm, nmi_done, gen, REQ_NMI, timeout_ms);
+	return wait_all(vm, "nmi", nmi_done, gen, REQ_NMI, timeout_ms);
 }
 
 static int kvm_inject_nmi(struct hvp_backend *b, unsigned vcpu)
@@ -662,6 +801,16 @@ static int kvm_witness(struct hvp_backend *b, unsigned vcpu, struct hvp_kvm_witn
 	return 0;
 }
 
+static int kvm_last_round(struct hvp_backend *b, struct hvp_round_info *out)
+{
+	struct hvp_kvm *vm = to_kvm(b);
+
+	pthread_mutex_lock(&vm->lock);
+	*out = vm->last;
+	pthread_mutex_unlock(&vm->lock);
+	return out->what ? 0 : -ENOENT;
+}
+
 static void kvm_destroy(struct hvp_backend *b)
 {
 	struct hvp_kvm *vm = to_kvm(b);
@@ -711,6 +860,7 @@ static const struct hvp_backend_ops kvm_ops = {
 	.vcpu_alive = kvm_vcpu_alive,
 	.get_exits = kvm_get_exits,
 	.witness = kvm_witness,
+	.last_round = kvm_last_round,
 	.destroy = kvm_destroy,
 };
 
@@ -918,8 +1068,10 @@ int hvp_kvm_create(struct hvp_backend **out, const struct hvp_kvm_opts *o,
 		r = -ENOMEM;
 		goto fail;
 	}
-	for (i = 0; i < o->nr_vcpus; i++)
+	for (i = 0; i < o->nr_vcpus; i++) {
 		vm->vcpus[i].fd = vm->vcpus[i].stats_fd = -1;
+		vm->vcpus[i].stop_cpl = -1;
+	}
 	for (i = 0; i < o->nr_vcpus; i++) {
 		r = create_vcpu(vm, i, err, errlen);
 		if (r < 0)

@@ -371,6 +371,39 @@ static int site_changed(struct patch_run *p, uint64_t addr)
 	return -EILSEQ;
 }
 
+void hvp_round_describe(const struct hvp_round_info *ri, char *buf, size_t len)
+{
+	size_t n = 0;
+	unsigned i;
+
+	buf[0] = 0;
+	for (i = 0; i < ri->nr && n < len; i++) {
+		const struct hvp_round_holder *h = &ri->hold[i];
+		char where[64] = "not seen stopped";
+
+		if (h->cpl >= 0)
+			snprintf(where, sizeof(where), "CPL %d at 0x%" PRIx64 "%s", h->cpl, h->rip,
+				 h->cpl == 0 ? ", in a guest handler" : "");
+		n += (size_t)snprintf(buf + n, len - n, "%svCPU %u %s %.3f ms (%s, %u kicks refused%s, host thread %c)",
+				      i ? "; " : "", h->vcpu, h->acked ? "acked after" : "still held it after",
+				      h->wait_ns / 1e6, where, h->refusals,
+				      h->bp_inflight ? " with a #BP in flight" : "",
+				      h->thread ? h->thread : '?');
+	}
+}
+
+/* Keep the patch's slowest round and who held it (backend.h). */
+static void note_round(struct patch_run *p)
+{
+	struct hvp_backend *be = p->ctx->be;
+	struct hvp_round_info ri;
+
+	if (!be->ops->last_round || be->ops->last_round(be, &ri) < 0)
+		return;
+	if (!p->res->slowest.what || ri.ns > p->res->slowest.ns)
+		p->res->slowest = ri;
+}
+
 static int round_(struct patch_run *p)
 {
 	struct hvp_backend *be = p->ctx->be;
@@ -397,11 +430,24 @@ static int round_(struct patch_run *p)
 		jstep(p, "%s round", hvp_sync_name(p->req->sync));
 		r = be->ops->sync_round(be, p->req->sync, gen, left);
 		p->res->sync_rounds++;
+		note_round(p);
 	} while (r == -ETIMEDOUT && ++tries < 3);
-	if (r < 0)
+	if (r < 0) {
+		char held[160] = "";
+
+		if (r == -ETIMEDOUT && be->ops->last_round) {
+			struct hvp_round_info ri;
+
+			if (be->ops->last_round(be, &ri) == 0) {
+				ri.nr = ri.nr ? 1 : 0;	/* the reason has room for one */
+				hvp_round_describe(&ri, held, sizeof(held));
+			}
+		}
 		snprintf(p->res->reason, sizeof(p->res->reason),
-			 "%s sync round %u: %s (%u attempts)", hvp_sync_name(p->req->sync),
-			 p->res->sync_rounds, strerror(-r), tries + (r != -ETIMEDOUT));
+			 "%s sync round %u: %s (%u attempts)%s%s", hvp_sync_name(p->req->sync),
+			 p->res->sync_rounds, strerror(-r), tries + (r != -ETIMEDOUT),
+			 held[0] ? "; held by " : "", held);
+	}
 	return r;
 }
 
@@ -462,9 +508,18 @@ static int method_stop(struct patch_run *p)
 		return stopped(p, 0);
 	r = be->ops->pause_all(be, p->req->timeout_ms);
 	p->res->sync_rounds++;
+	note_round(p);
 	if (r < 0) {
-		snprintf(p->res->reason, sizeof(p->res->reason), "pausing the vCPUs: %s",
-			 strerror(-r));
+		char held[160] = "";
+
+		if (r == -ETIMEDOUT && p->res->slowest.what) {
+			struct hvp_round_info ri = p->res->slowest;
+
+			ri.nr = ri.nr ? 1 : 0;
+			hvp_round_describe(&ri, held, sizeof(held));
+		}
+		snprintf(p->res->reason, sizeof(p->res->reason), "pausing the vCPUs: %s%s%s",
+			 strerror(-r), held[0] ? "; held by " : "", held);
 		return r;
 	}
 	t_paused = hvp_now_ns();
@@ -1013,6 +1068,8 @@ out:
 		uint64_t g = __atomic_load_n(&ctx->agent->vcpu[i].window_max_gap, __ATOMIC_RELAXED);
 		uint64_t ns = ctx->be->tsc_khz ? g * 1000000u / ctx->be->tsc_khz : 0;
 
+		if (i < HVP_MAX_VCPUS)
+			res->stall_ns[i] = ns;
 		if (ns > res->max_stall_ns) {
 			res->max_stall_ns = ns;
 			res->max_stall_vcpu = i;

@@ -67,7 +67,15 @@ struct hvp_patch_result {
 	uint64_t faults;
 	uint64_t max_stall_ns;		/* longest workload loop gap during it */
 	unsigned max_stall_vcpu;
+	uint64_t stall_ns[HVP_MAX_VCPUS];	/* each vCPU's longest gap   */
+	/* the slowest sync round or pause and who held it (what: NULL when
+	 * the backend does not track rounds, or none ran) */
+	struct hvp_round_info slowest;
 };
+
+/* "vCPU 1 (CPL 0 at 0x100200, 12 kicks refused, host thread R) ...": the
+ * holders of a round, for messages. */
+void hvp_round_describe(const struct hvp_round_info *ri, char *buf, size_t len);
 
 /*
  * Patch every site of req->key to call req->target.  Returns 0 when the

@@ -451,6 +451,51 @@ static int locked_apply(struct hvp_service *s, struct hvp_patch_ctx *ctx,
 	return r;
 }
 
+/* Each vCPU's longest workload gap, in vCPU order. */
+static json_object *stall_json(const uint64_t *ns, unsigned n)
+{
+	json_object *a = json_object_new_array();
+	unsigned i;
+
+	for (i = 0; i < n && i < HVP_MAX_VCPUS; i++)
+		json_object_array_add(a, json_object_new_int64((int64_t)ns[i]));
+	return a;
+}
+
+/* A round and the vCPUs that held it (backend.h, struct hvp_round_info). */
+static json_object *round_json(const struct hvp_round_info *ri)
+{
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+	unsigned i;
+
+	json_object_object_add(o, "kind", json_object_new_string(ri->what));
+	json_object_object_add(o, "ns", json_object_new_int64((int64_t)ri->ns));
+	for (i = 0; i < ri->nr; i++) {
+		const struct hvp_round_holder *h = &ri->hold[i];
+		json_object *v = json_object_new_object();
+		char rip[24], th[2] = { h->thread ? h->thread : '?', 0 };
+
+		snprintf(rip, sizeof(rip), "0x%" PRIx64, h->rip);
+		json_object_object_add(v, "vcpu", json_object_new_int((int)h->vcpu));
+		json_object_object_add(v, "acked", json_object_new_boolean(h->acked));
+		json_object_object_add(v, "wait_ns", json_object_new_int64((int64_t)h->wait_ns));
+		json_object_object_add(v, "cpl", json_object_new_int(h->cpl));
+		json_object_object_add(v, "rip", h->cpl >= 0 ? json_object_new_string(rip) : NULL);
+		json_object_object_add(v, "in_handler", json_object_new_boolean(h->cpl == 0));
+		json_object_object_add(v, "kicks_refused", json_object_new_int((int)h->refusals));
+		json_object_object_add(v, "bp_in_flight", json_object_new_int((int)h->bp_inflight));
+		json_object_object_add(v, "host_thread", json_object_new_string(th));
+		json_object_array_add(a, v);
+	}
+	json_object_object_add(o, "held_by", a);
+	/* the last acknowledgement to the waiter seeing it: the service
+	 * thread's own wait for a core (host scheduling), not a vCPU's */
+	if (ri->nr && ri->hold[0].acked)
+		json_object_object_add(o, "waiter_late_ns",
+				       json_object_new_int64((int64_t)(ri->ns - ri->hold[0].wait_ns)));
+	return o;
+}
+
 static json_object *patch_result_json(const struct hvp_service *s, const struct hvp_patch_req *rq,
 				      const struct hvp_patch_result *res,
 				      const struct patch_slot *slot)
@@ -482,6 +527,9 @@ static json_object *patch_result_json(const struct hvp_service *s, const struct 
 	json_object_object_add(o, "faults", json_object_new_int64((int64_t)res->faults));
 	json_object_object_add(o, "max_stall_ns", json_object_new_int64((int64_t)res->max_stall_ns));
 	json_object_object_add(o, "max_stall_vcpu", json_object_new_int((int)res->max_stall_vcpu));
+	json_object_object_add(o, "stall_ns_by_vcpu", stall_json(res->stall_ns, s->be->nr_vcpus));
+	if (res->slowest.what)
+		json_object_object_add(o, "slowest_round", round_json(&res->slowest));
 	json_object_object_add(o, "nmi_path", json_object_new_string(
 		s->opts.nmi_key[0] ? "user-mode upcall" : "none"));
 	if (res->reason[0])
@@ -582,6 +630,9 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 	uint64_t i, completed = 0, faults = 0, rounds = 0, rollbacks = 0, traps = 0, late = 0;
 	json_object *fault_seqs = json_object_new_array();
 	uint64_t lat_sum = 0, lat_max = 0, stall_max = 0, t0 = hvp_now_ns();
+	uint64_t stall_by_vcpu[HVP_MAX_VCPUS] = { 0 };
+	struct hvp_round_info slowest = { 0 };
+	unsigned v;
 	unsigned targets[2] = { rq->target, rq->target };
 	json_object *o;
 	char reason[300] = "";
@@ -639,6 +690,11 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 			lat_max = res.latency_ns;
 		if (res.max_stall_ns > stall_max)
 			stall_max = res.max_stall_ns;
+		for (v = 0; v < s->be->nr_vcpus && v < HVP_MAX_VCPUS; v++)
+			if (res.stall_ns[v] > stall_by_vcpu[v])
+				stall_by_vcpu[v] = res.stall_ns[v];
+		if (res.slowest.what && res.slowest.ns > slowest.ns)
+			slowest = res.slowest;
 		/* next time, the other target (when this one took) */
 		if (res.completed && targets[0] != targets[1])
 			rq->target = rq->target == targets[0] ? targets[1] : targets[0];
@@ -664,6 +720,9 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 		(int64_t)(i ? lat_sum / i : 0)));
 	json_object_object_add(o, "max_latency_ns", json_object_new_int64((int64_t)lat_max));
 	json_object_object_add(o, "max_stall_ns", json_object_new_int64((int64_t)stall_max));
+	json_object_object_add(o, "stall_ns_by_vcpu", stall_json(stall_by_vcpu, s->be->nr_vcpus));
+	if (slowest.what)
+		json_object_object_add(o, "slowest_round", round_json(&slowest));
 	json_object_object_add(o, "elapsed_ns", json_object_new_int64((int64_t)(hvp_now_ns() - t0)));
 	if (verify) {
 		json_object_object_add(o, "verified", json_object_new_int64((int64_t)verified));
