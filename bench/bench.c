@@ -26,6 +26,7 @@
 #include "bench.h"
 #include "extvm.h"
 #include "patch.h"
+#include "report.h"
 #include "service.h"
 #include "util.h"
 #include "witness.h"
@@ -680,10 +681,6 @@ static json_object *host_json(struct bench *b)
 	return h;
 }
 
-#ifdef HVP_HAVE_REPORT
-#include "report.h"
-#endif
-
 int hvp_bench_run(const struct hvp_bench_opts *o, char *err, size_t errlen)
 {
 	struct bench b = { .o = o };
@@ -747,9 +744,7 @@ int hvp_bench_run(const struct hvp_bench_opts *o, char *err, size_t errlen)
 		r = -EIO;
 		goto out;
 	}
-#ifdef HVP_HAVE_REPORT
 	r = hvp_report_write_all(o->out, err, errlen);
-#endif
 out:
 	if (b.cells)
 		json_object_put(b.cells);

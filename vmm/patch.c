@@ -371,7 +371,11 @@ static int site_changed(struct patch_run *p, uint64_t addr)
 	return -EILSEQ;
 }
 
-static int round_(struct patch_run *p)
+/*
+ * One sync round over every vCPU (see the top of this file), retried on a
+ * timeout; its failure is written in the result's reason.  0 or -errno.
+ */
+static int sync_round(struct patch_run *p)
 {
 	struct hvp_backend *be = p->ctx->be;
 	uint64_t now = hvp_now_ns();
@@ -512,7 +516,7 @@ static int emulate_undo(struct patch_run *p, const uint64_t *sites, unsigned j)
 	memcpy(reason, p->res->reason, sizeof(reason));
 	for (i = 0; i < j; i++)
 		swap_byte(p, sites[i], HVP_OPC_INT3, p->req->key->opcode);
-	r = round_(p);
+	r = sync_round(p);
 	if (r < 0)
 		return r;
 	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
@@ -574,7 +578,7 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 		if (r < 0)
 			goto out;
 	}
-	r = round_(p);
+	r = sync_round(p);
 	if (r < 0)
 		goto out;
 	/*
@@ -595,7 +599,7 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 		if (r < 0 && r != -EIO)
 			goto out;
 	}
-	r = round_(p);
+	r = sync_round(p);
 	if (r < 0)
 		goto out;
 	/* step 3: first bytes */
@@ -608,7 +612,7 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 			r = write_bytes(p, sites[i], old, 1, HVP_INSN_LEN - 1);
 		}
 		if (r == 0)
-			r = round_(p);
+			r = sync_round(p);
 		if (r == 0)
 			r = emulate_undo(p, sites, n);
 		return stopped(p, r);
@@ -624,7 +628,7 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 		if (r < 0 && r != -EIO)
 			goto out;
 	}
-	r = round_(p);
+	r = sync_round(p);
 out:
 	/*
 	 * On a failed round the int3s stay and so must the vector: the guest
@@ -683,7 +687,7 @@ static int cancel_stop(struct patch_run *p, unsigned i, const uint8_t old[HVP_IN
 		if (r < 0 && r != -EAGAIN)
 			return r;
 		p->res->rollbacks++;
-		r = round_(p);
+		r = sync_round(p);
 		if (r < 0)
 			return r;
 	}
@@ -761,7 +765,7 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 		r = put_byte(p, site, HVP_OPC_INT3);
 		if (r < 0)
 			return r;
-		r = round_(p);
+		r = sync_round(p);
 		if (r < 0)
 			return r;
 		/*
@@ -787,7 +791,7 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 	/* the round the proposal lacks: every vCPU sees the whole new tail
 	 * before any can see a first byte that is not int3 */
 	if (r == 0)
-		r = round_(p);
+		r = sync_round(p);
 	if (r == 0)
 		r = write_bytes(p, site, new, 0, 1);
 	if (r == 0)
@@ -798,7 +802,7 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 	bad = r;
 	jstep(p, "state 3 at 0x%" PRIx64, site);
 	__atomic_store_n(&ctl->state, HVP_BPS_INSTALLED, __ATOMIC_RELEASE);
-	r = round_(p);
+	r = sync_round(p);
 	if (r < 0)
 		return r;
 	jstep(p, "state 0 after 0x%" PRIx64, site);
@@ -858,20 +862,21 @@ static int method_naive(struct patch_run *p)
 					 "stopped after %u bytes as asked: site 0x%" PRIx64 " is torn",
 					 max, k->sites[i]);
 				p->res->completed = false;
-				return 1;
+				return 0;	/* a deliberate partial write */
 			}
 			r = write_bytes(p, k->sites[i], insn, b, 1);
 			if (p->req->naive_delay_us)
 				nanosleep(&d, NULL);
 		}
 	}
+	p->res->completed = r == 0;
 	return r;
 }
 
 /* ---- the guest's counters around a patch ---- */
 
 struct counters {
-	uint64_t bp_traps, bp_emulated, bp_cancels, bp_completes, bp_reexec, bp_late, faults;
+	uint64_t bp_traps, bp_emulated, bp_cancels, bp_state2_waits, bp_reexec, bp_late, faults;
 };
 
 static void read_counters(struct hvp_patch_ctx *ctx, struct counters *c)
@@ -885,7 +890,7 @@ static void read_counters(struct hvp_patch_ctx *ctx, struct counters *c)
 		c->bp_traps += __atomic_load_n(&v->bp_traps, __ATOMIC_RELAXED);
 		c->bp_emulated += __atomic_load_n(&v->bp_emulated, __ATOMIC_RELAXED);
 		c->bp_cancels += __atomic_load_n(&v->bp_cancels, __ATOMIC_RELAXED);
-		c->bp_completes += __atomic_load_n(&v->bp_completes, __ATOMIC_RELAXED);
+		c->bp_state2_waits += __atomic_load_n(&v->bp_state2_waits, __ATOMIC_RELAXED);
 		c->bp_reexec += __atomic_load_n(&v->bp_reexec, __ATOMIC_RELAXED);
 		c->bp_late += __atomic_load_n(&v->bp_late, __ATOMIC_RELAXED);
 		c->faults += __atomic_load_n(&v->nr_faults, __ATOMIC_RELAXED);
@@ -984,9 +989,6 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 	case HVP_METHOD_NAIVE:
 	default:
 		r = method_naive(&p);
-		res->completed = r == 0;
-		if (r > 0)
-			r = 0;	/* a deliberate partial write */
 		break;
 	}
 	/* every write was made: a stop that came after it changes nothing */
@@ -1005,7 +1007,7 @@ out:
 	res->bp_traps = after.bp_traps - before.bp_traps;
 	res->bp_emulated = after.bp_emulated - before.bp_emulated;
 	res->bp_cancels = after.bp_cancels - before.bp_cancels;
-	res->bp_completes = after.bp_completes - before.bp_completes;
+	res->bp_state2_waits = after.bp_state2_waits - before.bp_state2_waits;
 	res->bp_reexec = after.bp_reexec - before.bp_reexec;
 	res->bp_late = after.bp_late - before.bp_late;
 	res->faults = after.faults - before.faults;

@@ -62,7 +62,7 @@ struct hvp_patch_result {
 	unsigned rollbacks;		/* bp-cancel: old bytes put back */
 	unsigned reverted;		/* sites restored after a timeout */
 	/* deltas of the guest's own counters over the patch, all vCPUs */
-	uint64_t bp_traps, bp_emulated, bp_cancels, bp_completes, bp_reexec;
+	uint64_t bp_traps, bp_emulated, bp_cancels, bp_state2_waits, bp_reexec;
 	uint64_t bp_late;	/* handlers a round completed over (issue 9) */
 	uint64_t faults;
 	uint64_t max_stall_ns;		/* longest workload loop gap during it */

@@ -285,7 +285,7 @@ static json_object *vcpu_stats(struct hvp_service *s, unsigned id)
 	json_object_object_add(o, "bp_traps", json_object_new_int64((int64_t)v.bp_traps));
 	json_object_object_add(o, "bp_emulated", json_object_new_int64((int64_t)v.bp_emulated));
 	json_object_object_add(o, "bp_cancels", json_object_new_int64((int64_t)v.bp_cancels));
-	json_object_object_add(o, "bp_completes", json_object_new_int64((int64_t)v.bp_completes));
+	json_object_object_add(o, "bp_state2_waits", json_object_new_int64((int64_t)v.bp_state2_waits));
 	json_object_object_add(o, "bp_reexec", json_object_new_int64((int64_t)v.bp_reexec));
 	json_object_object_add(o, "bp_late", json_object_new_int64((int64_t)v.bp_late));
 	json_object_object_add(o, "nmis", json_object_new_int64((int64_t)v.nmis));
@@ -476,7 +476,7 @@ static json_object *patch_result_json(const struct hvp_service *s, const struct 
 	json_object_object_add(o, "bp_traps", json_object_new_int64((int64_t)res->bp_traps));
 	json_object_object_add(o, "bp_emulated", json_object_new_int64((int64_t)res->bp_emulated));
 	json_object_object_add(o, "bp_cancels", json_object_new_int64((int64_t)res->bp_cancels));
-	json_object_object_add(o, "bp_completes", json_object_new_int64((int64_t)res->bp_completes));
+	json_object_object_add(o, "bp_state2_waits", json_object_new_int64((int64_t)res->bp_state2_waits));
 	json_object_object_add(o, "bp_reexec", json_object_new_int64((int64_t)res->bp_reexec));
 	json_object_object_add(o, "bp_late", json_object_new_int64((int64_t)res->bp_late));
 	json_object_object_add(o, "faults", json_object_new_int64((int64_t)res->faults));
