@@ -142,13 +142,6 @@ static int vm_get(struct bench *b, unsigned vcpus, unsigned backend, char *err, 
 	return 0;
 }
 
-static void sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-
-	nanosleep(&ts, NULL);
-}
-
 /* The workload calls `key` at `rate` passes/s (0: tight); NMIs at nmi_hz call it too. */
 static void workload(struct bench *b, const struct hvp_key_info *key, uint64_t rate,
 		     uint64_t nmi_hz, uint32_t flags)
@@ -159,7 +152,7 @@ static void workload(struct bench *b, const struct hvp_key_info *key, uint64_t r
 	__atomic_store_n(&cfg->rate, rate, __ATOMIC_RELEASE);
 	__atomic_store_n(&cfg->key_mask, key ? 1u << key->index : 0, __ATOMIC_RELEASE);
 	hvp_service_set_nmi(b->vm, nmi_hz, nmi_hz ? key : NULL);
-	sleep_ns(30000000);	/* let every vCPU settle into it */
+	hvp_sleep_ns(30000000);	/* let every vCPU settle into it */
 }
 
 static const struct hvp_key_info *key_for_sites(struct hvp_service *s, unsigned sites)
@@ -210,7 +203,7 @@ static json_object *measure_windows(struct bench *b, enum window_what what)
 
 		l0 = sum_loops(b->vm, &e0, &i0);
 		t0 = hvp_now_ns();
-		sleep_ns(WINDOW_NS);
+		hvp_sleep_ns(WINDOW_NS);
 		l1 = sum_loops(b->vm, &e1, &i1);
 		t1 = hvp_now_ns();
 		ev = what == W_LOOP ? l1 - l0 : what == W_EXIT ? i1 - i0 : e1 - e0;
@@ -369,7 +362,7 @@ static void settle(struct hvp_service *s)
 	for (i = 0; i < s->be->nr_vcpus; i++)
 		before[i] = __atomic_load_n(&s->agent->vcpu[i].loops, __ATOMIC_RELAXED);
 	do {
-		sleep_ns(100000);
+		hvp_sleep_ns(100000);
 		for (i = 0, moved = 0; i < s->be->nr_vcpus; i++)
 			moved += !s->be->ops->vcpu_alive(s->be, i) ||
 				 __atomic_load_n(&s->agent->vcpu[i].loops, __ATOMIC_RELAXED) != before[i];

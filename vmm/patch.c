@@ -275,13 +275,6 @@ static int stopped(struct patch_run *p, int undo_r)
 /* ---- text access: every write is guarded and read back ---- */
 
 
-static int cmp_site(const void *key, const void *elem)
-{
-	uint64_t a = *(const uint64_t *)key, b = *(const uint64_t *)elem;
-
-	return a < b ? -1 : a > b;
-}
-
 /*
  * The last line of defence against a guest that lies: the engine only ever
  * writes inside one of the key's sites as validated at boot (the service's
@@ -293,7 +286,7 @@ static int guard(struct patch_run *p, uint64_t addr, unsigned off, unsigned len)
 	const struct hvp_key_info *k = p->req->key;
 
 	if (off + len <= HVP_INSN_LEN && addr <= p->ctx->be->ram_size - HVP_INSN_LEN &&
-	    bsearch(&addr, k->sites, k->nr_sites, sizeof(uint64_t), cmp_site))
+	    bsearch(&addr, k->sites, k->nr_sites, sizeof(uint64_t), hvp_cmp_u64))
 		return 0;
 	snprintf(p->res->reason, sizeof(p->res->reason),
 		 "internal error: refusing to write %u byte(s) at 0x%" PRIx64 " + %u: not a registered site of key %s",

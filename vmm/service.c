@@ -141,15 +141,9 @@ static json_object *text_check(const struct hvp_service *s)
 {
 	json_object *o = json_object_new_object();
 	uint64_t changed = 0, first = 0, len = 0, lo = 0, a;
-	const struct hvp_elf_seg *seg = NULL;
-	unsigned i, j = 0;
+	const struct hvp_elf_seg *seg = hvp_elf_text_seg(&s->elf);
+	unsigned j = 0;
 
-	for (i = 0; i < s->elf.nr_segs; i++) {
-		if (s->elf.segs[i].flags & 1 /* PF_X */) {
-			seg = &s->elf.segs[i];
-			break;
-		}
-	}
 	/* hvp_elf_load_into() checked that the segment fits in RAM and the file */
 	if (seg) {
 		lo = seg->paddr;

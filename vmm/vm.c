@@ -192,16 +192,13 @@ int hvp_hostile_by_name(const char *name)
 
 static int find_text(const struct hvp_elf *elf, uint64_t *lo, uint64_t *hi)
 {
-	unsigned i;
+	const struct hvp_elf_seg *seg = hvp_elf_text_seg(elf);
 
-	for (i = 0; i < elf->nr_segs; i++) {
-		if (elf->segs[i].flags & 1 /* PF_X */) {
-			*lo = elf->segs[i].paddr;
-			*hi = elf->segs[i].paddr + elf->segs[i].memsz;
-			return 0;
-		}
-	}
-	return -ENOENT;
+	if (!seg)
+		return -ENOENT;
+	*lo = seg->paddr;
+	*hi = seg->paddr + seg->memsz;
+	return 0;
 }
 
 /* Resolve the comma list of key names into a mask over the agent's keys. */
@@ -260,13 +257,6 @@ static int wait_ready(struct hvp_service *s, char *err, size_t errlen)
 	return r;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Every validated site, sorted: the only bytes of text a patch may change. */
 static int collect_sites(struct hvp_service *s)
 {
@@ -281,7 +271,7 @@ static int collect_sites(struct hvp_service *s)
 		memcpy(s->all_sites + n, s->keys[i].sites, sizeof(uint64_t) * s->keys[i].nr_sites);
 		n += s->keys[i].nr_sites;
 	}
-	qsort(s->all_sites, n, sizeof(uint64_t), cmp_u64);
+	qsort(s->all_sites, n, sizeof(uint64_t), hvp_cmp_u64);
 	s->nr_all_sites = n;
 	/* the kick rule's list of possible int3s, and its witness (vmm/kvm.c) */
 	s->be->nr_trap_sites = n;
