@@ -219,43 +219,41 @@ static json_object *measure_rounds(struct bench *b, enum hvp_sync_kind kind)
 	unsigned i, n = 0;
 
 	for (i = 0; i < ROUND_SAMPLES; i++) {
-		uint64_t gen = 0, t0;
+		struct hvp_patch_ctx ctx = { .be = b->vm->be, .agent = b->vm->agent };
+		uint64_t t0 = hvp_now_ns();
 
-		if (kind == HVP_SYNC_NMI)
-			gen = __atomic_add_fetch(&b->vm->agent->patch.sync_gen, 1, __ATOMIC_RELEASE);
-		t0 = hvp_now_ns();
-		if (b->vm->be->ops->sync_round(b->vm->be, kind, gen, 2000) == 0)
+		if (hvp_patch_sync_round(&ctx, kind, 2000) == 0)
 			v[n++] = (double)(hvp_now_ns() - t0);
 	}
 	return stats_json(v, n);
 }
 
+struct bp_windows {
+	struct bench *b;
+	json_object *st;
+};
+
+static void bp_windows(void *arg)
+{
+	struct bp_windows *w = arg;
+
+	w->st = measure_windows(w->b, W_BP);
+}
+
 /*
- * #BP round trip: put a permanent int3 on the 1-site key, with the
- * bp-emulate vector telling the guest to emulate its call, and count traps.
- * Then take it out with a sync round before the vector goes.
+ * #BP round trip: the engine holds an int3 on the 1-site key, with the
+ * bp-emulate vector telling the guest to emulate its call, while we count
+ * traps; then it takes it out with a sync round before the vector goes.
  */
 static json_object *measure_bp(struct bench *b, const struct hvp_key_info *k)
 {
-	struct hvp_patch_ctl *ctl = &b->vm->agent->patch;
-	uint8_t *site = b->vm->be->ram + k->sites[0];
-	uint64_t dest = 0;
-	uint8_t first = *site;
-	json_object *st;
+	struct hvp_patch_ctx ctx = { .be = b->vm->be, .agent = b->vm->agent };
+	struct hvp_patch_result res;
+	struct bp_windows w = { .b = b };
 
-	hvp_agent_decode(site, k->sites[0], k->opcode, &dest);
-	ctl->emu[0].addr = k->sites[0];
-	ctl->emu[0].target = dest;
-	ctl->emu[0].opcode = k->opcode;
-	__atomic_store_n(&ctl->nr_emu, 1, __ATOMIC_RELEASE);
-	__atomic_store_n(&ctl->method, HVP_PM_EMULATE, __ATOMIC_RELEASE);
-	__atomic_store_n(site, HVP_OPC_INT3, __ATOMIC_RELEASE);
-	st = measure_windows(b, W_BP);
-	__atomic_store_n(site, first, __ATOMIC_RELEASE);
-	b->vm->be->ops->sync_round(b->vm->be, HVP_SYNC_KICK, 0, 2000);
-	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
-	__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
-	return st;
+	if (hvp_patch_measure_bp(&ctx, k, bp_windows, &w, &res) < 0)
+		fprintf(stderr, "bench: #BP round trip: %s\n", res.reason);
+	return w.st ? w.st : stats_json(NULL, 0);
 }
 
 static int unit_costs(struct bench *b, json_object *report, char *err, size_t errlen)

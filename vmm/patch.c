@@ -364,13 +364,22 @@ static int site_changed(struct patch_run *p, uint64_t addr)
 	return -EILSEQ;
 }
 
+int hvp_patch_sync_round(struct hvp_patch_ctx *ctx, enum hvp_sync_kind kind, int timeout_ms)
+{
+	uint64_t gen = 0;
+
+	/* the guest's NMI handler acknowledges the generation it reads */
+	if (kind == HVP_SYNC_NMI)
+		gen = __atomic_add_fetch(&ctx->agent->patch.sync_gen, 1, __ATOMIC_RELEASE);
+	return ctx->be->ops->sync_round(ctx->be, kind, gen, timeout_ms);
+}
+
 /*
  * One sync round over every vCPU (see the top of this file), retried on a
  * timeout; its failure is written in the result's reason.  0 or -errno.
  */
 static int sync_round(struct patch_run *p)
 {
-	struct hvp_backend *be = p->ctx->be;
 	uint64_t now = hvp_now_ns();
 	int left = p->deadline_ns > now ? (int)((p->deadline_ns - now) / 1000000u) : 0;
 	unsigned tries = 0;
@@ -386,13 +395,8 @@ static int sync_round(struct patch_run *p)
 	if (left < 5000)
 		left = 5000;
 	do {
-		uint64_t gen = 0;
-
-		if (p->req->sync == HVP_SYNC_NMI)
-			gen = __atomic_add_fetch(&p->ctx->agent->patch.sync_gen, 1,
-						 __ATOMIC_RELEASE);
 		jstep(p, "%s round", hvp_sync_name(p->req->sync));
-		r = be->ops->sync_round(be, p->req->sync, gen, left);
+		r = hvp_patch_sync_round(p->ctx, p->req->sync, left);
 		p->res->sync_rounds++;
 	} while (r == -ETIMEDOUT && ++tries < 3);
 	if (r < 0)
@@ -1056,5 +1060,56 @@ int hvp_patch_recover(struct hvp_patch_ctx *ctx, const uint64_t *addr,
 			r = -EIO;
 		}
 	be->ops->resume_all(be, false);
+	return r;
+}
+
+/* ---- the bench's #BP cost ---- */
+
+int hvp_patch_measure_bp(struct hvp_patch_ctx *ctx, const struct hvp_key_info *key,
+			 void (*measure)(void *arg), void *arg, struct hvp_patch_result *res)
+{
+	/* no journal: nothing here is a patch to finish after a crash */
+	struct hvp_patch_ctx c = { .be = ctx->be, .agent = ctx->agent, .stop = ctx->stop };
+	struct hvp_patch_req req = { .key = key, .sync = HVP_SYNC_KICK, .timeout_ms = 2000 };
+	struct patch_run p = { .ctx = &c, .req = &req, .res = res, .ram = ctx->be->ram };
+	struct hvp_patch_ctl *ctl = &ctx->agent->patch;
+	uint8_t old[HVP_INSN_LEN], trap[HVP_INSN_LEN];
+	uint64_t site;
+	int r, undo_r;
+
+	memset(res, 0, sizeof(*res));
+	res->sites = 1;
+	if (key->nr_sites == 0 || key->sites[0] > ctx->be->ram_size - HVP_INSN_LEN) {
+		snprintf(res->reason, sizeof(res->reason), "key %s has no site to trap on", key->name);
+		return -EINVAL;
+	}
+	site = key->sites[0];
+	r = check_old(&p);
+	if (r < 0)
+		return r;
+	memcpy(old, p.ram + site, HVP_INSN_LEN);
+	memcpy(trap, old, HVP_INSN_LEN);
+	trap[0] = HVP_OPC_INT3;
+
+	/* the vector first (release), then the int3: bp-emulate's step 0 and 1 */
+	__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
+	ctl->emu[0].addr = site;
+	ctl->emu[0].target = p.old_dest;
+	ctl->emu[0].opcode = key->opcode;
+	__atomic_store_n(&ctl->nr_emu, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->method, HVP_PM_EMULATE, __ATOMIC_RELEASE);
+	r = write_bytes(&p, site, trap, 0, 1);
+	if (r == 0)
+		measure(arg);
+
+	/* the old byte back, and no handler left in flight, before the vector goes */
+	undo_r = r == -EFAULT ? 0 : write_bytes(&p, site, old, 0, 1);
+	p.deadline_ns = hvp_now_ns() + (uint64_t)req.timeout_ms * 1000000u;
+	if (undo_r == 0)
+		undo_r = sync_round(&p);
+	if (undo_r < 0)
+		return undo_r;	/* the vector stays: a late handler still finds it */
+	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
 	return r;
 }
