@@ -26,6 +26,7 @@
 #include "bench.h"
 #include "extvm.h"
 #include "patch.h"
+#include "report.h"
 #include "service.h"
 #include "util.h"
 #include "witness.h"
@@ -141,33 +142,34 @@ static int vm_get(struct bench *b, unsigned vcpus, unsigned backend, char *err, 
 	return 0;
 }
 
-static void sleep_ns(uint64_t ns)
+/* The engine's view of the bench's VM: no journal, nothing stops it. */
+static struct hvp_patch_ctx patch_ctx(struct bench *b)
 {
-	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-
-	nanosleep(&ts, NULL);
+	return (struct hvp_patch_ctx){ .be = hvp_service_backend(b->vm),
+				       .agent = hvp_service_agent(b->vm) };
 }
 
 /* The workload calls `key` at `rate` passes/s (0: tight); NMIs at nmi_hz call it too. */
 static void workload(struct bench *b, const struct hvp_key_info *key, uint64_t rate,
 		     uint64_t nmi_hz, uint32_t flags)
 {
-	struct hvp_agent_config *cfg = &b->vm->agent->config;
+	struct hvp_agent_config *cfg = &hvp_service_agent(b->vm)->config;
 
 	__atomic_store_n(&cfg->flags, flags, __ATOMIC_RELEASE);
 	__atomic_store_n(&cfg->rate, rate, __ATOMIC_RELEASE);
 	__atomic_store_n(&cfg->key_mask, key ? 1u << key->index : 0, __ATOMIC_RELEASE);
 	hvp_service_set_nmi(b->vm, nmi_hz, nmi_hz ? key : NULL);
-	sleep_ns(30000000);	/* let every vCPU settle into it */
+	hvp_sleep_ns(30000000);	/* let every vCPU settle into it */
 }
 
 static const struct hvp_key_info *key_for_sites(struct hvp_service *s, unsigned sites)
 {
-	const struct hvp_key_info *best = NULL;
-	unsigned i;
+	const struct hvp_key_info *best = NULL, *keys;
+	unsigned i, nr;
 
-	for (i = 0; i < s->nr_keys; i++) {
-		const struct hvp_key_info *k = &s->keys[i];
+	keys = hvp_service_keys(s, &nr);
+	for (i = 0; i < nr; i++) {
+		const struct hvp_key_info *k = &keys[i];
 
 		if (k->kind == HVP_KEY_INLINE && k->nr_sites == sites)
 			return k;
@@ -179,16 +181,18 @@ static const struct hvp_key_info *key_for_sites(struct hvp_service *s, unsigned 
 
 static uint64_t sum_loops(struct hvp_service *s, uint64_t *emulated, uint64_t *io)
 {
+	struct hvp_backend *be = hvp_service_backend(s);
+	struct hvp_agent *agent = hvp_service_agent(s);
 	uint64_t loops = 0;
 	unsigned i;
 
 	*emulated = *io = 0;
-	for (i = 0; i < s->be->nr_vcpus; i++) {
+	for (i = 0; i < be->nr_vcpus; i++) {
 		struct hvp_vcpu_exits ex;
 
-		loops += __atomic_load_n(&s->agent->vcpu[i].loops, __ATOMIC_RELAXED);
-		*emulated += __atomic_load_n(&s->agent->vcpu[i].bp_emulated, __ATOMIC_RELAXED);
-		if (s->be->ops->get_exits(s->be, i, &ex) == 0)
+		loops += __atomic_load_n(&agent->vcpu[i].loops, __ATOMIC_RELAXED);
+		*emulated += __atomic_load_n(&agent->vcpu[i].bp_emulated, __ATOMIC_RELAXED);
+		if (be->ops->get_exits(be, i, &ex) == 0)
 			*io += ex.io_exits;
 	}
 	return loops;
@@ -209,7 +213,7 @@ static json_object *measure_windows(struct bench *b, enum window_what what)
 
 		l0 = sum_loops(b->vm, &e0, &i0);
 		t0 = hvp_now_ns();
-		sleep_ns(WINDOW_NS);
+		hvp_sleep_ns(WINDOW_NS);
 		l1 = sum_loops(b->vm, &e1, &i1);
 		t1 = hvp_now_ns();
 		ev = what == W_LOOP ? l1 - l0 : what == W_EXIT ? i1 - i0 : e1 - e0;
@@ -221,47 +225,45 @@ static json_object *measure_windows(struct bench *b, enum window_what what)
 
 static json_object *measure_rounds(struct bench *b, enum hvp_sync_kind kind)
 {
+	struct hvp_patch_ctx ctx = patch_ctx(b);
 	double v[ROUND_SAMPLES];
 	unsigned i, n = 0;
 
 	for (i = 0; i < ROUND_SAMPLES; i++) {
-		uint64_t gen = 0, t0;
+		uint64_t t0 = hvp_now_ns();
 
-		if (kind == HVP_SYNC_NMI)
-			gen = __atomic_add_fetch(&b->vm->agent->patch.sync_gen, 1, __ATOMIC_RELEASE);
-		t0 = hvp_now_ns();
-		if (b->vm->be->ops->sync_round(b->vm->be, kind, gen, 2000) == 0)
+		if (hvp_patch_sync_round(&ctx, kind, 2000) == 0)
 			v[n++] = (double)(hvp_now_ns() - t0);
 	}
 	return stats_json(v, n);
 }
 
+struct bp_windows {
+	struct bench *b;
+	json_object *st;
+};
+
+static void bp_windows(void *arg)
+{
+	struct bp_windows *w = arg;
+
+	w->st = measure_windows(w->b, W_BP);
+}
+
 /*
- * #BP round trip: put a permanent int3 on the 1-site key, with the
- * bp-emulate vector telling the guest to emulate its call, and count traps.
- * Then take it out with a sync round before the vector goes.
+ * #BP round trip: the engine holds an int3 on the 1-site key, with the
+ * bp-emulate vector telling the guest to emulate its call, while we count
+ * traps; then it takes it out with a sync round before the vector goes.
  */
 static json_object *measure_bp(struct bench *b, const struct hvp_key_info *k)
 {
-	struct hvp_patch_ctl *ctl = &b->vm->agent->patch;
-	uint8_t *site = b->vm->be->ram + k->sites[0];
-	uint64_t dest = 0;
-	uint8_t first = *site;
-	json_object *st;
+	struct hvp_patch_ctx ctx = patch_ctx(b);
+	struct hvp_patch_result res;
+	struct bp_windows w = { .b = b };
 
-	hvp_agent_decode(site, k->sites[0], k->opcode, &dest);
-	ctl->emu[0].addr = k->sites[0];
-	ctl->emu[0].target = dest;
-	ctl->emu[0].opcode = k->opcode;
-	__atomic_store_n(&ctl->nr_emu, 1, __ATOMIC_RELEASE);
-	__atomic_store_n(&ctl->method, HVP_PM_EMULATE, __ATOMIC_RELEASE);
-	__atomic_store_n(site, HVP_OPC_INT3, __ATOMIC_RELEASE);
-	st = measure_windows(b, W_BP);
-	__atomic_store_n(site, first, __ATOMIC_RELEASE);
-	b->vm->be->ops->sync_round(b->vm->be, HVP_SYNC_KICK, 0, 2000);
-	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
-	__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
-	return st;
+	if (hvp_patch_measure_bp(&ctx, k, bp_windows, &w, &res) < 0)
+		fprintf(stderr, "bench: #BP round trip: %s\n", res.reason);
+	return w.st ? w.st : stats_json(NULL, 0);
 }
 
 static int unit_costs(struct bench *b, json_object *report, char *err, size_t errlen)
@@ -318,15 +320,16 @@ struct point {
 
 static void witness_sum(struct hvp_service *s, struct hvp_kvm_witness *w, uint64_t *io, bool *ok)
 {
+	struct hvp_backend *be = hvp_service_backend(s);
 	unsigned i;
 
 	memset(w, 0, sizeof(*w));
 	*io = 0;
-	for (i = 0; i < s->be->nr_vcpus; i++) {
+	for (i = 0; i < be->nr_vcpus; i++) {
 		struct hvp_kvm_witness x;
 		struct hvp_vcpu_exits ex;
 
-		if (s->be->ops->witness && s->be->ops->witness(s->be, i, &x) == 0) {
+		if (be->ops->witness && be->ops->witness(be, i, &x) == 0) {
 			w->exits += x.exits;
 			w->io_exits += x.io_exits;
 			w->signal_exits += x.signal_exits;
@@ -335,7 +338,7 @@ static void witness_sum(struct hvp_service *s, struct hvp_kvm_witness *w, uint64
 		} else {
 			*ok = false;
 		}
-		if (s->be->ops->get_exits(s->be, i, &ex) == 0)
+		if (be->ops->get_exits(be, i, &ex) == 0)
 			*io += ex.exits;
 	}
 }
@@ -362,27 +365,31 @@ static void progress(struct bench *b, const char *what)
  */
 static void settle(struct hvp_service *s)
 {
+	struct hvp_backend *be = hvp_service_backend(s);
+	struct hvp_agent *agent = hvp_service_agent(s);
 	uint64_t before[HVP_MAX_VCPUS], deadline = hvp_now_ns() + 200000000ull;
 	unsigned i, moved;
 
-	for (i = 0; i < s->be->nr_vcpus; i++)
-		before[i] = __atomic_load_n(&s->agent->vcpu[i].loops, __ATOMIC_RELAXED);
+	for (i = 0; i < be->nr_vcpus; i++)
+		before[i] = __atomic_load_n(&agent->vcpu[i].loops, __ATOMIC_RELAXED);
 	do {
-		sleep_ns(100000);
-		for (i = 0, moved = 0; i < s->be->nr_vcpus; i++)
-			moved += !s->be->ops->vcpu_alive(s->be, i) ||
-				 __atomic_load_n(&s->agent->vcpu[i].loops, __ATOMIC_RELAXED) != before[i];
-	} while (moved < s->be->nr_vcpus && hvp_now_ns() < deadline);
+		hvp_sleep_ns(100000);
+		for (i = 0, moved = 0; i < be->nr_vcpus; i++)
+			moved += !be->ops->vcpu_alive(be, i) ||
+				 __atomic_load_n(&agent->vcpu[i].loops, __ATOMIC_RELAXED) != before[i];
+	} while (moved < be->nr_vcpus && hvp_now_ns() < deadline);
 }
 
 /* The longest loop gap of any vCPU since the patch began (TSC to ns). */
 static uint64_t window_stall(struct hvp_service *s, uint64_t at_least)
 {
+	struct hvp_backend *be = hvp_service_backend(s);
+	struct hvp_agent *agent = hvp_service_agent(s);
 	unsigned i;
 
-	for (i = 0; i < s->be->nr_vcpus && s->be->tsc_khz; i++) {
-		uint64_t g = __atomic_load_n(&s->agent->vcpu[i].window_max_gap, __ATOMIC_RELAXED);
-		uint64_t ns = g * 1000000u / s->be->tsc_khz;
+	for (i = 0; i < be->nr_vcpus && be->tsc_khz; i++) {
+		uint64_t g = __atomic_load_n(&agent->vcpu[i].window_max_gap, __ATOMIC_RELAXED);
+		uint64_t ns = g * 1000000u / be->tsc_khz;
 
 		if (ns > at_least)
 			at_least = ns;
@@ -500,7 +507,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 		return -ENOMEM;
 	for (r = 0; r < repeat; r++) {
 		for (m = 0; m < nm; m++) {
-			struct hvp_patch_ctx ctx = { .be = b->vm->be, .agent = b->vm->agent };
+			struct hvp_patch_ctx ctx = patch_ctx(b);
 			struct hvp_patch_req rq = {
 				.key = k, .method = methods[m], .sync = pt->sync,
 				.timeout_ms = b->o->timeout_ms,
@@ -518,7 +525,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			if (b->bpf)
 				hvp_bpf_witness_read(b->bpf, &bp0);
 			/* alternate between the near target _a and the far _c */
-			memcpy(insn, b->vm->be->ram + k->sites[0], HVP_INSN_LEN);
+			memcpy(insn, hvp_service_backend(b->vm)->ram + k->sites[0], HVP_INSN_LEN);
 			hvp_agent_decode(insn, k->sites[0], k->opcode, &dest);
 			rq.target = hvp_key_target_index(k, dest) == 0 ? k->nr_targets - 1 : 0;
 			ret = hvp_patch_apply(&ctx, &rq, &res);
@@ -676,13 +683,9 @@ static json_object *host_json(struct bench *b)
 		access("/sys/module/kvm_intel", F_OK) == 0 ? "kvm_intel" :
 		access("/sys/module/kvm_amd", F_OK) == 0 ? "kvm_amd" : "unknown"));
 	json_object_object_add(h, "tsc_khz", json_object_new_int64(
-		b->vm ? (int64_t)b->vm->be->tsc_khz : 0));
+		b->vm ? (int64_t)hvp_service_backend(b->vm)->tsc_khz : 0));
 	return h;
 }
-
-#ifdef HVP_HAVE_REPORT
-#include "report.h"
-#endif
 
 int hvp_bench_run(const struct hvp_bench_opts *o, char *err, size_t errlen)
 {
@@ -747,9 +750,7 @@ int hvp_bench_run(const struct hvp_bench_opts *o, char *err, size_t errlen)
 		r = -EIO;
 		goto out;
 	}
-#ifdef HVP_HAVE_REPORT
 	r = hvp_report_write_all(o->out, err, errlen);
-#endif
 out:
 	if (b.cells)
 		json_object_put(b.cells);

@@ -471,7 +471,7 @@ static int bp_cancel(struct trap_frame *f, uint64_t site, struct hvp_vcpu *me)
 		 * which lets a vCPU holding stale bytes run a half-new rel32
 		 * (tests/model: bp-cancel vs bp-cancel-fixed).
 		 */
-		me->bp_completes++;
+		me->bp_state2_waits++;
 		break;
 	case HVP_BPS_INSTALLED:
 		me->bp_reexec++;
@@ -608,19 +608,20 @@ static void do_ping(struct trap_frame *f)
 void hvp_trap(struct trap_frame *f)
 {
 	switch (f->vector) {
-	case 6:
-		if (f->rip == (uint64_t)hvp_ping_ud2 && (f->cs & 3) == 3) {
-			do_ping(f);
-			return;
-		}
-		record_fault(f);
 	case 2:
 		do_nmi(f);
 		return;
 	case 3:
 		do_bp(f);
 		return;
+	case 6:
+		if (f->rip == (uint64_t)hvp_ping_ud2 && (f->cs & 3) == 3) {
+			do_ping(f);
+			return;
+		}
+		break;	/* any other #UD is a fault like the rest */
 	default:
-		record_fault(f);
+		break;
 	}
+	record_fault(f);	/* does not return */
 }

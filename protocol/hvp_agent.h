@@ -24,7 +24,7 @@
 #define HVP_AGENT_H
 
 #define HVP_AGENT_MAGIC		0x31544e4741505648ULL	/* "HVPAGNT1" */
-#define HVP_AGENT_ABI_VERSION	3
+#define HVP_AGENT_ABI_VERSION	4	/* 4: ports 0x503, 0x504 retired */
 
 #define HVP_MAX_VCPUS		64
 #define HVP_MAX_KEYS		8
@@ -39,8 +39,8 @@
 #define HVP_PORT_READY		0x0500	/* value: HVP_READY_MAGIC, from vCPU 0   */
 #define HVP_PORT_FAULT		0x0501	/* value: vCPU id that recorded a fault */
 #define HVP_PORT_NMI_ACK	0x0502	/* value: low 32 bits of sync_gen seen  */
-#define HVP_PORT_BP		0x0503	/* value: vCPU id; #BP forwarded to VMM */
-#define HVP_PORT_PANIC		0x0504	/* value: vCPU id; guest assertion      */
+/*	0x0503	retired in ABI 4 (HVP_PORT_BP: never written)             */
+/*	0x0504	retired in ABI 4 (HVP_PORT_PANIC: never written)          */
 #define HVP_PORT_PING		0x0505	/* ignored: one exit round trip (bench) */
 #define HVP_READY_MAGIC		0x52454459u	/* "REDY" */
 
@@ -179,7 +179,7 @@ struct hvp_vcpu {
 	uint64_t bp_traps;		/* every #BP taken                   */
 	uint64_t bp_emulated;		/* bp-emulate: calls emulated        */
 	uint64_t bp_cancels;		/* bp-cancel: state 1/4 rollbacks    */
-	uint64_t bp_completes;		/* bp-cancel: state 2 completions    */
+	uint64_t bp_state2_waits;	/* bp-cancel: state 2 waits          */
 	uint64_t bp_reexec;		/* bp-cancel: state 3 re-executions  */
 	uint64_t nmis;			/* NMIs taken                        */
 	uint64_t nmi_upcalls;		/* NMIs that called nmi_key at CPL3  */

@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #include "hvp_ctl.h"
-#include "util.h"
+#include "lib/hvp_base.h"
 
 #define CTL_MAX_DEPTH	32	/* json-c counts the top-level object as 1 */
 #define CTL_CMD_MAX	64

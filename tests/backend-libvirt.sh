@@ -9,7 +9,7 @@
 #    the new call; vm stop removes the domain.
 . "${top_srcdir:-.}/tests/lib.sh"
 . "${top_srcdir:-.}/tests/backend-lib.sh"
-[ -r /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }
+require_kvm
 command -v qemu-system-x86_64 >/dev/null && command -v virsh >/dev/null &&
 	command -v libvirtd >/dev/null ||
 	{ echo "1..0 # SKIP QEMU or libvirt not installed (./quickstart installs them)"; exit 0; }

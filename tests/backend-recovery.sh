@@ -12,7 +12,7 @@
 # hvp-test-timeout: 1500
 . "${top_srcdir:-.}/tests/lib.sh"
 . "${top_srcdir:-.}/tests/backend-lib.sh"
-[ -r /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }
+require_kvm
 command -v qemu-system-x86_64 >/dev/null ||
 	{ echo "1..0 # SKIP qemu-system-x86_64 not installed (./quickstart installs it)"; exit 0; }
 

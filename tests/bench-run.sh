@@ -6,7 +6,7 @@
 # witness, when built, counts the same exits to user space as hvpatch.
 . "${top_srcdir:-.}/tests/lib.sh"
 
-[ -e /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }
+require_kvm
 out=$(mktemp -d /tmp/hvpatch-bench.XXXXXX)
 trap '_tap_cleanup; rm -rf "$out"' EXIT
 

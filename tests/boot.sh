@@ -7,7 +7,7 @@
 . "${top_srcdir:-.}/tests/lib.sh"
 
 elf="${top_builddir:-.}/guest-agent/hvpatch-guest.elf"
-[ -r /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }
+require_kvm
 
 # sum of a JSON number over vcpus: stat NAME FIELD -> "v0 v1 ..."
 per_vcpu() { "$HVPATCH" -j stats "$1" | jq -r "[.vcpus[] | $2] | map(tostring) | join(\" \")"; }

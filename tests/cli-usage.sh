@@ -216,7 +216,7 @@ check_help "patch methods names the four methods" stop bp-cancel bp-emulate naiv
 	"$HVPATCH" patch methods
 
 # --- the service's side: malformed requests that pass the CLI's checks ---
-if [ -r /dev/kvm ]; then
+if have_kvm; then
 	tap_ok "vm start u (for the service's answers)" $H vm start u --vcpus 1 --keys single --rate 100
 	tap_bad 1 "patch apply of an unknown key" $H patch apply u nosuchkey single_a
 	tap_bad 1 "patch apply of an unknown target" $H patch apply u single nosuchtarget

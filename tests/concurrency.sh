@@ -15,7 +15,7 @@
 #    of nobody's own: the CLI refuses another user's) is refused by
 #    SO_PEERCRED with a clear error, and the refusal is logged.
 . "${top_srcdir:-.}/tests/lib.sh"
-[ -r /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }
+require_kvm
 
 VM=cc
 SOCK="$HVPATCH_RUNTIME_DIR/$VM.sock"

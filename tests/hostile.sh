@@ -18,7 +18,7 @@
 # compares the image's text in guest RAM with the ELF file, site bytes masked;
 # a guest that scribbles on its own text shows that the witness can fail.
 . "${top_srcdir:-.}/tests/lib.sh"
-[ -r /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }
+require_kvm
 
 sites() { "$HVPATCH" -j sites list "$1"; }
 text_changed() { sites "$1" | jq '.text.changed_outside_sites'; }

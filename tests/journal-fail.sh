@@ -15,7 +15,7 @@
 #    guest runs on, unpatched; once there is room again the patch completes.
 . "${top_srcdir:-.}/tests/lib.sh"
 . "${top_srcdir:-.}/tests/backend-lib.sh"
-[ -r /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }
+require_kvm
 command -v qemu-system-x86_64 >/dev/null ||
 	{ echo "1..0 # SKIP qemu-system-x86_64 not installed (./quickstart installs it)"; exit 0; }
 [ "$(id -u)" = 0 ] || { echo "1..0 # SKIP needs root (it mounts a tmpfs)"; exit 0; }

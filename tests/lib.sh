@@ -11,6 +11,15 @@ export HVPATCH_GUEST="$top_builddir/guest-agent/hvpatch-guest.elf"
 _tap_n=0
 _tap_failed=0
 
+# have_kvm: can this user open /dev/kvm (read and write, as the VMM does)?
+# require_kvm: the whole test is a TAP skip without it.
+have_kvm() {
+	[ -r /dev/kvm ] && [ -w /dev/kvm ]
+}
+require_kvm() {
+	have_kvm || { echo "1..0 # SKIP /dev/kvm is absent or not read-write for us"; exit 0; }
+}
+
 # host_load_start SECONDS: the host load that puts a guest #BP in flight
 # across a kick most often (issue 9, shared/PLATFORM.md): two shells forking
 # /bin/true as fast as they can, for at most SECONDS; host_load_stop, or the

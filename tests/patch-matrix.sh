@@ -9,7 +9,7 @@
 # prove each switch (patch apply --repeat --verify), then once more through
 # separate CLI requests and 'stats'.
 . "${top_srcdir:-.}/tests/lib.sh"
-[ -r /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }
+require_kvm
 
 v=${HVP_MATRIX_VCPUS:-2}
 N=${HVP_PATCH_ROUNDS:-200}

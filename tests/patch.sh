@@ -9,7 +9,7 @@
 #  - naive --unsafe tears, and the tears are reported;
 #  - bad requests are refused and write nothing.
 . "${top_srcdir:-.}/tests/lib.sh"
-[ -r /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }
+require_kvm
 
 . "${top_srcdir:-.}/tests/lib-patch.sh"
 

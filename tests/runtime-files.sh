@@ -13,7 +13,7 @@
 #    file included; vm stop removes the RAM file, and on libvirt's embedded
 #    driver the libvirt-NAME/ root.
 . "${top_srcdir:-.}/tests/lib.sh"
-[ -r /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }
+require_kvm
 [ "$(id -u)" = 0 ] || { echo "1..0 # SKIP needs root: the probe is a root service"; exit 0; }
 
 d=$HVPATCH_RUNTIME_DIR

@@ -30,7 +30,7 @@
 # 0 guest faults, bp_late = 0.  Every fault is printed (vCPU, vector, RIP,
 # patch_seq).
 . "${top_srcdir:-.}/tests/lib.sh"
-[ -r /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }
+require_kvm
 
 per=${HVP_SAFETY_PATCHES:-300}
 pvm=false

@@ -5,7 +5,7 @@
 # known (it is not the client's child: a zombie's status, else "unknown"),
 # and where its log is - not "Connection reset by peer".
 . "${top_srcdir:-.}/tests/lib.sh"
-[ -r /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }
+require_kvm
 
 d=$HVPATCH_RUNTIME_DIR
 tap_ok "vm start d1" "$HVPATCH" vm start d1 --vcpus 2 --keys single

@@ -10,7 +10,7 @@
 # tests/safety-load.sh alongside, which puts guest #BPs in flight across
 # kicks; every patch must also show 0 late #BP handlers (bp_late).
 . "${top_srcdir:-.}/tests/lib.sh"
-[ -r /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }
+require_kvm
 . "${top_srcdir:-.}/tests/lib-patch.sh"
 
 ops=${HVP_SOAK_OPS:-10000}

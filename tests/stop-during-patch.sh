@@ -8,7 +8,7 @@
 #    10-minute --timeout (3 rounds a site at the least: seconds);
 #  - qemu (journaled): a bp-emulate soak (--repeat) of the 1-site key.
 . "${top_srcdir:-.}/tests/lib.sh"
-[ -r /dev/kvm ] || { echo "1..0 # SKIP /dev/kvm is absent"; exit 0; }
+require_kvm
 LIMIT_MS=5000
 
 # stop_during VM DESC PATCH-ARGS...: start the patch, stop the VM under it.

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "lib/hvp_base.h"
 
 static bool range_in(uint64_t addr, uint64_t len, uint64_t lo, uint64_t hi)
 {
@@ -131,13 +132,6 @@ static bool name_ok(char name[HVP_NAME_LEN])
 	return true;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 void hvp_agent_keys_free(struct hvp_key_info *keys, unsigned nr)
 {
 	unsigned i;
@@ -212,7 +206,7 @@ static int check_key(const uint8_t *ram, const struct hvp_agent_bounds *bd,
 	if (!k->sites)
 		return -ENOMEM;
 	memcpy(k->sites, all_sites + copy.first_site, sizeof(uint64_t) * k->nr_sites);
-	qsort(k->sites, k->nr_sites, sizeof(uint64_t), cmp_u64);
+	qsort(k->sites, k->nr_sites, sizeof(uint64_t), hvp_cmp_u64);
 	for (s = 1; s < k->nr_sites; s++) {
 		if (k->sites[s] - k->sites[s - 1] < HVP_INSN_LEN) {
 			snprintf(err, errlen, "key %s: sites 0x%llx and 0x%llx overlap", k->name,
@@ -300,7 +294,7 @@ int hvp_agent_read_keys(const uint8_t *ram, const struct hvp_agent_bounds *bd,
 		memcpy(all + n, keys[i].sites, sizeof(uint64_t) * keys[i].nr_sites);
 		n += keys[i].nr_sites;
 	}
-	qsort(all, n, sizeof(uint64_t), cmp_u64);
+	qsort(all, n, sizeof(uint64_t), hvp_cmp_u64);
 	for (i = 1; i < n; i++) {
 		if (all[i] - all[i - 1] < HVP_INSN_LEN) {
 			snprintf(err, errlen, "sites 0x%llx and 0x%llx overlap",

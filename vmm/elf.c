@@ -320,6 +320,16 @@ int hvp_elf_symbol(const struct hvp_elf *elf, const char *name, uint64_t *value,
 	return -ENOENT;
 }
 
+const struct hvp_elf_seg *hvp_elf_text_seg(const struct hvp_elf *elf)
+{
+	unsigned i;
+
+	for (i = 0; i < elf->nr_segs; i++)
+		if (elf->segs[i].flags & PF_X)
+			return &elf->segs[i];
+	return NULL;
+}
+
 const char *hvp_elf_symbol_at(const struct hvp_elf *elf, uint64_t addr)
 {
 	const char *best = NULL;

@@ -55,6 +55,8 @@ int hvp_elf_load_into(const struct hvp_elf *elf, void *ram, uint64_t ram_size, c
 int hvp_elf_symbol(const struct hvp_elf *elf, const char *name, uint64_t *value, uint64_t *size);
 /* The name of the symbol (FUNC or NOTYPE) whose value is exactly addr, or NULL. */
 const char *hvp_elf_symbol_at(const struct hvp_elf *elf, uint64_t addr);
+/* The image's text: its first executable (PF_X) segment, or NULL. */
+const struct hvp_elf_seg *hvp_elf_text_seg(const struct hvp_elf *elf);
 
 /*
  * Iterate a named section's contents (e.g. ".static_call_sites"):

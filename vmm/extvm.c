@@ -125,13 +125,6 @@ void hvp_ext_set_running(struct hvp_backend *b)
 		to_ext(b)->running = true;
 }
 
-static void sleep_ns(long ns)
-{
-	struct timespec ts = { ns / 1000000000L, ns % 1000000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static void *watch_thread(void *arg)
 {
 	struct hvp_ext *x = arg;
@@ -159,7 +152,7 @@ static void *watch_thread(void *arg)
 				if (x->ev.vcpu_dead)
 					x->ev.vcpu_dead(x->ev.ctx, i, "the QEMU process exited");
 		}
-		sleep_ns(WATCH_PERIOD_NS);
+		hvp_sleep_ns(WATCH_PERIOD_NS);
 	}
 	return NULL;
 }
@@ -299,7 +292,7 @@ static int kick_round(struct hvp_ext *x, int timeout_ms)
 			return 0;
 		if (hvp_now_ns() >= deadline)
 			return -ETIMEDOUT;
-		sleep_ns(ACK_POLL_NS);
+		hvp_sleep_ns(ACK_POLL_NS);
 	}
 }
 
@@ -345,7 +338,7 @@ static int nmi_round(struct hvp_ext *x, uint64_t gen, int timeout_ms)
 				x->exits[i].nmis_injected++;
 			last_sent = hvp_now_ns();
 		}
-		sleep_ns(ACK_POLL_NS);
+		hvp_sleep_ns(ACK_POLL_NS);
 	}
 }
 

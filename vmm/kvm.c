@@ -18,7 +18,10 @@
  * read too, sets immediate_exit, and KVM_RUN returns at once: no lost kick.
  *
  * Acknowledgements travel the other way under vm->lock with a condition
- * variable: nobody spin-waits (two host cores; see shared/PLATFORM.md).
+ * variable: nobody spin-waits.  On a host with fewer cores than runnable
+ * threads a spinning waiter holds the core the vCPU thread needs to take the
+ * kick, and a kick that takes ~5 us with a core to spare takes milliseconds
+ * (measured on a 2-core host).
  *
  * What a kick acknowledges.  A kick round promises the engine that every
  * vCPU has left guest mode after the round began and that no guest #BP

@@ -275,13 +275,6 @@ static int stopped(struct patch_run *p, int undo_r)
 /* ---- text access: every write is guarded and read back ---- */
 
 
-static int cmp_site(const void *key, const void *elem)
-{
-	uint64_t a = *(const uint64_t *)key, b = *(const uint64_t *)elem;
-
-	return a < b ? -1 : a > b;
-}
-
 /*
  * The last line of defence against a guest that lies: the engine only ever
  * writes inside one of the key's sites as validated at boot (the service's
@@ -293,7 +286,7 @@ static int guard(struct patch_run *p, uint64_t addr, unsigned off, unsigned len)
 	const struct hvp_key_info *k = p->req->key;
 
 	if (off + len <= HVP_INSN_LEN && addr <= p->ctx->be->ram_size - HVP_INSN_LEN &&
-	    bsearch(&addr, k->sites, k->nr_sites, sizeof(uint64_t), cmp_site))
+	    bsearch(&addr, k->sites, k->nr_sites, sizeof(uint64_t), hvp_cmp_u64))
 		return 0;
 	snprintf(p->res->reason, sizeof(p->res->reason),
 		 "internal error: refusing to write %u byte(s) at 0x%" PRIx64 " + %u: not a registered site of key %s",
@@ -404,7 +397,21 @@ static void note_round(struct patch_run *p)
 		p->res->slowest = ri;
 }
 
-static int round_(struct patch_run *p)
+int hvp_patch_sync_round(struct hvp_patch_ctx *ctx, enum hvp_sync_kind kind, int timeout_ms)
+{
+	uint64_t gen = 0;
+
+	/* the guest's NMI handler acknowledges the generation it reads */
+	if (kind == HVP_SYNC_NMI)
+		gen = __atomic_add_fetch(&ctx->agent->patch.sync_gen, 1, __ATOMIC_RELEASE);
+	return ctx->be->ops->sync_round(ctx->be, kind, gen, timeout_ms);
+}
+
+/*
+ * One sync round over every vCPU (see the top of this file), retried on a
+ * timeout; its failure is written in the result's reason.  0 or -errno.
+ */
+static int sync_round(struct patch_run *p)
 {
 	struct hvp_backend *be = p->ctx->be;
 	uint64_t now = hvp_now_ns();
@@ -422,13 +429,8 @@ static int round_(struct patch_run *p)
 	if (left < 5000)
 		left = 5000;
 	do {
-		uint64_t gen = 0;
-
-		if (p->req->sync == HVP_SYNC_NMI)
-			gen = __atomic_add_fetch(&p->ctx->agent->patch.sync_gen, 1,
-						 __ATOMIC_RELEASE);
 		jstep(p, "%s round", hvp_sync_name(p->req->sync));
-		r = be->ops->sync_round(be, p->req->sync, gen, left);
+		r = hvp_patch_sync_round(p->ctx, p->req->sync, left);
 		p->res->sync_rounds++;
 		note_round(p);
 	} while (r == -ETIMEDOUT && ++tries < 3);
@@ -567,7 +569,7 @@ static int emulate_undo(struct patch_run *p, const uint64_t *sites, unsigned j)
 	memcpy(reason, p->res->reason, sizeof(reason));
 	for (i = 0; i < j; i++)
 		swap_byte(p, sites[i], HVP_OPC_INT3, p->req->key->opcode);
-	r = round_(p);
+	r = sync_round(p);
 	if (r < 0)
 		return r;
 	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
@@ -629,7 +631,7 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 		if (r < 0)
 			goto out;
 	}
-	r = round_(p);
+	r = sync_round(p);
 	if (r < 0)
 		goto out;
 	/*
@@ -650,7 +652,7 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 		if (r < 0 && r != -EIO)
 			goto out;
 	}
-	r = round_(p);
+	r = sync_round(p);
 	if (r < 0)
 		goto out;
 	/* step 3: first bytes */
@@ -663,7 +665,7 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 			r = write_bytes(p, sites[i], old, 1, HVP_INSN_LEN - 1);
 		}
 		if (r == 0)
-			r = round_(p);
+			r = sync_round(p);
 		if (r == 0)
 			r = emulate_undo(p, sites, n);
 		return stopped(p, r);
@@ -679,7 +681,7 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 		if (r < 0 && r != -EIO)
 			goto out;
 	}
-	r = round_(p);
+	r = sync_round(p);
 out:
 	/*
 	 * On a failed round the int3s stay and so must the vector: the guest
@@ -738,7 +740,7 @@ static int cancel_stop(struct patch_run *p, unsigned i, const uint8_t old[HVP_IN
 		if (r < 0 && r != -EAGAIN)
 			return r;
 		p->res->rollbacks++;
-		r = round_(p);
+		r = sync_round(p);
 		if (r < 0)
 			return r;
 	}
@@ -816,7 +818,7 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 		r = put_byte(p, site, HVP_OPC_INT3);
 		if (r < 0)
 			return r;
-		r = round_(p);
+		r = sync_round(p);
 		if (r < 0)
 			return r;
 		/*
@@ -843,7 +845,7 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 			 * saw state 1 is still running, and if one cancelled,
 			 * the state or the byte says so.
 			 */
-			r = round_(p);
+			r = sync_round(p);
 			if (r < 0)
 				return r;
 			if (__atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) == HVP_BPS_FINAL &&
@@ -860,7 +862,7 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 	/* the round the proposal lacks: every vCPU sees the whole new tail
 	 * before any can see a first byte that is not int3 */
 	if (r == 0)
-		r = round_(p);
+		r = sync_round(p);
 	if (r == 0)
 		r = write_bytes(p, site, new, 0, 1);
 	if (r == 0)
@@ -871,7 +873,7 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 	bad = r;
 	jstep(p, "state 3 at 0x%" PRIx64, site);
 	__atomic_store_n(&ctl->state, HVP_BPS_INSTALLED, __ATOMIC_RELEASE);
-	r = round_(p);
+	r = sync_round(p);
 	if (r < 0)
 		return r;
 	jstep(p, "state 0 after 0x%" PRIx64, site);
@@ -931,20 +933,21 @@ static int method_naive(struct patch_run *p)
 					 "stopped after %u bytes as asked: site 0x%" PRIx64 " is torn",
 					 max, k->sites[i]);
 				p->res->completed = false;
-				return 1;
+				return 0;	/* a deliberate partial write */
 			}
 			r = write_bytes(p, k->sites[i], insn, b, 1);
 			if (p->req->naive_delay_us)
 				nanosleep(&d, NULL);
 		}
 	}
+	p->res->completed = r == 0;
 	return r;
 }
 
 /* ---- the guest's counters around a patch ---- */
 
 struct counters {
-	uint64_t bp_traps, bp_emulated, bp_cancels, bp_completes, bp_reexec, bp_late, faults;
+	uint64_t bp_traps, bp_emulated, bp_cancels, bp_state2_waits, bp_reexec, bp_late, faults;
 };
 
 static void read_counters(struct hvp_patch_ctx *ctx, struct counters *c)
@@ -958,7 +961,7 @@ static void read_counters(struct hvp_patch_ctx *ctx, struct counters *c)
 		c->bp_traps += __atomic_load_n(&v->bp_traps, __ATOMIC_RELAXED);
 		c->bp_emulated += __atomic_load_n(&v->bp_emulated, __ATOMIC_RELAXED);
 		c->bp_cancels += __atomic_load_n(&v->bp_cancels, __ATOMIC_RELAXED);
-		c->bp_completes += __atomic_load_n(&v->bp_completes, __ATOMIC_RELAXED);
+		c->bp_state2_waits += __atomic_load_n(&v->bp_state2_waits, __ATOMIC_RELAXED);
 		c->bp_reexec += __atomic_load_n(&v->bp_reexec, __ATOMIC_RELAXED);
 		c->bp_late += __atomic_load_n(&v->bp_late, __ATOMIC_RELAXED);
 		c->faults += __atomic_load_n(&v->nr_faults, __ATOMIC_RELAXED);
@@ -1057,9 +1060,6 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 	case HVP_METHOD_NAIVE:
 	default:
 		r = method_naive(&p);
-		res->completed = r == 0;
-		if (r > 0)
-			r = 0;	/* a deliberate partial write */
 		break;
 	}
 	/* every write was made: a stop that came after it changes nothing */
@@ -1078,7 +1078,7 @@ out:
 	res->bp_traps = after.bp_traps - before.bp_traps;
 	res->bp_emulated = after.bp_emulated - before.bp_emulated;
 	res->bp_cancels = after.bp_cancels - before.bp_cancels;
-	res->bp_completes = after.bp_completes - before.bp_completes;
+	res->bp_state2_waits = after.bp_state2_waits - before.bp_state2_waits;
 	res->bp_reexec = after.bp_reexec - before.bp_reexec;
 	res->bp_late = after.bp_late - before.bp_late;
 	res->faults = after.faults - before.faults;
@@ -1136,5 +1136,56 @@ int hvp_patch_recover(struct hvp_patch_ctx *ctx, const uint64_t *addr,
 			r = -EIO;
 		}
 	be->ops->resume_all(be, false);
+	return r;
+}
+
+/* ---- the bench's #BP cost ---- */
+
+int hvp_patch_measure_bp(struct hvp_patch_ctx *ctx, const struct hvp_key_info *key,
+			 void (*measure)(void *arg), void *arg, struct hvp_patch_result *res)
+{
+	/* no journal: nothing here is a patch to finish after a crash */
+	struct hvp_patch_ctx c = { .be = ctx->be, .agent = ctx->agent, .stop = ctx->stop };
+	struct hvp_patch_req req = { .key = key, .sync = HVP_SYNC_KICK, .timeout_ms = 2000 };
+	struct patch_run p = { .ctx = &c, .req = &req, .res = res, .ram = ctx->be->ram };
+	struct hvp_patch_ctl *ctl = &ctx->agent->patch;
+	uint8_t old[HVP_INSN_LEN], trap[HVP_INSN_LEN];
+	uint64_t site;
+	int r, undo_r;
+
+	memset(res, 0, sizeof(*res));
+	res->sites = 1;
+	if (key->nr_sites == 0 || key->sites[0] > ctx->be->ram_size - HVP_INSN_LEN) {
+		snprintf(res->reason, sizeof(res->reason), "key %s has no site to trap on", key->name);
+		return -EINVAL;
+	}
+	site = key->sites[0];
+	r = check_old(&p);
+	if (r < 0)
+		return r;
+	memcpy(old, p.ram + site, HVP_INSN_LEN);
+	memcpy(trap, old, HVP_INSN_LEN);
+	trap[0] = HVP_OPC_INT3;
+
+	/* the vector first (release), then the int3: bp-emulate's step 0 and 1 */
+	__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
+	ctl->emu[0].addr = site;
+	ctl->emu[0].target = p.old_dest;
+	ctl->emu[0].opcode = key->opcode;
+	__atomic_store_n(&ctl->nr_emu, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->method, HVP_PM_EMULATE, __ATOMIC_RELEASE);
+	r = write_bytes(&p, site, trap, 0, 1);
+	if (r == 0)
+		measure(arg);
+
+	/* the old byte back, and no handler left in flight, before the vector goes */
+	undo_r = r == -EFAULT ? 0 : write_bytes(&p, site, old, 0, 1);
+	p.deadline_ns = hvp_now_ns() + (uint64_t)req.timeout_ms * 1000000u;
+	if (undo_r == 0)
+		undo_r = sync_round(&p);
+	if (undo_r < 0)
+		return undo_r;	/* the vector stays: a late handler still finds it */
+	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
 	return r;
 }

@@ -63,7 +63,7 @@ struct hvp_patch_result {
 	unsigned reverted;		/* sites restored after a timeout */
 	unsigned cancel_races;		/* bp-cancel: state 2 undone by a handler */
 	/* deltas of the guest's own counters over the patch, all vCPUs */
-	uint64_t bp_traps, bp_emulated, bp_cancels, bp_completes, bp_reexec;
+	uint64_t bp_traps, bp_emulated, bp_cancels, bp_state2_waits, bp_reexec;
 	uint64_t bp_late;	/* handlers a round completed over (issue 9) */
 	uint64_t faults;
 	uint64_t max_stall_ns;		/* longest workload loop gap during it */
@@ -106,5 +106,22 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 int hvp_patch_recover(struct hvp_patch_ctx *ctx, const uint64_t *addr,
 		      const uint8_t (*new_insn)[HVP_INSN_LEN], unsigned n, unsigned *fixed,
 		      char *err, size_t errlen);
+
+/*
+ * One sync round of `kind` over every vCPU, as a patch takes it (an NMI
+ * round publishes a new sync generation first), once: 0 or -errno.  For the
+ * bench, which times rounds on their own.
+ */
+int hvp_patch_sync_round(struct hvp_patch_ctx *ctx, enum hvp_sync_kind kind, int timeout_ms);
+
+/*
+ * The bench's #BP round trip: with the bp-emulate vector telling the guest
+ * to emulate the call of key->sites[0], hold an int3 on that site while
+ * measure(arg) runs, then put the old byte back and take a kick round
+ * before the vector goes.  The writes go through the engine's guard and
+ * read-back like a patch's, unjournaled: 0 or -errno, res->reason says why.
+ */
+int hvp_patch_measure_bp(struct hvp_patch_ctx *ctx, const struct hvp_key_info *key,
+			 void (*measure)(void *arg), void *arg, struct hvp_patch_result *res);
 
 #endif

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Control-socket requests of a running VM's service: info, sites, stats,
+ * A VM's patch service as an object (new, free, the NMI storm, what the
+ * bench reads), and its control-socket requests: info, sites, stats, patch,
  * stop.  Handlers run on the control server's client threads, concurrently.
  * Everything read from the agent area is guest-written: counters are only
  * reported, addresses are only ever formatted, never followed.
@@ -9,15 +10,137 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hvp_ctl.h"
 #include "patch.h"
 #include "service.h"
 #include "util.h"
+
+/* ---- the service object ---- */
+
+struct hvp_service *hvp_service_new(const struct hvp_vm_opts *opts)
+{
+	struct hvp_service *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->opts = *opts;
+	s->console_fd = -1;
+	s->start_ns = hvp_now_ns();
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->patch_lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	return s;
+}
+
+void hvp_service_free(struct hvp_service *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	if (s->nmi_started)
+		pthread_join(s->nmi_tid, NULL);
+	if (s->be)
+		s->be->ops->destroy(s->be);
+	hvp_agent_keys_free(s->keys, s->nr_keys);
+	free(s->all_sites);
+	hvp_elf_free(&s->elf);
+	if (s->console_fd >= 0)
+		close(s->console_fd);
+	if (s->journaled)
+		hvp_journal_close(&s->journal);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->patch_lock);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+struct hvp_backend *hvp_service_backend(const struct hvp_service *s)
+{
+	return s->be;
+}
+
+struct hvp_agent *hvp_service_agent(const struct hvp_service *s)
+{
+	return s->agent;
+}
+
+const struct hvp_key_info *hvp_service_keys(const struct hvp_service *s, unsigned *nr)
+{
+	*nr = s->nr_keys;
+	return s->keys;
+}
+
+/* ---- NMI storm: --nmi-rate, changeable at run time (bench) ---- */
+
+static void *nmi_thread(void *arg)
+{
+	struct hvp_service *s = arg;
+	struct timespec next;
+	unsigned i;
+
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping) {
+		uint64_t hz = s->nmi_hz, period_ns;
+
+		if (!hz) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+			clock_gettime(CLOCK_MONOTONIC, &next);
+			continue;
+		}
+		pthread_mutex_unlock(&s->lock);
+		for (i = 0; i < s->be->nr_vcpus; i++)
+			s->be->ops->inject_nmi(s->be, i);
+		__atomic_add_fetch(&s->nmis_sent, s->be->nr_vcpus, __ATOMIC_RELAXED);
+		period_ns = 1000000000ull / hz;
+		next.tv_nsec += (long)period_ns;
+		while (next.tv_nsec >= 1000000000L) {
+			next.tv_nsec -= 1000000000L;
+			next.tv_sec++;
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+int hvp_service_set_nmi(struct hvp_service *s, uint64_t hz, const struct hvp_key_info *key)
+{
+	struct hvp_agent_config *cfg = &s->agent->config;
+
+	if (key) {
+		__atomic_store_n(&cfg->nmi_key, key->index, __ATOMIC_RELAXED);
+		__atomic_store_n(&cfg->nmi_mode, HVP_NMI_UPCALL, __ATOMIC_RELEASE);
+	} else {
+		__atomic_store_n(&cfg->nmi_mode, HVP_NMI_NONE, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->nmi_hz = hz;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	if (hz && !s->nmi_started) {
+		if (pthread_create(&s->nmi_tid, NULL, nmi_thread, s))
+			return -EAGAIN;
+		s->nmi_started = true;
+	}
+	return 0;
+}
+
+/* ---- control-socket requests ---- */
 
 const struct hvp_key_info *hvp_service_key(const struct hvp_service *s, const char *name)
 {
@@ -141,15 +264,9 @@ static json_object *text_check(const struct hvp_service *s)
 {
 	json_object *o = json_object_new_object();
 	uint64_t changed = 0, first = 0, len = 0, lo = 0, a;
-	const struct hvp_elf_seg *seg = NULL;
-	unsigned i, j = 0;
+	const struct hvp_elf_seg *seg = hvp_elf_text_seg(&s->elf);
+	unsigned j = 0;
 
-	for (i = 0; i < s->elf.nr_segs; i++) {
-		if (s->elf.segs[i].flags & 1 /* PF_X */) {
-			seg = &s->elf.segs[i];
-			break;
-		}
-	}
 	/* hvp_elf_load_into() checked that the segment fits in RAM and the file */
 	if (seg) {
 		lo = seg->paddr;
@@ -285,7 +402,7 @@ static json_object *vcpu_stats(struct hvp_service *s, unsigned id)
 	json_object_object_add(o, "bp_traps", json_object_new_int64((int64_t)v.bp_traps));
 	json_object_object_add(o, "bp_emulated", json_object_new_int64((int64_t)v.bp_emulated));
 	json_object_object_add(o, "bp_cancels", json_object_new_int64((int64_t)v.bp_cancels));
-	json_object_object_add(o, "bp_completes", json_object_new_int64((int64_t)v.bp_completes));
+	json_object_object_add(o, "bp_state2_waits", json_object_new_int64((int64_t)v.bp_state2_waits));
 	json_object_object_add(o, "bp_reexec", json_object_new_int64((int64_t)v.bp_reexec));
 	json_object_object_add(o, "bp_late", json_object_new_int64((int64_t)v.bp_late));
 	json_object_object_add(o, "nmi_bp_inflight", json_object_new_int64((int64_t)v.nmi_bp_inflight));
@@ -524,7 +641,7 @@ static json_object *patch_result_json(const struct hvp_service *s, const struct 
 	json_object_object_add(o, "bp_traps", json_object_new_int64((int64_t)res->bp_traps));
 	json_object_object_add(o, "bp_emulated", json_object_new_int64((int64_t)res->bp_emulated));
 	json_object_object_add(o, "bp_cancels", json_object_new_int64((int64_t)res->bp_cancels));
-	json_object_object_add(o, "bp_completes", json_object_new_int64((int64_t)res->bp_completes));
+	json_object_object_add(o, "bp_state2_waits", json_object_new_int64((int64_t)res->bp_state2_waits));
 	json_object_object_add(o, "bp_reexec", json_object_new_int64((int64_t)res->bp_reexec));
 	json_object_object_add(o, "bp_late", json_object_new_int64((int64_t)res->bp_late));
 	json_object_object_add(o, "faults", json_object_new_int64((int64_t)res->faults));

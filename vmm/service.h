@@ -56,12 +56,21 @@ struct hvp_service {
 	bool journaled;
 };
 
-/* Allocate, boot (ELF, backend, agent, keys), free.  Boot writes a reason. */
+/* Allocate, free (service.c).  Boot writes a reason. */
 struct hvp_service *hvp_service_new(const struct hvp_vm_opts *opts);
-int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen);
 void hvp_service_free(struct hvp_service *s);
+/* Boot: ELF, backend, agent, keys (vm.c, beside the VM process it serves). */
+int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen);
 /* NMI storm at hz (0: stop), its upcall calling key (NULL: ack only). */
 int hvp_service_set_nmi(struct hvp_service *s, uint64_t hz, const struct hvp_key_info *key);
+
+/*
+ * What the bench reads of a booted service: its backend, the agent area in
+ * guest RAM (guest-written: untrusted) and the validated keys (read-only).
+ */
+struct hvp_backend *hvp_service_backend(const struct hvp_service *s);
+struct hvp_agent *hvp_service_agent(const struct hvp_service *s);
+const struct hvp_key_info *hvp_service_keys(const struct hvp_service *s, unsigned *nr);
 
 /* A hash of the guest-written header, keys[] and sites[] of the agent area. */
 uint64_t hvp_service_tables_hash(const struct hvp_service *s);

@@ -5,9 +5,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
-#include <time.h>
 
-#define HVP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#include "lib/hvp_base.h"
 
 /*
  * Runtime directory: $HVPATCH_RUNTIME_DIR, else /run/hvpatch for root and
@@ -43,13 +42,5 @@ int hvp_rmtree(const char *path);
 int hvp_name_valid(const char *name);
 /* "<rundir>/<name><suffix>", e.g. suffix ".sock"; -ENAMETOOLONG on overflow. */
 int hvp_vm_path(char *buf, size_t len, const char *rundir, const char *name, const char *suffix);
-
-static inline uint64_t hvp_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 #endif /* HVP_UTIL_H */

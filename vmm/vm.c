@@ -100,67 +100,6 @@ static void ev_vcpu_dead(void *ctx, unsigned vcpu, const char *why)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* ---- NMI storm: --nmi-rate, changeable at run time (bench) ---- */
-
-static void *nmi_thread(void *arg)
-{
-	struct hvp_service *s = arg;
-	struct timespec next;
-	unsigned i;
-
-	clock_gettime(CLOCK_MONOTONIC, &next);
-	pthread_mutex_lock(&s->lock);
-	while (!s->stopping) {
-		uint64_t hz = s->nmi_hz, period_ns;
-
-		if (!hz) {
-			struct timespec ts;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&s->cond, &s->lock, &ts);
-			clock_gettime(CLOCK_MONOTONIC, &next);
-			continue;
-		}
-		pthread_mutex_unlock(&s->lock);
-		for (i = 0; i < s->be->nr_vcpus; i++)
-			s->be->ops->inject_nmi(s->be, i);
-		__atomic_add_fetch(&s->nmis_sent, s->be->nr_vcpus, __ATOMIC_RELAXED);
-		period_ns = 1000000000ull / hz;
-		next.tv_nsec += (long)period_ns;
-		while (next.tv_nsec >= 1000000000L) {
-			next.tv_nsec -= 1000000000L;
-			next.tv_sec++;
-		}
-		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
-		pthread_mutex_lock(&s->lock);
-	}
-	pthread_mutex_unlock(&s->lock);
-	return NULL;
-}
-
-int hvp_service_set_nmi(struct hvp_service *s, uint64_t hz, const struct hvp_key_info *key)
-{
-	struct hvp_agent_config *cfg = &s->agent->config;
-
-	if (key) {
-		__atomic_store_n(&cfg->nmi_key, key->index, __ATOMIC_RELAXED);
-		__atomic_store_n(&cfg->nmi_mode, HVP_NMI_UPCALL, __ATOMIC_RELEASE);
-	} else {
-		__atomic_store_n(&cfg->nmi_mode, HVP_NMI_NONE, __ATOMIC_RELEASE);
-	}
-	pthread_mutex_lock(&s->lock);
-	s->nmi_hz = hz;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-	if (hz && !s->nmi_started) {
-		if (pthread_create(&s->nmi_tid, NULL, nmi_thread, s))
-			return -EAGAIN;
-		s->nmi_started = true;
-	}
-	return 0;
-}
-
 /* ---- boot ---- */
 
 const char *const hvp_hostile_names[HVP_HOSTILE__COUNT + 1] = {
@@ -192,16 +131,13 @@ int hvp_hostile_by_name(const char *name)
 
 static int find_text(const struct hvp_elf *elf, uint64_t *lo, uint64_t *hi)
 {
-	unsigned i;
+	const struct hvp_elf_seg *seg = hvp_elf_text_seg(elf);
 
-	for (i = 0; i < elf->nr_segs; i++) {
-		if (elf->segs[i].flags & 1 /* PF_X */) {
-			*lo = elf->segs[i].paddr;
-			*hi = elf->segs[i].paddr + elf->segs[i].memsz;
-			return 0;
-		}
-	}
-	return -ENOENT;
+	if (!seg)
+		return -ENOENT;
+	*lo = seg->paddr;
+	*hi = seg->paddr + seg->memsz;
+	return 0;
 }
 
 /* Resolve the comma list of key names into a mask over the agent's keys. */
@@ -260,13 +196,6 @@ static int wait_ready(struct hvp_service *s, char *err, size_t errlen)
 	return r;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Every validated site, sorted: the only bytes of text a patch may change. */
 static int collect_sites(struct hvp_service *s)
 {
@@ -281,7 +210,7 @@ static int collect_sites(struct hvp_service *s)
 		memcpy(s->all_sites + n, s->keys[i].sites, sizeof(uint64_t) * s->keys[i].nr_sites);
 		n += s->keys[i].nr_sites;
 	}
-	qsort(s->all_sites, n, sizeof(uint64_t), cmp_u64);
+	qsort(s->all_sites, n, sizeof(uint64_t), hvp_cmp_u64);
 	s->nr_all_sites = n;
 	/* the kick rule's list of possible int3s, and its witness (vmm/kvm.c) */
 	s->be->nr_trap_sites = n;
@@ -599,44 +528,6 @@ static void remove_files(const struct hvp_vm_opts *o)
 			unlink(path);
 	if (!strcmp(o->backend, "libvirt"))
 		hvp_libvirt_remove_root(o->rundir, o->name, o->uri);
-}
-
-struct hvp_service *hvp_service_new(const struct hvp_vm_opts *opts)
-{
-	struct hvp_service *s = calloc(1, sizeof(*s));
-
-	if (!s)
-		return NULL;
-	s->opts = *opts;
-	s->console_fd = -1;
-	s->start_ns = hvp_now_ns();
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_mutex_init(&s->patch_lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
-	return s;
-}
-
-void hvp_service_free(struct hvp_service *s)
-{
-	pthread_mutex_lock(&s->lock);
-	s->stopping = true;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-	if (s->nmi_started)
-		pthread_join(s->nmi_tid, NULL);
-	if (s->be)
-		s->be->ops->destroy(s->be);
-	hvp_agent_keys_free(s->keys, s->nr_keys);
-	free(s->all_sites);
-	hvp_elf_free(&s->elf);
-	if (s->console_fd >= 0)
-		close(s->console_fd);
-	if (s->journaled)
-		hvp_journal_close(&s->journal);
-	pthread_cond_destroy(&s->cond);
-	pthread_mutex_destroy(&s->patch_lock);
-	pthread_mutex_destroy(&s->lock);
-	free(s);
 }
 
 int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)

@@ -41,8 +41,10 @@
 #include <string.h>
 
 #include "agent.h"
+#include "lib/hvp_base.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#define FUZZ_NAME "fuzz-agent"
+#include "fuzz.h"
 
 #define RAM_SIZE	(2u << 20)
 #define TEXT_START	0x100000u
@@ -55,32 +57,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 _Static_assert(AGENT_GPA % 4096 == 0, "agent is page-aligned");
 _Static_assert(AGENT_GPA + sizeof(struct hvp_agent) <= RAM_SIZE, "agent fits in RAM");
 _Static_assert(TEXT_END <= AGENT_GPA, "text and agent are apart by default");
-
-#define CHECK(cond)								\
-	do {									\
-		if (!(cond)) {							\
-			fprintf(stderr, "fuzz-agent: property violated: %s (%s:%d)\n", \
-				#cond, __FILE__, __LINE__);			\
-			abort();						\
-		}								\
-	} while (0)
-
-/* HVP_FUZZ_VERBOSE=1: say what happened to each input (for the regress run). */
-static int verbose = -1;
-
-__attribute__((format(printf, 1, 2)))
-static void say(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (verbose < 0)
-		verbose = getenv("HVP_FUZZ_VERBOSE") != NULL;
-	if (!verbose)
-		return;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-}
 
 /* One fixed-size buffer for the whole run: allocated once, never grows. */
 static uint8_t *ram;
@@ -120,13 +96,6 @@ static bool name_ok(const char *name)
 static bool in_range(uint64_t a, uint64_t len, uint64_t lo, uint64_t hi)
 {
 	return a >= lo && a <= hi && len <= hi - a;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static void check_keys(const struct hvp_agent_bounds *bd, const struct hvp_agent *a,
@@ -185,7 +154,7 @@ static void check_keys(const struct hvp_agent_bounds *bd, const struct hvp_agent
 			all[n++] = site;
 		}
 	}
-	qsort(all, n, sizeof(all[0]), cmp_u64);
+	qsort(all, n, sizeof(all[0]), hvp_cmp_u64);
 	for (i = 1; i < n; i++)
 		CHECK(all[i] - all[i - 1] >= HVP_INSN_LEN);
 }

@@ -42,33 +42,8 @@
 
 #include "hvp_ctl.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)								\
-	do {									\
-		if (!(cond)) {							\
-			fprintf(stderr, "fuzz-ctl: property violated: %s (%s:%d)\n", \
-				#cond, __FILE__, __LINE__);			\
-			abort();						\
-		}								\
-	} while (0)
-
-/* HVP_FUZZ_VERBOSE=1: say what happened to each input (for the regress run). */
-static int verbose = -1;
-
-__attribute__((format(printf, 1, 2)))
-static void say(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (verbose < 0)
-		verbose = getenv("HVP_FUZZ_VERBOSE") != NULL;
-	if (!verbose)
-		return;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-}
+#define FUZZ_NAME "fuzz-ctl"
+#include "fuzz.h"
 
 /* An error message must be a NUL-terminated string inside its buffer. */
 static void check_err(const char *err, size_t len)

@@ -32,36 +32,11 @@
 
 #include "elf.h"	/* vmm/elf.h, the project's, not <elf.h> */
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#define FUZZ_NAME "fuzz-elf"
+#include "fuzz.h"
 
 #define RAM_SIZE	(4u << 20)
 #define SYM_SIZE	24	/* sizeof(Elf64_Sym) */
-
-#define CHECK(cond)								\
-	do {									\
-		if (!(cond)) {							\
-			fprintf(stderr, "fuzz-elf: property violated: %s (%s:%d)\n", \
-				#cond, __FILE__, __LINE__);			\
-			abort();						\
-		}								\
-	} while (0)
-
-/* HVP_FUZZ_VERBOSE=1: say what happened to each input (for the regress run). */
-static int verbose = -1;
-
-__attribute__((format(printf, 1, 2)))
-static void say(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (verbose < 0)
-		verbose = getenv("HVP_FUZZ_VERBOSE") != NULL;
-	if (!verbose)
-		return;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-}
 
 /* One fixed-size guest RAM for the whole run: allocated once, never grows. */
 static uint8_t *ram;
