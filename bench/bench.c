@@ -75,6 +75,18 @@ static json_object *stats_json(const double *v, unsigned n)
 	return o;
 }
 
+/* A unit cost's summary with its samples, from which the report draws the p50's interval. */
+static json_object *stats_json_samples(const double *v, unsigned n)
+{
+	json_object *o = stats_json(v, n), *a = json_object_new_array();
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_double(v[i]));
+	json_object_object_add(o, "samples", a);
+	return o;
+}
+
 static double stats_p50(json_object *st)
 {
 	json_object *v;
@@ -216,7 +228,7 @@ static json_object *measure_windows(struct bench *b, enum window_what what)
 		if (ev)
 			v[n++] = (double)(t1 - t0) / (double)ev;
 	}
-	return stats_json(v, n);
+	return stats_json_samples(v, n);
 }
 
 static json_object *measure_rounds(struct bench *b, enum hvp_sync_kind kind)
@@ -233,7 +245,7 @@ static json_object *measure_rounds(struct bench *b, enum hvp_sync_kind kind)
 		if (b->vm->be->ops->sync_round(b->vm->be, kind, gen, 2000) == 0)
 			v[n++] = (double)(hvp_now_ns() - t0);
 	}
-	return stats_json(v, n);
+	return stats_json_samples(v, n);
 }
 
 /*
