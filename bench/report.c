@@ -658,8 +658,10 @@ static int runner_up(const double *v, unsigned n, const char *const *names, cons
 /*
  * "; next bp-emulate at 80 µs, p = 0.0005": how far the claim that best
  * beats the runner-up by the per-method figures of[] is borne out, by a
- * permutation test on the p50 of their pooled samples.  Only for the
- * "which scheme when" lines: the tests are the costly part of a render.
+ * permutation test on the p50 of their pooled samples (on their ranks for
+ * sync rounds, whole numbers where a p50 test is blind: bench/stats.h).
+ * Only for the "which scheme when" lines: the tests are the costly part of
+ * a render.
  */
 static void versus(const struct rep *r, char *buf, size_t len, const char *g, double sites, int st,
 		   const char *best, const double *of, enum svg_unit u)
@@ -676,7 +678,8 @@ static void versus(const struct rep *r, char *buf, size_t len, const char *g, do
 	x = pooled(r, g, best, sites, st, &nx);
 	y = pooled(r, g, next, sites, st, &ny);
 	if (x && y)
-		p = hvp_stats_perm_p(x, nx, y, ny, HVP_STATS_RESAMPLES);
+		p = hvp_stats_perm_p(st == ST_ROUNDS ? HVP_STATS_RANKS : HVP_STATS_P50, x, nx, y, ny,
+				     HVP_STATS_RESAMPLES);
 	free(x);
 	free(y);
 	svg_fmt(v, sizeof(v), of[k], u);

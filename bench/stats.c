@@ -150,7 +150,57 @@ int hvp_stats_p50_ci(const double *v, size_t n, unsigned resamples, double *lo, 
 	return 0;
 }
 
-double hvp_stats_perm_p(const double *x, size_t nx, const double *y, size_t ny, unsigned perms)
+struct ranked {
+	double v;
+	size_t at;
+};
+
+static int cmp_ranked(const void *a, const void *b)
+{
+	return cmp_double(&((const struct ranked *)a)->v, &((const struct ranked *)b)->v);
+}
+
+/* Replace each of v[0..n) by its rank in them (1..n), ties by their mean rank. */
+static int to_ranks(double *v, size_t n)
+{
+	struct ranked *r = malloc(n * sizeof(*r));
+	size_t i, j, k;
+
+	if (!r)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		r[i] = (struct ranked){ .v = v[i], .at = i };
+	qsort(r, n, sizeof(*r), cmp_ranked);
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && r[j].v == r[i].v; j++)
+			;
+		for (k = i; k < j; k++)	/* ranks i+1..j, their mean */
+			v[r[k].at] = (double)(i + 1 + j) / 2;
+	}
+	free(r);
+	return 0;
+}
+
+static double mean(const double *v, size_t n)
+{
+	double sum = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sum += v[i];
+	return sum / (double)n;
+}
+
+/* The test's statistic with the first nx of pool as x, the rest as y (reorders each side). */
+static double statistic(enum hvp_stats_test test, double *pool, size_t nx, size_t ny)
+{
+	if (test == HVP_STATS_RANKS)
+		return fabs(mean(pool, nx) - mean(pool + nx, ny));
+	return fabs(hvp_stats_p50(pool, nx) - hvp_stats_p50(pool + nx, ny));
+}
+
+double hvp_stats_perm_p(enum hvp_stats_test test, const double *x, size_t nx, const double *y,
+			size_t ny, unsigned perms)
 {
 	size_t n = nx + ny, i;
 	unsigned b, as_far = 0;
@@ -164,7 +214,12 @@ double hvp_stats_perm_p(const double *x, size_t nx, const double *y, size_t ny, 
 		return NAN;
 	memcpy(pool, x, nx * sizeof(*pool));
 	memcpy(pool + nx, y, ny * sizeof(*pool));
-	obs = fabs(hvp_stats_p50(pool, nx) - hvp_stats_p50(pool + nx, ny));
+	/* ranks do not change with the labels: rank once, then permute them */
+	if (test == HVP_STATS_RANKS && to_ranks(pool, n) < 0) {
+		free(pool);
+		return NAN;
+	}
+	obs = statistic(test, pool, nx, ny);
 	for (b = 0; b < perms; b++) {
 		/*
 		 * A partial Fisher-Yates shuffle puts a uniformly random nx of
@@ -177,9 +232,8 @@ double hvp_stats_perm_p(const double *x, size_t nx, const double *y, size_t ny, 
 			pool[i] = pool[j];
 			pool[j] = t;
 		}
-		/* with a tolerance, so that equal p50s computed apart still tie */
-		if (fabs(hvp_stats_p50(pool, nx) - hvp_stats_p50(pool + nx, ny)) >=
-		    obs * (1 - 1e-12))
+		/* with a tolerance, so that equal statistics computed apart still tie */
+		if (statistic(test, pool, nx, ny) >= obs * (1 - 1e-12))
 			as_far++;
 	}
 	free(pool);

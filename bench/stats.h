@@ -30,12 +30,26 @@ double hvp_stats_p50(double *v, size_t n);
  */
 int hvp_stats_p50_ci(const double *v, size_t n, unsigned resamples, double *lo, double *hi);
 
+/* What a permutation test compares between the two samples. */
+enum hvp_stats_test {
+	HVP_STATS_P50,		/* |p50(x) - p50(y)| */
+	/*
+	 * |mean rank of x - mean rank of y| over the pooled samples, ties
+	 * given their mean rank (the Wilcoxon-Mann-Whitney statistic): for
+	 * counts such as sync rounds, where each side is often one value
+	 * repeated, and a p50 difference cannot tell all 1s from all 3s (a
+	 * random split of 10 of each has p50s apart two times in three).
+	 */
+	HVP_STATS_RANKS,
+};
+
 /*
- * The two-sided permutation p-value of |p50(x) - p50(y)|: the share of
- * `perms` random relabellings of the pooled samples whose difference is at
+ * The two-sided permutation p-value of the test's statistic: the share of
+ * `perms` random relabellings of the pooled samples whose statistic is at
  * least the observed one, counting the observed labelling itself, so never
  * below 1 / (perms + 1).  NAN when either side is empty or out of memory.
  */
-double hvp_stats_perm_p(const double *x, size_t nx, const double *y, size_t ny, unsigned perms);
+double hvp_stats_perm_p(enum hvp_stats_test test, const double *x, size_t nx, const double *y,
+			size_t ny, unsigned perms);
 
 #endif /* HVP_STATS_H */

@@ -69,6 +69,15 @@ jq '.cells |= map(if .group == "latency" then .raw.latency_ns = [1000, 2000, 300
 	"$fixture/report.json" >"$work/same/report.json"
 rec=$("$HVPATCH" report text "$work/same" | grep 'lowest latency:')
 has ": not significant, p = 1)" "$rec" "identical samples: not significant, p = 1"
+# sync rounds are counts, ten 1s against ten 3s: a p50 test would not see it, ranks do
+mkdir -p "$work/rounds"
+jq '.cells |= map(if .group == "batch" and .params.sites == 1024 then
+    (.params.method as $m | {"stop": 1, "bp-emulate": 3, "bp-cancel": 50}[$m]) as $r |
+    .raw.sync_rounds = [range(10) | $r] | .sync_rounds.n = 10 | .sync_rounds.p50 = $r
+    else . end)' "$fixture/report.json" >"$work/rounds/report.json"
+rec=$("$HVPATCH" report text "$work/rounds" | grep 'large keys:')
+has "stop needs the fewest sync rounds at 1024 sites (1; next bp-emulate at 3, p = 0.0005)" \
+	"$rec" "large keys: ten 1s against ten 3s, p = 0.0005"
 # before the bench stored unit-cost samples; and a report with no raw samples at all
 mkdir -p "$work/old"
 jq 'del(.cells[].raw) | .unit_costs |= with_entries(if (.value | type) == "object"

@@ -3,7 +3,8 @@
  * The report's statistics (bench/stats.c) on samples whose answer is known:
  * the p50 picks the index the bench picks, an interval contains its p50 and
  * collapses on constant samples, clearly different samples are significant,
- * identical ones are not, and the same input gives the same answer twice.
+ * identical ones are not, and the same input gives the same answer twice;
+ * and ranks tell apart the constant counts a p50 difference cannot.
  */
 #include "config.h"
 
@@ -52,17 +53,31 @@ int main(void)
 	tap_ok(hvp_stats_p50_ci(c, 40, 2000, &lo, &hi) == -EINVAL, "a NAN sample: -EINVAL");
 
 	fill(b, 40, 2000, 400);
-	p = hvp_stats_perm_p(a, 40, b, 40, 2000);
+	p = hvp_stats_perm_p(HVP_STATS_P50, a, 40, b, 40, 2000);
 	tap_ok(p < HVP_STATS_ALPHA, "clearly different samples: p = %g < 0.01", p);
 	tap_ok(p == 1.0 / 2001, "  as small as 2000 permutations can say: %g", p);
-	p2 = hvp_stats_perm_p(a, 40, b, 40, 2000);
+	p2 = hvp_stats_perm_p(HVP_STATS_P50, a, 40, b, 40, 2000);
 	tap_ok(p2 == p, "  and the same when computed again");
-	p = hvp_stats_perm_p(a, 40, a, 40, 2000);
+	p = hvp_stats_perm_p(HVP_STATS_P50, a, 40, a, 40, 2000);
 	tap_ok(p == 1, "identical samples: p = %g, not significant", p);
 	for (i = 0; i < 40; i++)	/* the same range as a's, other values */
 		b[i] = 1000 + 400 * fmod(i * 0.6180339887, 1.0);
-	p = hvp_stats_perm_p(a, 40, b, 40, 2000);
+	p = hvp_stats_perm_p(HVP_STATS_P50, a, 40, b, 40, 2000);
 	tap_ok(p >= 0.2, "samples from one distribution: p = %g, not significant", p);
-	tap_ok(isnan(hvp_stats_perm_p(a, 40, b, 0, 2000)), "an empty side: NAN");
+	tap_ok(isnan(hvp_stats_perm_p(HVP_STATS_P50, a, 40, b, 0, 2000)), "an empty side: NAN");
+
+	/* counts: ten 1s against ten 3s, the p50 test's blind spot */
+	for (i = 0; i < 10; i++) {
+		c[i] = 1;
+		t[i] = 3;
+	}
+	p = hvp_stats_perm_p(HVP_STATS_P50, c, 10, t, 10, 2000);
+	tap_ok(p > 0.5, "ten 1s against ten 3s by p50: p = %g, blind to it", p);
+	p = hvp_stats_perm_p(HVP_STATS_RANKS, c, 10, t, 10, 2000);
+	tap_ok(p == 1.0 / 2001, "  by ranks: p = %g, significant", p);
+	p = hvp_stats_perm_p(HVP_STATS_RANKS, c, 10, c, 10, 2000);
+	tap_ok(p == 1, "  ranks of identical samples: p = %g, not significant", p);
+	p = hvp_stats_perm_p(HVP_STATS_RANKS, a, 40, b, 40, 2000);
+	tap_ok(p >= 0.2, "  ranks of samples from one distribution: p = %g, not significant", p);
 	return tap_done();
 }
