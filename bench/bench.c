@@ -310,6 +310,7 @@ struct cell {
 	unsigned n, completed;
 	uint64_t faults;
 	double lat[256], rounds[256], retries[256], rollbacks[256], traps[256], stall[256];
+	double vstall[HVP_MAX_VCPUS][256];	/* each vCPU's own longest gap */
 	bool ok[256];
 	struct hvp_kvm_witness w;	/* sums over this cell's attempts */
 	uint64_t exits;
@@ -387,19 +388,13 @@ static void settle(struct hvp_service *s)
 	} while (moved < s->be->nr_vcpus && hvp_now_ns() < deadline);
 }
 
-/* The longest loop gap of any vCPU since the patch began (TSC to ns). */
-static uint64_t window_stall(struct hvp_service *s, uint64_t at_least)
+/* vCPU i's longest loop gap since the patch began (TSC to ns), at least at_least. */
+static uint64_t window_gap(struct hvp_service *s, unsigned i, uint64_t at_least)
 {
-	unsigned i;
+	uint64_t g = __atomic_load_n(&s->agent->vcpu[i].window_max_gap, __ATOMIC_RELAXED);
+	uint64_t ns = s->be->tsc_khz ? g * 1000000u / s->be->tsc_khz : 0;
 
-	for (i = 0; i < s->be->nr_vcpus && s->be->tsc_khz; i++) {
-		uint64_t g = __atomic_load_n(&s->agent->vcpu[i].window_max_gap, __ATOMIC_RELAXED);
-		uint64_t ns = g * 1000000u / s->be->tsc_khz;
-
-		if (ns > at_least)
-			at_least = ns;
-	}
-	return at_least;
+	return ns > at_least ? ns : at_least;
 }
 
 static void cell_finish(struct bench *b, struct cell *c, const struct point *pt, unsigned method)
@@ -443,6 +438,10 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	json_object_object_add(o, "rollbacks", stats_json(c->rollbacks, c->n));
 	json_object_object_add(o, "bp_traps", stats_json(c->traps, c->n));
 	json_object_object_add(o, "max_stall_ns", stats_json(c->stall, c->n));
+	a = json_object_new_array();
+	for (i = 0; i < pt->vcpus && i < HVP_MAX_VCPUS; i++)
+		json_object_array_add(a, stats_json(c->vstall[i], c->n));
+	json_object_object_add(o, "max_stall_ns_by_vcpu", a);
 	json_object_object_add(o, "faults", json_object_new_int64((int64_t)c->faults));
 	w = json_object_new_object();
 	/* The witnesses watch this process's own vCPU threads: a qemu or
@@ -487,7 +486,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 {
 	struct cell *cells;
 	const struct hvp_key_info *k;
-	unsigned r, m, nm = 0, methods[HVP_METHOD__COUNT];
+	unsigned r, m, v, nm = 0, methods[HVP_METHOD__COUNT];
 	unsigned repeat = b->o->repeat > 256 ? 256 : b->o->repeat;
 	int ret;
 
@@ -540,7 +539,11 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			 * has not yet, so wait for every vCPU's next pass.
 			 */
 			settle(b->vm);
-			res.max_stall_ns = window_stall(b->vm, res.max_stall_ns);
+			for (v = 0; v < pt->vcpus && v < HVP_MAX_VCPUS; v++) {
+				c->vstall[v][c->n] = (double)window_gap(b->vm, v, res.stall_ns[v]);
+				if (c->vstall[v][c->n] > (double)res.max_stall_ns)
+					res.max_stall_ns = (uint64_t)c->vstall[v][c->n];
+			}
 			witness_sum(b->vm, &w1, &e1, &b->witness_ok);
 			if (b->bpf && hvp_bpf_witness_read(b->bpf, &bp1) == 0) {
 				c->bpf_exits += bp1.userspace_exits - bp0.userspace_exits;

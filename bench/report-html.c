@@ -557,6 +557,33 @@ static void group_table(FILE *f, const struct rep *r, const char *g)
 	fputs("</table></div>\n", f);
 }
 
+/* Each vCPU's own max stall, where the worst vCPU's alone would hide who stalled. */
+static void vstall_table(FILE *f, const struct rep *r)
+{
+	char buf[2048];
+	unsigned i, shown = 0;
+
+	fputs("<h3>Stall by vCPU</h3>\n<p class=\"read\">Each vCPU's longest loop gap per patch, "
+	      "p50 / max over the cell's patches: which vCPUs a method stalls, not only how long "
+	      "the worst one waited.</p>\n", f);
+	for (i = 0; i < r->n; i++) {
+		if (!hvp_rep_vstall(&r->c[i], buf, sizeof(buf)))
+			continue;
+		if (!shown++)
+			fputs("<div class=\"wide\"><table>\n<tr><th>cell</th><th>vCPU: p50 / max</th></tr>\n",
+			      f);
+		fputs("<tr>", f);
+		td_str(f, r->c[i].id);
+		td_str(f, buf);
+		fputs("</tr>\n", f);
+	}
+	if (shown)
+		fputs("</table></div>\n", f);
+	else
+		note(f, "This report holds no per-vCPU stall: one written before the bench stored it.",
+		     NULL);
+}
+
 static void witnesses(FILE *f, const struct rep *r)
 {
 	struct svg_chart ch;
@@ -727,6 +754,7 @@ int hvp_rep_html(const struct rep *r, FILE *f)
 	      "bootstrap confidence interval from those samples.</p>\n", f);
 	for (g = 0; g < r->nr_groups; g++)
 		group_table(f, r, r->groups[g]);
+	vstall_table(f, r);
 	witnesses(f, r);
 	fputs("<p class=\"note\">Written by hvpatch from report.json (schema: "
 	      "bench/REPORT_SCHEMA.md).</p>\n</body>\n</html>\n", f);

@@ -35,6 +35,7 @@ struct rcell {
 	double st[ST__COUNT][F__COUNT];
 	double wit[WI__COUNT];
 	json_object *raw_lat, *raw_stall, *raw_rounds, *raw_ok;	/* arrays or NULL */
+	json_object *stall_by_vcpu;		/* an array of STATS, or NULL */
 	/* the p50's 95 % bootstrap interval (lo, hi) from the raw samples; NAN: none */
 	double ci[ST__COUNT][2];
 };
@@ -67,6 +68,11 @@ const char *hvp_rep_str(json_object *o, const char *key);
 double hvp_rep_elem(json_object *arr, size_t i);
 
 int hvp_rep_parse(json_object *root, struct rep *r);
+/*
+ * "0: 110 µs / 4.6 ms, 1: ...": each vCPU's max stall, p50 / max over the
+ * cell's patches; the number of vCPUs, 0 when the cell does not say.
+ */
+unsigned hvp_rep_vstall(const struct rcell *c, char *buf, size_t len);
 /* "56.2–72.7 µs": an interval, its unit said once when both ends share it. */
 void hvp_rep_fmt_ci(char *buf, size_t len, const double *ci, enum svg_unit u);
 void hvp_rep_free(struct rep *r);

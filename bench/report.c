@@ -174,6 +174,24 @@ void hvp_rep_fmt_ci(char *buf, size_t len, const double *ci, enum svg_unit u)
 	snprintf(buf, len, "%s\xe2\x80\x93%s", lo, hi);	/* an en dash */
 }
 
+unsigned hvp_rep_vstall(const struct rcell *c, char *buf, size_t len)
+{
+	size_t i, n = c->stall_by_vcpu ? json_object_array_length(c->stall_by_vcpu) : 0;
+	size_t off = 0;
+	char p50[32], max[32];
+
+	buf[0] = 0;
+	for (i = 0; i < n && i < 4096 && off < len; i++) {
+		json_object *st = json_object_array_get_idx(c->stall_by_vcpu, i);
+
+		svg_fmt(p50, sizeof(p50), hvp_rep_num(st, "p50"), SVG_U_NS);
+		svg_fmt(max, sizeof(max), hvp_rep_num(st, "max"), SVG_U_NS);
+		off += (size_t)snprintf(buf + off, len - off, "%s%zu: %s / %s", i ? ", " : "", i,
+					p50, max);
+	}
+	return (unsigned)i;
+}
+
 /* ---- loading ---- */
 
 static int read_all(const char *path, char **buf, size_t *len, char *err, size_t errlen)
@@ -414,6 +432,7 @@ int hvp_rep_parse(json_object *root, struct rep *r)
 		c->raw_lat = get_array(raw, "latency_ns");
 		c->raw_stall = get_array(raw, "max_stall_ns");
 		c->raw_rounds = get_array(raw, "sync_rounds");
+		c->stall_by_vcpu = get_array(o, "max_stall_ns_by_vcpu");
 		c->raw_ok = get_array(raw, "completed");
 		cell_cis(r, c);
 		add_unique(r->groups, &r->nr_groups, HVP_ARRAY_SIZE(r->groups), c->group);
@@ -1110,6 +1129,29 @@ static void text_table(const struct rep *r, const char *g, FILE *f)
 	}
 }
 
+/* Each vCPU's own max stall, where the worst vCPU's alone would hide who stalled. */
+static void text_vstall(const struct rep *r, FILE *f)
+{
+	char buf[2048];
+	unsigned i, shown = 0;
+
+	fputs("\n== stall by vCPU: each vCPU's longest loop gap per patch, p50 / max over the "
+	      "cell's patches\n", f);
+	for (i = 0; i < r->n; i++) {
+		if (!hvp_rep_vstall(&r->c[i], buf, sizeof(buf)))
+			continue;
+		fputs("  ", f);
+		text_str(f, nz(r->c[i].id), 0);
+		fputs("\n    vCPU ", f);
+		text_str(f, buf, 0);
+		fputc('\n', f);
+		shown++;
+	}
+	if (!shown)
+		fputs("  (this report holds no per-vCPU stall: one written before the bench stored it)\n",
+		      f);
+}
+
 static void render_text(const struct rep *r, FILE *f)
 {
 	unsigned i, k;
@@ -1143,6 +1185,7 @@ static void render_text(const struct rep *r, FILE *f)
 	      "   that reports from different hosts compare)\n", f);
 	for (i = 0; i < r->nr_groups; i++)
 		text_table(r, r->groups[i], f);
+	text_vstall(r, f);
 	fputs("\n  * overcommitted: more vCPUs (plus the service thread) than host cores\n", f);
 	fputs("  95% CI: the p50's bootstrap confidence interval, from the raw samples\n", f);
 	if (r->no_ci)

@@ -95,6 +95,18 @@ has "p50s have no interval" "$(cat "$work/old.html")" "  html says so too"
 tap_is "  csv: its interval columns are empty" 1 \
 	"$(python3 "$check" ci "$work/old.csv" >/dev/null; echo $?)"
 
+# ---- each vCPU's stall ----
+has "holds no per-vCPU stall" "$(cat "$work/out.text")" \
+	"text: the fixture, older than per-vCPU stall, says it has none"
+mkdir -p "$work/vcpu"
+jq '.cells |= map(.max_stall_ns_by_vcpu =
+    [.max_stall_ns, {"n": 4, "p50": 1000, "max": 2000}][0:.params.vcpus])' \
+	"$fixture/report.json" >"$work/vcpu/report.json"
+vs=$("$HVPATCH" report text "$work/vcpu" | grep -A1 '^  latency/stop/kick/v2/')
+has "vCPU 0: 4.56 ms / 4.62 ms, 1: 1 µs / 2 µs" "$vs" "text: a 2-vCPU cell's stall by vCPU"
+has "0: 110 µs / 113 µs</td>" "$("$HVPATCH" report html "$work/vcpu")" \
+	"html: a 1-vCPU cell's stall by vCPU"
+
 # ---- the backend group names its backend in every row ----
 mkdir -p "$work/backend"
 jq '.cells |= [.[] | select(.group == "latency" and .params.sync == "kick" and .params.vcpus == 2)
