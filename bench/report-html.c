@@ -492,7 +492,7 @@ static void group_table(FILE *f, const struct rep *r, const char *g)
 	/* the backend group's rows differ only in their backend: name it in each */
 	bool be = !strcmp(g, "backend");
 
-	if (!n && !strcmp(g, "backend"))
+	if (!n && be)
 		return;
 	fputs("<h3>", f);
 	esc(f, g);
@@ -700,7 +700,8 @@ static void header(FILE *f, const struct rep *r)
 	fputs("</tr>\n</table>\n", f);
 
 	fputs("<h2>Which scheme when</h2>\n<p class=\"read\">Drawn from this run's figures "
-	      "(below), not from the methods' descriptions.</p>\n<ul>\n", f);
+	      "(below), not from the methods' descriptions; a ranking names the runner-up and a "
+	      "permutation test's p-value, \"not significant\" at p &ge; 0.01.</p>\n<ul>\n", f);
 	hvp_rep_conclusions(r, HVP_REP_REC, emit_li, f);
 	fputs("</ul>\n<h3>Observations</h3>\n<ul>\n", f);
 	hvp_rep_conclusions(r, HVP_REP_OBS, emit_li, f);
