@@ -76,6 +76,18 @@ static json_object *stats_json(const double *v, unsigned n)
 	return o;
 }
 
+/* A unit cost's summary with its samples, from which the report draws the p50's interval. */
+static json_object *stats_json_samples(const double *v, unsigned n)
+{
+	json_object *o = stats_json(v, n), *a = json_object_new_array();
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_double(v[i]));
+	json_object_object_add(o, "samples", a);
+	return o;
+}
+
 static double stats_p50(json_object *st)
 {
 	json_object *v;
@@ -220,7 +232,7 @@ static json_object *measure_windows(struct bench *b, enum window_what what)
 		if (ev)
 			v[n++] = (double)(t1 - t0) / (double)ev;
 	}
-	return stats_json(v, n);
+	return stats_json_samples(v, n);
 }
 
 static json_object *measure_rounds(struct bench *b, enum hvp_sync_kind kind)
@@ -235,7 +247,7 @@ static json_object *measure_rounds(struct bench *b, enum hvp_sync_kind kind)
 		if (hvp_patch_sync_round(&ctx, kind, 2000) == 0)
 			v[n++] = (double)(hvp_now_ns() - t0);
 	}
-	return stats_json(v, n);
+	return stats_json_samples(v, n);
 }
 
 struct bp_windows {
@@ -300,6 +312,7 @@ struct cell {
 	unsigned n, completed;
 	uint64_t faults;
 	double lat[256], rounds[256], retries[256], rollbacks[256], traps[256], stall[256];
+	double vstall[HVP_MAX_VCPUS][256];	/* each vCPU's own longest gap */
 	bool ok[256];
 	struct hvp_kvm_witness w;	/* sums over this cell's attempts */
 	uint64_t exits;
@@ -380,21 +393,15 @@ static void settle(struct hvp_service *s)
 	} while (moved < be->nr_vcpus && hvp_now_ns() < deadline);
 }
 
-/* The longest loop gap of any vCPU since the patch began (TSC to ns). */
-static uint64_t window_stall(struct hvp_service *s, uint64_t at_least)
+/* vCPU i's longest loop gap since the patch began (TSC to ns), at least at_least. */
+static uint64_t window_gap(struct hvp_service *s, unsigned i, uint64_t at_least)
 {
 	struct hvp_backend *be = hvp_service_backend(s);
 	struct hvp_agent *agent = hvp_service_agent(s);
-	unsigned i;
+	uint64_t g = __atomic_load_n(&agent->vcpu[i].window_max_gap, __ATOMIC_RELAXED);
+	uint64_t ns = be->tsc_khz ? g * 1000000u / be->tsc_khz : 0;
 
-	for (i = 0; i < be->nr_vcpus && be->tsc_khz; i++) {
-		uint64_t g = __atomic_load_n(&agent->vcpu[i].window_max_gap, __ATOMIC_RELAXED);
-		uint64_t ns = g * 1000000u / be->tsc_khz;
-
-		if (ns > at_least)
-			at_least = ns;
-	}
-	return at_least;
+	return ns > at_least ? ns : at_least;
 }
 
 static void cell_finish(struct bench *b, struct cell *c, const struct point *pt, unsigned method)
@@ -438,6 +445,10 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	json_object_object_add(o, "rollbacks", stats_json(c->rollbacks, c->n));
 	json_object_object_add(o, "bp_traps", stats_json(c->traps, c->n));
 	json_object_object_add(o, "max_stall_ns", stats_json(c->stall, c->n));
+	a = json_object_new_array();
+	for (i = 0; i < pt->vcpus && i < HVP_MAX_VCPUS; i++)
+		json_object_array_add(a, stats_json(c->vstall[i], c->n));
+	json_object_object_add(o, "max_stall_ns_by_vcpu", a);
 	json_object_object_add(o, "faults", json_object_new_int64((int64_t)c->faults));
 	w = json_object_new_object();
 	/* The witnesses watch this process's own vCPU threads: a qemu or
@@ -482,7 +493,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 {
 	struct cell *cells;
 	const struct hvp_key_info *k;
-	unsigned r, m, nm = 0, methods[HVP_METHOD__COUNT];
+	unsigned r, m, v, nm = 0, methods[HVP_METHOD__COUNT];
 	unsigned repeat = b->o->repeat > 256 ? 256 : b->o->repeat;
 	int ret;
 
@@ -535,7 +546,11 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			 * has not yet, so wait for every vCPU's next pass.
 			 */
 			settle(b->vm);
-			res.max_stall_ns = window_stall(b->vm, res.max_stall_ns);
+			for (v = 0; v < pt->vcpus && v < HVP_MAX_VCPUS; v++) {
+				c->vstall[v][c->n] = (double)window_gap(b->vm, v, res.stall_ns[v]);
+				if (c->vstall[v][c->n] > (double)res.max_stall_ns)
+					res.max_stall_ns = (uint64_t)c->vstall[v][c->n];
+			}
 			witness_sum(b->vm, &w1, &e1, &b->witness_ok);
 			if (b->bpf && hvp_bpf_witness_read(b->bpf, &bp1) == 0) {
 				c->bpf_exits += bp1.userspace_exits - bp0.userspace_exits;

@@ -30,7 +30,7 @@ static const char css[] =
 	"tr.over td{background:#fbf0f0}"
 	".note{color:#666;font-style:italic}.warn{color:#a00;font-weight:bold}"
 	"svg.chart{max-width:100%;height:auto;border:1px solid #ddd;margin:.4em 0}"
-	".read{font-size:.9em;max-width:60em}";
+	".read{font-size:.9em;max-width:60em}.ci{color:#666;white-space:nowrap}";
 
 static void esc(FILE *f, const char *s)
 {
@@ -45,6 +45,20 @@ static void td_num(FILE *f, double v, enum svg_unit u)
 	fputs("<td class=\"n\">", f);
 	esc(f, buf);
 	fputs("</td>", f);
+}
+
+/* A p50 and, below it, its 95 % interval ("-" when the report has no samples for it). */
+static void td_p50(FILE *f, double v, const double *ci, enum svg_unit u)
+{
+	char buf[64];
+
+	svg_fmt(buf, sizeof(buf), v, u);
+	fputs("<td class=\"n\">", f);
+	esc(f, buf);
+	hvp_rep_fmt_ci(buf, sizeof(buf), ci, u);
+	fputs("<br><small class=\"ci\">", f);
+	esc(f, buf);
+	fputs("</small></td>", f);
 }
 
 static void td_str(FILE *f, const char *s)
@@ -469,14 +483,16 @@ static void group_table(FILE *f, const struct rep *r, const char *g)
 {
 	static const char *const head[] = {
 		"method", "sync", "vCPUs", "rate /s", "NMI /s", "key", "sites", "done",
-		"latency p50", "p90", "p99", "max", "mean ± sd", "in rounds p50", "sync rounds p50",
-		"retries mean", "rollbacks mean", "#BP traps mean", "stall p50", "stall p99",
-		"faults",
+		"latency p50 (95% CI)", "p90", "p99", "max", "mean ± sd", "in rounds p50 (95% CI)",
+		"sync rounds p50 (95% CI)", "retries mean", "rollbacks mean", "#BP traps mean",
+		"stall p50 (95% CI)", "stall p99", "faults",
 	};
 	unsigned i, k, n = count_group(r, g);
 	char buf[64], sd[32];
+	/* the backend group's rows differ only in their backend: name it in each */
+	bool be = !strcmp(g, "backend");
 
-	if (!n && !strcmp(g, "backend"))
+	if (!n && be)
 		return;
 	fputs("<h3>", f);
 	esc(f, g);
@@ -489,7 +505,7 @@ static void group_table(FILE *f, const struct rep *r, const char *g)
 	}
 	fputs("<div class=\"wide\"><table>\n<tr>", f);
 	for (k = 0; k < HVP_ARRAY_SIZE(head); k++)
-		fprintf(f, "<th>%s</th>", head[k]);
+		fprintf(f, "<th>%s</th>%s", head[k], be && k == 1 ? "<th>backend</th>" : "");
 	fputs("</tr>\n", f);
 	for (i = 0; i < r->n; i++) {
 		const struct rcell *c = &r->c[i];
@@ -501,6 +517,8 @@ static void group_table(FILE *f, const struct rep *r, const char *g)
 		fputs("\">", f);
 		td_str(f, c->method);
 		td_str(f, c->sync);
+		if (be)
+			td_str(f, c->backend);
 		fputs("<td class=\"n\">", f);
 		svg_fmt(buf, sizeof(buf), c->vcpus, SVG_U_NONE);
 		esc(f, buf);
@@ -516,7 +534,7 @@ static void group_table(FILE *f, const struct rep *r, const char *g)
 		td_num(f, c->sites, SVG_U_NONE);
 		snprintf(buf, sizeof(buf), "%.0f/%.0f", c->completed, c->attempts);
 		td_str(f, buf);
-		td_num(f, c->st[ST_LAT][F_P50], SVG_U_NS);
+		td_p50(f, c->st[ST_LAT][F_P50], c->ci[ST_LAT], SVG_U_NS);
 		td_num(f, c->st[ST_LAT][F_P90], SVG_U_NS);
 		td_num(f, c->st[ST_LAT][F_P99], SVG_U_NS);
 		td_num(f, c->st[ST_LAT][F_MAX], SVG_U_NS);
@@ -524,12 +542,12 @@ static void group_table(FILE *f, const struct rep *r, const char *g)
 		svg_fmt(sd, sizeof(sd), c->st[ST_LAT][F_SD], SVG_U_NS);
 		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), " ± %s", sd);
 		td_str(f, buf);
-		td_num(f, c->st[ST_LATR][F_P50], SVG_U_NONE);
-		td_num(f, c->st[ST_ROUNDS][F_P50], SVG_U_NONE);
+		td_p50(f, c->st[ST_LATR][F_P50], c->ci[ST_LATR], SVG_U_NONE);
+		td_p50(f, c->st[ST_ROUNDS][F_P50], c->ci[ST_ROUNDS], SVG_U_NONE);
 		td_num(f, c->st[ST_RETRIES][F_MEAN], SVG_U_NONE);
 		td_num(f, c->st[ST_ROLLBACKS][F_MEAN], SVG_U_NONE);
 		td_num(f, c->st[ST_TRAPS][F_MEAN], SVG_U_NONE);
-		td_num(f, c->st[ST_STALL][F_P50], SVG_U_NS);
+		td_p50(f, c->st[ST_STALL][F_P50], c->ci[ST_STALL], SVG_U_NS);
 		td_num(f, c->st[ST_STALL][F_P99], SVG_U_NS);
 		fprintf(f, "<td class=\"n%s\">", isfinite(c->faults) && c->faults > 0 ? " warn" : "");
 		svg_fmt(buf, sizeof(buf), c->faults, SVG_U_NONE);
@@ -537,6 +555,33 @@ static void group_table(FILE *f, const struct rep *r, const char *g)
 		fputs("</td></tr>\n", f);
 	}
 	fputs("</table></div>\n", f);
+}
+
+/* Each vCPU's own max stall, where the worst vCPU's alone would hide who stalled. */
+static void vstall_table(FILE *f, const struct rep *r)
+{
+	char buf[2048];
+	unsigned i, shown = 0;
+
+	fputs("<h3>Stall by vCPU</h3>\n<p class=\"read\">Each vCPU's longest loop gap per patch, "
+	      "p50 / max over the cell's patches: which vCPUs a method stalls, not only how long "
+	      "the worst one waited.</p>\n", f);
+	for (i = 0; i < r->n; i++) {
+		if (!hvp_rep_vstall(&r->c[i], buf, sizeof(buf)))
+			continue;
+		if (!shown++)
+			fputs("<div class=\"wide\"><table>\n<tr><th>cell</th><th>vCPU: p50 / max</th></tr>\n",
+			      f);
+		fputs("<tr>", f);
+		td_str(f, r->c[i].id);
+		td_str(f, buf);
+		fputs("</tr>\n", f);
+	}
+	if (shown)
+		fputs("</table></div>\n", f);
+	else
+		note(f, "This report holds no per-vCPU stall: one written before the bench stored it.",
+		     NULL);
 }
 
 static void witnesses(FILE *f, const struct rep *r)
@@ -655,7 +700,8 @@ static void header(FILE *f, const struct rep *r)
 	fputs("</tr>\n</table>\n", f);
 
 	fputs("<h2>Which scheme when</h2>\n<p class=\"read\">Drawn from this run's figures "
-	      "(below), not from the methods' descriptions.</p>\n<ul>\n", f);
+	      "(below), not from the methods' descriptions; a ranking names the runner-up and a "
+	      "permutation test's p-value, \"not significant\" at p &ge; 0.01.</p>\n<ul>\n", f);
 	hvp_rep_conclusions(r, HVP_REP_REC, emit_li, f);
 	fputs("</ul>\n<h3>Observations</h3>\n<ul>\n", f);
 	hvp_rep_conclusions(r, HVP_REP_OBS, emit_li, f);
@@ -665,19 +711,24 @@ static void header(FILE *f, const struct rep *r)
 	      "VM. The report also gives every latency in sync rounds of its kind "
 	      "(<em>in rounds</em> = latency / p50 of one kick or NMI round), so that runs on "
 	      "different hosts compare.</p>\n<table>\n<tr><th>unit cost</th><th>n</th><th>min</th>"
-	      "<th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>\n", f);
+	      "<th>p50 (95% CI)</th><th>p90</th><th>p99</th><th>max</th></tr>\n", f);
 	for (k = 0; k < UC__COUNT; k++) {
 		fputs("<tr>", f);
 		td_str(f, hvp_rep_unit_desc[k]);
 		td_num(f, r->unit[k][F_N], SVG_U_NONE);
 		td_num(f, r->unit[k][F_MIN], SVG_U_NS);
-		td_num(f, r->unit[k][F_P50], SVG_U_NS);
+		td_p50(f, r->unit[k][F_P50], r->unit_ci[k], SVG_U_NS);
 		td_num(f, r->unit[k][F_P90], SVG_U_NS);
 		td_num(f, r->unit[k][F_P99], SVG_U_NS);
 		td_num(f, r->unit[k][F_MAX], SVG_U_NS);
 		fputs("</tr>\n", f);
 	}
 	fputs("</table>\n", f);
+	if (r->no_ci) {
+		snprintf(buf, sizeof(buf), "%u", r->no_ci);
+		note(f, "%s p50s have no interval (-): the report holds no usable raw samples for "
+		     "them, as one written before the bench stored them.", buf);
+	}
 }
 
 int hvp_rep_html(const struct rep *r, FILE *f)
@@ -700,9 +751,11 @@ int hvp_rep_html(const struct rep *r, FILE *f)
 	chart_vcpus(f, r);
 	fputs("<h2>Cells</h2>\n<p class=\"read\">Every cell by group. Times are per patch; "
 	      "<em>done</em> is completed/attempts; rows shaded are overcommitted. The raw "
-	      "samples are in report.json, a row per cell in report.csv.</p>\n", f);
+	      "samples are in report.json, a row per cell in report.csv. Under each p50, its 95% "
+	      "bootstrap confidence interval from those samples.</p>\n", f);
 	for (g = 0; g < r->nr_groups; g++)
 		group_table(f, r, r->groups[g]);
+	vstall_table(f, r);
 	witnesses(f, r);
 	fputs("<p class=\"note\">Written by hvpatch from report.json (schema: "
 	      "bench/REPORT_SCHEMA.md).</p>\n</body>\n</html>\n", f);

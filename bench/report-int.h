@@ -12,6 +12,8 @@
 
 #include <json-c/json.h>
 
+#include "svg.h"
+
 enum { ST_LAT, ST_LATR, ST_ROUNDS, ST_RETRIES, ST_ROLLBACKS, ST_TRAPS, ST_STALL, ST__COUNT };
 enum { F_N, F_MIN, F_P50, F_P90, F_P99, F_MAX, F_MEAN, F_SD, F__COUNT };
 enum { WI_KVM_EXITS, WI_KVM_SIGNAL, WI_KVM_NMI, WI_HVP_EXITS, WI_BPF_UEXIT, WI_BPF_PIO,
@@ -32,7 +34,10 @@ struct rcell {
 	double attempts, completed, completion_rate, faults;
 	double st[ST__COUNT][F__COUNT];
 	double wit[WI__COUNT];
-	json_object *raw_lat, *raw_stall, *raw_ok;	/* arrays or NULL */
+	json_object *raw_lat, *raw_stall, *raw_rounds, *raw_ok;	/* arrays or NULL */
+	json_object *stall_by_vcpu;		/* an array of STATS, or NULL */
+	/* the p50's 95 % bootstrap interval (lo, hi) from the raw samples; NAN: none */
+	double ci[ST__COUNT][2];
 };
 
 struct rep {
@@ -41,6 +46,8 @@ struct rep {
 	double duration_s, cores, tsc_khz;
 	int quick;
 	double unit[UC__COUNT][F__COUNT];
+	double unit_ci[UC__COUNT][2];		/* as rcell.ci */
+	unsigned no_ci;				/* p50s without an interval: no samples */
 	unsigned n;
 	struct rcell *c;
 	unsigned nr_groups;
@@ -50,6 +57,9 @@ struct rep {
 };
 
 #define REP_MAX_CELLS	100000
+#define REP_MAX_SAMPLES	10000		/* per p50: more get no interval */
+/* The stats that carry a p50 interval: those with raw samples, and in rounds. */
+#define REP_HAS_CI(st)	((st) == ST_LAT || (st) == ST_LATR || (st) == ST_ROUNDS || (st) == ST_STALL)
 
 json_object *hvp_rep_get(json_object *o, const char *key);
 double hvp_rep_num(json_object *o, const char *key);
@@ -58,6 +68,13 @@ const char *hvp_rep_str(json_object *o, const char *key);
 double hvp_rep_elem(json_object *arr, size_t i);
 
 int hvp_rep_parse(json_object *root, struct rep *r);
+/*
+ * "0: 110 µs / 4.6 ms, 1: ...": each vCPU's max stall, p50 / max over the
+ * cell's patches; the number of vCPUs, 0 when the cell does not say.
+ */
+unsigned hvp_rep_vstall(const struct rcell *c, char *buf, size_t len);
+/* "56.2–72.7 µs": an interval, its unit said once when both ends share it. */
+void hvp_rep_fmt_ci(char *buf, size_t len, const double *ci, enum svg_unit u);
 void hvp_rep_free(struct rep *r);
 /* A fixed colour per method name (never a string from the report). */
 const char *hvp_rep_color(const char *method);

@@ -18,6 +18,7 @@
 
 #include "report.h"
 #include "report-int.h"
+#include "stats.h"
 #include "svg.h"
 #include "util.h"
 
@@ -108,6 +109,87 @@ static void stats_read(json_object *st, double *v)
 
 	for (i = 0; i < F__COUNT; i++)
 		v[i] = hvp_rep_num(st, hvp_rep_field_names[i]);
+}
+
+/* ---- intervals ---- */
+
+/*
+ * The samples in arr as numbers, or NULL: none, one not a finite number,
+ * more than REP_MAX_SAMPLES, or not as many as the summary counts (when it
+ * says), for then they are not the samples the p50 came from.
+ */
+static double *samples_of(json_object *arr, double want, size_t *n)
+{
+	size_t i, len = arr && json_object_is_type(arr, json_type_array) ?
+			json_object_array_length(arr) : 0;
+	double *v;
+
+	if (!len || len > REP_MAX_SAMPLES || (isfinite(want) && want != (double)len))
+		return NULL;
+	v = malloc(len * sizeof(*v));
+	if (!v)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		v[i] = hvp_rep_elem(arr, i);
+		if (!isfinite(v[i])) {
+			free(v);
+			return NULL;
+		}
+	}
+	*n = len;
+	return v;
+}
+
+/* ci: the interval of st's p50 from the samples in arr, times scale; NAN: none. */
+static void ci_read(json_object *arr, const double *st, double scale, double *ci,
+		    unsigned *no_ci)
+{
+	size_t n = 0;
+	double *v = isfinite(scale) ? samples_of(arr, st[F_N], &n) : NULL;
+
+	ci[0] = ci[1] = NAN;
+	if (v && hvp_stats_p50_ci(v, n, HVP_STATS_RESAMPLES, &ci[0], &ci[1]) == 0) {
+		ci[0] *= scale;
+		ci[1] *= scale;
+	} else if (isfinite(st[F_P50]) && st[F_N] != 0) {
+		(*no_ci)++;
+	}
+	free(v);
+}
+
+void hvp_rep_fmt_ci(char *buf, size_t len, const double *ci, enum svg_unit u)
+{
+	char lo[32], hi[32], *ls, *hs;
+
+	if (!isfinite(ci[0]) || !isfinite(ci[1])) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	svg_fmt(lo, sizeof(lo), ci[0], u);
+	svg_fmt(hi, sizeof(hi), ci[1], u);
+	ls = strchr(lo, ' ');
+	hs = strchr(hi, ' ');
+	if (ls && hs && !strcmp(ls, hs))
+		*ls = 0;
+	snprintf(buf, len, "%s\xe2\x80\x93%s", lo, hi);	/* an en dash */
+}
+
+unsigned hvp_rep_vstall(const struct rcell *c, char *buf, size_t len)
+{
+	size_t i, n = c->stall_by_vcpu ? json_object_array_length(c->stall_by_vcpu) : 0;
+	size_t off = 0;
+	char p50[32], max[32];
+
+	buf[0] = 0;
+	for (i = 0; i < n && i < 4096 && off < len; i++) {
+		json_object *st = json_object_array_get_idx(c->stall_by_vcpu, i);
+
+		svg_fmt(p50, sizeof(p50), hvp_rep_num(st, "p50"), SVG_U_NS);
+		svg_fmt(max, sizeof(max), hvp_rep_num(st, "max"), SVG_U_NS);
+		off += (size_t)snprintf(buf + off, len - off, "%s%zu: %s / %s", i ? ", " : "", i,
+					p50, max);
+	}
+	return (unsigned)i;
 }
 
 /* ---- loading ---- */
@@ -260,6 +342,27 @@ static void add_unique(const char **list, unsigned *n, unsigned max, const char 
 		list[(*n)++] = s;
 }
 
+static json_object *raw_of(const struct rcell *c, int st)
+{
+	return st == ST_LAT || st == ST_LATR ? c->raw_lat : st == ST_ROUNDS ? c->raw_rounds :
+	       st == ST_STALL ? c->raw_stall : NULL;
+}
+
+static void cell_cis(struct rep *r, struct rcell *c)
+{
+	/* latency_rounds is latency_ns over one constant: the same samples, scaled */
+	double to_rounds = c->st[ST_LAT][F_P50] > 0 ?
+			   c->st[ST_LATR][F_P50] / c->st[ST_LAT][F_P50] : NAN;
+	int k;
+
+	for (k = 0; k < ST__COUNT; k++) {
+		c->ci[k][0] = c->ci[k][1] = NAN;
+		if (REP_HAS_CI(k))
+			ci_read(raw_of(c, k), c->st[k], k == ST_LATR ? to_rounds : 1, c->ci[k],
+				&r->no_ci);
+	}
+}
+
 int hvp_rep_parse(json_object *root, struct rep *r)
 {
 	json_object *cells = get_array(root, "cells"), *host, *u, *w;
@@ -279,8 +382,12 @@ int hvp_rep_parse(json_object *root, struct rep *r)
 	r->cores = hvp_rep_num(host, "cores");
 	r->tsc_khz = hvp_rep_num(host, "tsc_khz");
 	u = hvp_rep_get(root, "unit_costs");
-	for (k = 0; k < UC__COUNT; k++)
-		stats_read(hvp_rep_get(u, hvp_rep_unit_names[k]), r->unit[k]);
+	for (k = 0; k < UC__COUNT; k++) {
+		json_object *st = hvp_rep_get(u, hvp_rep_unit_names[k]);
+
+		stats_read(st, r->unit[k]);
+		ci_read(get_array(st, "samples"), r->unit[k], 1, r->unit_ci[k], &r->no_ci);
+	}
 	w = hvp_rep_get(root, "witnesses");
 	r->wit_kvm = hvp_rep_str(w, "kvm_stats");
 	r->wit_bpf = hvp_rep_str(w, "bpf");
@@ -324,7 +431,10 @@ int hvp_rep_parse(json_object *root, struct rep *r)
 		raw = hvp_rep_get(o, "raw");
 		c->raw_lat = get_array(raw, "latency_ns");
 		c->raw_stall = get_array(raw, "max_stall_ns");
+		c->raw_rounds = get_array(raw, "sync_rounds");
+		c->stall_by_vcpu = get_array(o, "max_stall_ns_by_vcpu");
 		c->raw_ok = get_array(raw, "completed");
+		cell_cis(r, c);
 		add_unique(r->groups, &r->nr_groups, HVP_ARRAY_SIZE(r->groups), c->group);
 		add_unique(r->methods, &r->nr_methods, HVP_ARRAY_SIZE(r->methods), c->method);
 	}
@@ -519,6 +629,87 @@ static double group_median(const struct rep *r, const char *g, const char *m, in
 	return median(v, n);
 }
 
+/*
+ * The raw samples of stat st of the cells of group g and method m (only
+ * those with `sites` sites when that is finite), pooled; NULL when some such
+ * cell has none to give, for then the pool is not the method's.
+ */
+static double *pooled(const struct rep *r, const char *g, const char *m, double sites, int st,
+		      size_t *n)
+{
+	double *v = NULL, *s, *nv;
+	size_t i, k, len;
+
+	*n = 0;
+	for (i = 0; i < r->n; i++) {
+		const struct rcell *c = &r->c[i];
+
+		if (!in_group(c, g) || !is_method(c, m) || (isfinite(sites) && c->sites != sites))
+			continue;
+		s = samples_of(raw_of(c, st), c->st[st][F_N], &len);
+		nv = s ? realloc(v, (*n + len) * sizeof(*v)) : NULL;
+		if (!nv) {
+			free(s);
+			free(v);
+			*n = 0;
+			return NULL;
+		}
+		v = nv;
+		for (k = 0; k < len; k++)
+			v[(*n)++] = s[k];
+		free(s);
+	}
+	return v;
+}
+
+/* The index of the smallest of v[0..n) but best, or -1. */
+static int runner_up(const double *v, unsigned n, const char *const *names, const char *best)
+{
+	unsigned i;
+	int k = -1;
+
+	for (i = 0; i < n; i++)
+		if (isfinite(v[i]) && names[i] != best && (k < 0 || v[i] < v[k]))
+			k = (int)i;
+	return k;
+}
+
+/*
+ * "; next bp-emulate at 80 µs, p = 0.0005": how far the claim that best
+ * beats the runner-up by the per-method figures of[] is borne out, by a
+ * permutation test on the p50 of their pooled samples (on their ranks for
+ * sync rounds, whole numbers where a p50 test is blind: bench/stats.h).
+ * Only for the "which scheme when" lines: the tests are the costly part of
+ * a render.
+ */
+static void versus(const struct rep *r, char *buf, size_t len, const char *g, double sites, int st,
+		   const char *best, const double *of, enum svg_unit u)
+{
+	int k = runner_up(of, r->nr_methods, r->methods, best);
+	const char *next = k < 0 ? NULL : r->methods[k];
+	double *x, *y, p = NAN;
+	size_t nx, ny;
+	char v[32];
+
+	buf[0] = 0;
+	if (!best || !next || line_only != HVP_REP_REC)
+		return;
+	x = pooled(r, g, best, sites, st, &nx);
+	y = pooled(r, g, next, sites, st, &ny);
+	if (x && y)
+		p = hvp_stats_perm_p(st == ST_ROUNDS ? HVP_STATS_RANKS : HVP_STATS_P50, x, nx, y, ny,
+				     HVP_STATS_RESAMPLES);
+	free(x);
+	free(y);
+	svg_fmt(v, sizeof(v), of[k], u);
+	if (!isfinite(p))
+		snprintf(buf, len, "; next %s at %s, no p-value: the report holds no raw samples "
+			 "to test on", next, v);
+	else
+		snprintf(buf, len, "; next %s at %s%s, p = %.2g", next, v,
+			 p >= HVP_STATS_ALPHA ? ": not significant" : "", p);
+}
+
 void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_emit emit,
 			 void *ctx)
 {
@@ -528,7 +719,8 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 	const char *best_lat = NULL, *best_stall = NULL, *best_rounds = NULL;
 	double best_lat_v = INFINITY, best_stall_v = INFINITY, best_rounds_v = INFINITY;
 	double max_sites = -1;
-	char always[256] = "", never[512] = "", hot[512] = "";
+	char always[256] = "", never[512] = "", hot[512] = "", vs[256] = "";
+	double lat_of[16], stall_of[16], rounds_of[16];	/* per method, NAN: none */
 
 	line_only = only;
 	if (!r->n) {
@@ -569,6 +761,9 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 		double stall = group_median(r, "latency", me, ST_STALL, F_P99);
 		double minc = INFINITY;
 
+		lat_of[m] = lat;
+		stall_of[m] = stall;
+		rounds_of[m] = NAN;
 		for (i = 0; i < r->n; i++)
 			if (is_method(&r->c[i], me) && isfinite(r->c[i].completion_rate))
 				minc = fmin(minc, r->c[i].completion_rate);
@@ -611,6 +806,7 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 				if (in_group(&r->c[i], "batch") && is_method(&r->c[i], me) &&
 				    r->c[i].sites == max_sites)
 					rs = r->c[i].st[ST_ROUNDS][F_P50];
+			rounds_of[m] = rs;
 			if (isfinite(rs) && rs < best_rounds_v) {
 				best_rounds_v = rs;
 				best_rounds = me;
@@ -685,16 +881,21 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 
 	if (best_lat) {
 		svg_fmt(a, sizeof(a), best_lat_v, SVG_U_NS);
-		line(emit, ctx, HVP_REP_REC, "lowest latency: %s (median p50 %s);", best_lat, a);
+		versus(r, vs, sizeof(vs), "latency", NAN, ST_LAT, best_lat, lat_of, SVG_U_NS);
+		line(emit, ctx, HVP_REP_REC, "lowest latency: %s (median p50 %s%s);", best_lat, a, vs);
 	}
 	if (best_stall) {
 		svg_fmt(a, sizeof(a), best_stall_v, SVG_U_NS);
-		line(emit, ctx, HVP_REP_REC, "least disruption to the running vCPUs: %s (median p99 max stall %s);",
-		     best_stall, a);
+		versus(r, vs, sizeof(vs), "latency", NAN, ST_STALL, best_stall, stall_of, SVG_U_NS);
+		line(emit, ctx, HVP_REP_REC, "least disruption to the running vCPUs: %s (median p99 max stall "
+		     "%s%s);", best_stall, a, vs);
 	}
-	if (best_rounds)
-		line(emit, ctx, HVP_REP_REC, "large keys: %s needs the fewest sync rounds at %.0f sites (%.4g);",
-		     best_rounds, max_sites, best_rounds_v);
+	if (best_rounds) {
+		versus(r, vs, sizeof(vs), "batch", max_sites, ST_ROUNDS, best_rounds, rounds_of,
+		       SVG_U_NONE);
+		line(emit, ctx, HVP_REP_REC, "large keys: %s needs the fewest sync rounds at %.0f sites "
+		     "(%.4g%s);", best_rounds, max_sites, best_rounds_v, vs);
+	}
 	line(emit, ctx, HVP_REP_REC, "always completed, in every cell: %s;", always[0] ? always : "no method");
 	if (never[0])
 		line(emit, ctx, HVP_REP_REC, "did not always complete: %s;", never);
@@ -747,6 +948,11 @@ static void render_csv(const struct rep *r, FILE *f)
 	fputs(",faults", f);
 	for (k = 0; k < WI__COUNT; k++)
 		fprintf(f, ",%s", hvp_rep_witness_names[k]);
+	/* last, so that the columns before keep their places */
+	for (k = 0; k < ST__COUNT; k++)
+		if (REP_HAS_CI(k))
+			fprintf(f, ",%s_p50_ci_lo,%s_p50_ci_hi", hvp_rep_stat_names[k],
+				hvp_rep_stat_names[k]);
 	fputs("\r\n", f);
 	for (i = 0; i < r->n; i++) {
 		const struct rcell *c = &r->c[i];
@@ -790,6 +996,11 @@ static void render_csv(const struct rep *r, FILE *f)
 			fputc(',', f);
 			csv_num(f, c->wit[k]);
 		}
+		for (k = 0; k < ST__COUNT; k++)
+			for (j = 0; REP_HAS_CI(k) && j < 2; j++) {
+				fputc(',', f);
+				csv_num(f, c->ci[k][j]);
+			}
 		fputs("\r\n", f);
 	}
 }
@@ -843,14 +1054,25 @@ static void emit_text(void *ctx, enum hvp_rep_kind kind, const char *l)
 	fputc('\n', f);
 }
 
+/* The p50's interval in its own column, "-" when there is none. */
+static void rj_ci(FILE *f, const double *ci, enum svg_unit u, int width)
+{
+	char buf[64];
+
+	hvp_rep_fmt_ci(buf, sizeof(buf), ci, u);
+	rj(f, buf, width);
+}
+
 static void text_table(const struct rep *r, const char *g, FILE *f)
 {
 	unsigned i, shown = 0;
 	char a[32], b[32];
+	/* the backend group's rows differ only in their backend: name it in each */
+	bool be = !strcmp(g, "backend");
 
 	for (i = 0; i < r->n; i++)
 		shown += in_group(&r->c[i], g);
-	if (!shown && !strcmp(g, "backend"))	/* reserved: no run writes it yet */
+	if (!shown && be)	/* only a run with --backends writes it */
 		return;
 	fprintf(f, "\n== ");
 	text_str(f, g, 0);
@@ -862,9 +1084,11 @@ static void text_table(const struct rep *r, const char *g, FILE *f)
 			r->quick == 1 && !strcmp(g, "vcpus") ? ": a --quick run skips it" : "");
 		return;
 	}
-	fprintf(f, "  %-11s %-4s %5s %9s %7s %5s %7s %9s %9s %9s %8s %6s %8s %7s %9s %9s %6s\n",
-		"method", "sync", "vCPUs", "rate", "NMI/s", "sites", "done", "lat p50", "lat p99",
-		"lat max", "in rnds", "rounds", "rollbks", "traps", "stall p50", "stall p99", "faults");
+	fprintf(f, "  %-11s %-4s%s %5s %9s %7s %5s %7s %9s %15s %9s %9s %8s %13s %6s %9s %8s %7s "
+		"%9s %15s %9s %6s\n",
+		"method", "sync", be ? " backend" : "", "vCPUs", "rate", "NMI/s", "sites", "done",
+		"lat p50", "95% CI", "lat p99", "lat max", "in rnds", "95% CI", "rounds", "95% CI",
+		"rollbks", "traps", "stall p50", "95% CI", "stall p99", "faults");
 	for (i = 0; i < r->n; i++) {
 		const struct rcell *c = &r->c[i];
 
@@ -874,6 +1098,10 @@ static void text_table(const struct rep *r, const char *g, FILE *f)
 		text_str(f, nz(c->method), 11);
 		fputc(' ', f);
 		text_str(f, nz(c->sync), 4);
+		if (be) {
+			fputc(' ', f);
+			text_str(f, nz(c->backend), 7);
+		}
 		svg_fmt(a, sizeof(a), c->rate, SVG_U_NONE);
 		if (c->rate == 0)
 			snprintf(a, sizeof(a), "tight");
@@ -881,20 +1109,47 @@ static void text_table(const struct rep *r, const char *g, FILE *f)
 		fprintf(f, " %4.0f%s %9s %7.0f %5.0f %7s", c->vcpus, c->overcommitted == 1 ? "*" : " ",
 			a, c->nmi_rate, c->sites, b);
 		rj_ns(f, c->st[ST_LAT][F_P50], 9);
+		rj_ci(f, c->ci[ST_LAT], SVG_U_NS, 15);
 		rj_ns(f, c->st[ST_LAT][F_P99], 9);
 		rj_ns(f, c->st[ST_LAT][F_MAX], 9);
 		svg_fmt(a, sizeof(a), c->st[ST_LATR][F_P50], SVG_U_NONE);
 		rj(f, a, 8);
+		rj_ci(f, c->ci[ST_LATR], SVG_U_NONE, 13);
 		svg_fmt(a, sizeof(a), c->st[ST_ROUNDS][F_P50], SVG_U_NONE);
 		rj(f, a, 6);
+		rj_ci(f, c->ci[ST_ROUNDS], SVG_U_NONE, 9);
 		svg_fmt(a, sizeof(a), c->st[ST_ROLLBACKS][F_MEAN], SVG_U_NONE);
 		rj(f, a, 8);
 		svg_fmt(a, sizeof(a), c->st[ST_TRAPS][F_MEAN], SVG_U_NONE);
 		rj(f, a, 7);
 		rj_ns(f, c->st[ST_STALL][F_P50], 9);
+		rj_ci(f, c->ci[ST_STALL], SVG_U_NS, 15);
 		rj_ns(f, c->st[ST_STALL][F_P99], 9);
 		fprintf(f, " %6.0f\n", c->faults);
 	}
+}
+
+/* Each vCPU's own max stall, where the worst vCPU's alone would hide who stalled. */
+static void text_vstall(const struct rep *r, FILE *f)
+{
+	char buf[2048];
+	unsigned i, shown = 0;
+
+	fputs("\n== stall by vCPU: each vCPU's longest loop gap per patch, p50 / max over the "
+	      "cell's patches\n", f);
+	for (i = 0; i < r->n; i++) {
+		if (!hvp_rep_vstall(&r->c[i], buf, sizeof(buf)))
+			continue;
+		fputs("  ", f);
+		text_str(f, nz(r->c[i].id), 0);
+		fputs("\n    vCPU ", f);
+		text_str(f, buf, 0);
+		fputc('\n', f);
+		shown++;
+	}
+	if (!shown)
+		fputs("  (this report holds no per-vCPU stall: one written before the bench stored it)\n",
+		      f);
 }
 
 static void render_text(const struct rep *r, FILE *f)
@@ -917,10 +1172,11 @@ static void render_text(const struct rep *r, FILE *f)
 	text_str(f, r->wit_kvm ? r->wit_kvm : "not said", 0);
 	fputs("; bpf ", f);
 	text_str(f, r->wit_bpf ? r->wit_bpf : "not said", 0);
-	fputs("\n\n== unit costs (p50, p90, max; a 1-vCPU VM)\n", f);
+	fputs("\n\n== unit costs (p50, its 95% CI, p90, max; a 1-vCPU VM)\n", f);
 	for (k = 0; k < UC__COUNT; k++) {
 		fprintf(f, "  %-48s", hvp_rep_unit_desc[k]);
 		rj_ns(f, r->unit[k][F_P50], 10);
+		rj_ci(f, r->unit_ci[k], SVG_U_NS, 17);
 		rj_ns(f, r->unit[k][F_P90], 10);
 		rj_ns(f, r->unit[k][F_MAX], 10);
 		fputc('\n', f);
@@ -929,7 +1185,12 @@ static void render_text(const struct rep *r, FILE *f)
 	      "   that reports from different hosts compare)\n", f);
 	for (i = 0; i < r->nr_groups; i++)
 		text_table(r, r->groups[i], f);
+	text_vstall(r, f);
 	fputs("\n  * overcommitted: more vCPUs (plus the service thread) than host cores\n", f);
+	fputs("  95% CI: the p50's bootstrap confidence interval, from the raw samples\n", f);
+	if (r->no_ci)
+		fprintf(f, "  (%u p50s have no interval (\"-\"): the report holds no usable raw samples "
+			"for them, as one written before the bench stored them)\n", r->no_ci);
 	fputs("\n== which scheme when (drawn from this run's figures)\n", f);
 	hvp_rep_conclusions(r, HVP_REP_REC, emit_text, f);
 	fputs("\n== observations\n", f);

@@ -25,8 +25,14 @@ tap_is "every method, side by side" "bp-cancel bp-emulate stop" \
 tap_is "both sync kinds" "kick nmi" "$(jq -r '[.cells[].params.sync] | unique | join(" ")' "$j")"
 tap_is "every unit cost measured" 0 \
 	"$(jq '[.unit_costs | to_entries[] | select(.value | type == "object") | select(.value.n < 1)] | length' "$j")"
+tap_is "and its samples, for the report's intervals" 0 \
+	"$(jq '[.unit_costs | to_entries[] | select(.value | type == "object") |
+	  select((.value.samples | length) != .value.n)] | length' "$j")"
 tap_is "each cell has its samples" 0 \
 	"$(jq '[.cells[] | select(.attempts != 2 or (.raw.latency_ns | length) != 2)] | length' "$j")"
+tap_is "each cell has each vCPU's stall, the worst of them its max_stall_ns" 0 \
+	"$(jq '[.cells[] | select((.max_stall_ns_by_vcpu | length) != .params.vcpus or
+	  ([.max_stall_ns_by_vcpu[].max] | max) != .max_stall_ns.max)] | length' "$j")"
 tap_is "no guest faults" 0 "$(jq '[.cells[].faults] | add' "$j")"
 tap_is "the CSV has a row per cell" 19 "$(wc -l <"$out/r/report.csv")"
 bpf=$(jq -r '.witnesses.bpf' "$j")

@@ -4,6 +4,7 @@
 
   report-check.py html FILE NSVG   the page is self-contained and has NSVG charts
   report-check.py csv FILE NCELLS  RFC 4180, a header and NCELLS rows of equal width
+  report-check.py ci FILE          every p50 in the CSV has a 95% interval that contains it
   report-check.py png FILE         a screenshot with the charts drawn in it
 
 Exit 0 when the check holds, 1 with the reasons on stdout otherwise.  Only the
@@ -89,6 +90,31 @@ def check_csv(path, ncells):
     return bad
 
 
+CI_STATS = ("latency_ns", "latency_rounds", "sync_rounds", "max_stall_ns")
+
+
+def check_ci(path):
+    rows = list(csv.DictReader(open(path, encoding="utf-8", newline="")))
+    bad = []
+    if not rows:
+        return ["no rows"]
+    for row in rows:
+        for st in CI_STATS:
+            try:
+                p50 = float(row[st + "_p50"])
+                lo = float(row[st + "_p50_ci_lo"])
+                hi = float(row[st + "_p50_ci_hi"])
+            except (KeyError, ValueError) as e:
+                bad.append("%s: %s: no p50 or interval (%s)" % (row.get("id"), st, e))
+                continue
+            # latency_rounds' interval is latency_ns' scaled: allow for the rounding
+            slack = 1e-9 * abs(p50)
+            if not lo - slack <= p50 <= hi + slack:
+                bad.append("%s: %s p50 %g outside its interval %g..%g" %
+                           (row["id"], st, p50, lo, hi))
+    return bad
+
+
 def png_rows(path):
     d = open(path, "rb").read()
     if d[:8] != b"\x89PNG\r\n\x1a\n":
@@ -168,6 +194,8 @@ def main():
         bad = check_html(path, int(sys.argv[3]))
     elif what == "csv":
         bad = check_csv(path, int(sys.argv[3]))
+    elif what == "ci":
+        bad = check_ci(path)
     elif what == "png":
         bad = check_png(path)
     else:

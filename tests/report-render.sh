@@ -40,6 +40,88 @@ tap_is "json: the report as loaded" "$(jq -S . "$fixture/report.json" | md5sum)"
 tap_ok "html: self-contained, $charts charts" python3 "$check" html "$work/out.html" "$charts"
 tap_is "html: a table row per cell" "$cells" "$(grep -c '<tr[^>]*title=' "$work/out.html")"
 
+# ---- intervals and p-values (bench/stats.c) ----
+# has WANT TEXT DESC: a test that TEXT contains WANT
+has() {
+	case $2 in
+	*"$1"*) _tap_result 0 "$3" ;;
+	*) _tap_result 1 "$3"; echo "# wanted '$1' in: $2" ;;
+	esac
+}
+tap_ok "csv: every p50 has a 95% interval that contains it" python3 "$check" ci "$work/out.csv"
+# The fixed seed makes the intervals known values, and a render reproducible.
+has "56.2–72.7 µs" "$(grep -E '^  stop +kick +1 ' "$work/out.text")" \
+	"text: stop, kick, 1 vCPU: latency p50 69.3 µs in 56.2–72.7 µs"
+has "47.2–57.8 µs" "$(grep 'one kick sync round' "$work/out.text")" \
+	"text: a kick round's p50 47.9 µs in 47.2–57.8 µs"
+has '56.2–72.7 µs</small>' "$(cat "$work/out.html")" "html: the same interval under the p50"
+tap_is "a second render is the same, byte for byte" "$(md5sum <"$work/out.text")" \
+	"$("$HVPATCH" report text "$fixture" | md5sum)"
+tap_is "no p50 without an interval" "" "$(grep 'no interval' "$work/out.text")"
+# stop's samples are milliseconds below the next method's: significant
+rec=$(grep 'lowest latency:' "$work/out.text")
+has "stop (median p50 74.7 µs; next bp-emulate at 20.4 ms, p = 0.0005)" "$rec" \
+	"lowest latency: stop, and bp-emulate's samples differ, p = 0.0005"
+# every method with the same latency samples: no difference to find
+mkdir -p "$work/same"
+jq '.cells |= map(if .group == "latency" then .raw.latency_ns = [1000, 2000, 3000, 4000] |
+    .latency_ns.n = 4 | .latency_ns.p50 = 3000 else . end)' \
+	"$fixture/report.json" >"$work/same/report.json"
+rec=$("$HVPATCH" report text "$work/same" | grep 'lowest latency:')
+has ": not significant, p = 1)" "$rec" "identical samples: not significant, p = 1"
+# sync rounds are counts, ten 1s against ten 3s: a p50 test would not see it, ranks do
+mkdir -p "$work/rounds"
+jq '.cells |= map(if .group == "batch" and .params.sites == 1024 then
+    (.params.method as $m | {"stop": 1, "bp-emulate": 3, "bp-cancel": 50}[$m]) as $r |
+    .raw.sync_rounds = [range(10) | $r] | .sync_rounds.n = 10 | .sync_rounds.p50 = $r
+    else . end)' "$fixture/report.json" >"$work/rounds/report.json"
+rec=$("$HVPATCH" report text "$work/rounds" | grep 'large keys:')
+has "stop needs the fewest sync rounds at 1024 sites (1; next bp-emulate at 3, p = 0.0005)" \
+	"$rec" "large keys: ten 1s against ten 3s, p = 0.0005"
+# before the bench stored unit-cost samples; and a report with no raw samples at all
+mkdir -p "$work/old"
+jq 'del(.cells[].raw) | .unit_costs |= with_entries(if (.value | type) == "object"
+    then .value |= del(.samples) else . end)' "$fixture/report.json" >"$work/old/report.json"
+for fmt in text csv html; do
+	"$HVPATCH" report $fmt "$work/old" >"$work/old.$fmt" 2>&1
+	tap_is "a report without samples: $fmt exits 0" 0 $?
+done
+has "p50s have no interval" "$(cat "$work/old.text")" "  text says its p50s have no interval"
+has "69.3 µs               -" "$(grep -E '^  stop +kick +1 ' "$work/old.text")" \
+	"  and shows them without one"
+has "no p-value: the report holds no raw samples" "$(grep 'lowest latency:' "$work/old.text")" \
+	"  its claims say they have no p-value"
+has "p50s have no interval" "$(cat "$work/old.html")" "  html says so too"
+tap_is "  csv: its interval columns are empty" 1 \
+	"$(python3 "$check" ci "$work/old.csv" >/dev/null; echo $?)"
+
+# ---- each vCPU's stall ----
+has "holds no per-vCPU stall" "$(cat "$work/out.text")" \
+	"text: the fixture, older than per-vCPU stall, says it has none"
+mkdir -p "$work/vcpu"
+jq '.cells |= map(.max_stall_ns_by_vcpu =
+    [.max_stall_ns, {"n": 4, "p50": 1000, "max": 2000}][0:.params.vcpus])' \
+	"$fixture/report.json" >"$work/vcpu/report.json"
+vs=$("$HVPATCH" report text "$work/vcpu" | grep -A1 '^  latency/stop/kick/v2/')
+has "vCPU 0: 4.56 ms / 4.62 ms, 1: 1 µs / 2 µs" "$vs" "text: a 2-vCPU cell's stall by vCPU"
+has "0: 110 µs / 113 µs</td>" "$("$HVPATCH" report html "$work/vcpu")" \
+	"html: a 1-vCPU cell's stall by vCPU"
+
+# ---- the backend group names its backend in every row ----
+mkdir -p "$work/backend"
+jq '.cells |= [.[] | select(.group == "latency" and .params.sync == "kick" and .params.vcpus == 2)
+    | . as $c | ("kvm", "qemu", "libvirt") as $b
+    | $c | .group = "backend" | .params.backend = $b | .id += "/" + $b]' \
+	"$fixture/report.json" >"$work/backend/report.json"
+"$HVPATCH" report text "$work/backend" >"$work/backend.text"
+"$HVPATCH" report html "$work/backend" >"$work/backend.html"
+rows=$(sed -n '/^== backend/,/^$/p' "$work/backend.text" | grep -cE '^  (stop|bp-)')
+tap_is "text: 9 rows in the backend table" 9 "$rows"
+tap_is "  each names its backend" 9 "$(sed -n '/^== backend/,/^$/p' "$work/backend.text" |
+	grep -cE '^  [a-z-]+ +kick (kvm|qemu|libvirt) ')"
+tap_is "html: each backend row names its backend" 9 \
+	"$(grep -cE '<td>kick</td><td>(kvm|qemu|libvirt)</td>' "$work/backend.html")"
+
 # ---- Chromium draws it ----
 browser=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$browser" ]; then
