@@ -170,6 +170,40 @@ static void probe(json_object *out, const char *key, const char *image, uint32_t
 	hvp_service_free(s);
 }
 
+/*
+ * The probe VMs fail on purpose (an int3 at CPL0 kills the VM, one at CPL3 is
+ * a recorded guest fault), and their service logs that on stderr exactly as
+ * it would for a real VM.  Those lines are not errors here: keep them off the
+ * terminal; each probe's verdict says what happened.  Returns the saved
+ * stderr for stderr_restore(), or -1 if it could not be redirected.
+ */
+static int stderr_silence(void)
+{
+	int saved, null;
+
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (saved < 0 || null < 0 || dup2(null, STDERR_FILENO) < 0) {
+		if (saved >= 0)
+			close(saved);
+		saved = -1;
+	}
+	if (null >= 0)
+		close(null);
+	return saved;
+}
+
+/* After hvp_service_free(): no probe thread is left to write to stderr. */
+static void stderr_restore(int saved)
+{
+	if (saved < 0)
+		return;
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+}
+
 static int run_cmd(const char *cmd, char *buf, size_t len)
 {
 	FILE *f = popen(cmd, "r");
@@ -200,6 +234,68 @@ static const char *bpf_state(void)
 	return "works";
 }
 
+#ifdef HVP_HAVE_LIBVIRT
+/* Append "name" to a comma list in buf. */
+static void list_add(char *buf, size_t len, const char *name)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, len - n, "%s%s", n ? "," : "", name);
+}
+
+/*
+ * What libvirt has for cgroups here.  Its embedded driver, as hvpatch
+ * configures it (vmm/libvirt.c), asks for no controller: libvirt then logs
+ * "At least one cgroup controller is required" into the VM's log at every
+ * domain start and runs the domain outside any cgroup of its own.  Say so,
+ * and what the host offers (cgroup v1 hierarchies from /proc/cgroups, the v2
+ * controllers of the unified mount), for a user who points -c at a
+ * libvirtd that wants them.
+ */
+static void libvirt_cgroups(char *buf, size_t len)
+{
+	char v1[256] = "", v2[256] = "", line[512], name[64], path[PATH_MAX];
+	unsigned hier, nr, enabled;
+	FILE *f;
+
+	f = fopen("/proc/cgroups", "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63s %u %u %u", name, &hier, &nr, &enabled) == 4 &&
+		    name[0] != '#' && hier && enabled)
+			list_add(v1, sizeof(v1), name);
+	}
+	if (f)
+		fclose(f);
+	f = fopen("/proc/self/mounts", "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		char mnt[PATH_MAX / 2], type[32];
+
+		if (sscanf(line, "%*s %2047s %31s", mnt, type) == 2 && !strcmp(type, "cgroup2")) {
+			FILE *c;
+
+			snprintf(path, sizeof(path), "%s/cgroup.controllers", mnt);
+			c = fopen(path, "re");
+			if (c && fgets(v2, sizeof(v2), c)) {
+				v2[strcspn(v2, "\n")] = 0;
+				for (char *p = v2; *p; p++)
+					if (*p == ' ')
+						*p = ',';
+			}
+			if (c)
+				fclose(c);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	snprintf(buf, len,
+		 "none: hvpatch's embedded driver asks for none (cgroup_controllers = [ ]), so "
+		 "libvirt logs 'At least one cgroup controller is required' into the VM's log and "
+		 "runs the domain outside a cgroup; the host has v1 %s, v2 %s",
+		 v1[0] ? v1 : "none", v2[0] ? v2 : "none");
+}
+#endif
+
 int hvp_doctor_run(json_object **out)
 {
 	json_object *o = json_object_new_object(), *host = json_object_new_object();
@@ -224,9 +320,12 @@ int hvp_doctor_run(json_object **out)
 	} else if (hvp_guest_image_find(image, sizeof(image)) < 0) {
 		add_str(probes, "skipped", "guest image not found (build it, or set HVPATCH_GUEST)");
 	} else {
+		int saved = stderr_silence();
+
 		probe(probes, "int3_kernel_mode", image, HVP_CFG_PROBE_KINT3, 0);
 		probe(probes, "int3_user_mode", image, HVP_CFG_PROBE_UINT3, 0);
 		probe(probes, "guest_debug_sw_bp", image, HVP_CFG_PROBE_UINT3, 1);
+		stderr_restore(saved);
 	}
 	json_object_object_add(o, "probes", probes);
 	add_str(o, "nmi_path", "user-mode upcall (guest kernel mode never executes a site)");
@@ -235,6 +334,14 @@ int hvp_doctor_run(json_object **out)
 				       sizeof(line)) == 0 ? line : "not installed");
 	add_str(tools, "libvirt", run_cmd("virsh --version 2>/dev/null", line, sizeof(line)) == 0 ?
 				  line : "not installed");
+#ifdef HVP_HAVE_LIBVIRT
+	{
+		char cg[1024];
+
+		libvirt_cgroups(cg, sizeof(cg));
+		add_str(tools, "libvirt_cgroups", cg);
+	}
+#endif
 	add_str(tools, "bpf", bpf_state());
 	add_str(tools, "tracefs_kvm_events",
 		access("/sys/kernel/tracing/events/kvm", F_OK) == 0 ? "mounted" :

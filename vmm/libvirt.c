@@ -62,6 +62,7 @@ int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *
 #else
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -105,6 +106,53 @@ static void lv_error(char *err, size_t errlen, const char *what)
 	const virError *e = virGetLastError();
 
 	snprintf(err, errlen, "%s: %s", what, e && e->message ? e->message : "libvirt error");
+}
+
+/*
+ * libvirt logs, through its own log outputs (stderr by default), internal
+ * errors it then ignores: with the embedded settings below "At least one
+ * cgroup controller is required" and "No access manager registered" at every
+ * domain start.  In a VM's service stderr is the VM's log, but a bench runs
+ * its VMs inside the CLI, where stderr is the user's terminal.  So libvirt
+ * logs into the VM's log file whoever the caller; the errors that matter
+ * reach the caller through err (lv_error, lv_quiet).  libvirt reads this once,
+ * at its first call in the process: a bench's VMs all have one name
+ * (bench<pid>), so one log.  A LIBVIRT_LOG_OUTPUTS of the user's wins.
+ */
+static void log_to_vm_log(const struct hvp_libvirt_opts *o)
+{
+	char path[PATH_MAX], spec[PATH_MAX + 16], err[256];
+	int fd;
+
+	/* created here, mode 0600 and never through a link, before libvirt appends */
+	if (hvp_vm_path(path, sizeof(path), o->rundir, o->name, ".log") < 0 ||
+	    (fd = hvp_runfile_open(path, HVP_RUNFILE_APPEND, err, sizeof(err))) < 0) {
+		setenv("LIBVIRT_LOG_OUTPUTS", "4:stderr", 0);
+		return;
+	}
+	close(fd);
+	snprintf(spec, sizeof(spec), "4:file:%s", path);
+	setenv("LIBVIRT_LOG_OUTPUTS", spec, 0);
+}
+
+/* hvpatch's own notes about the domain go to the same log, for the same reason. */
+static void lv_note(const struct hvp_libvirt_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void lv_note(const struct hvp_libvirt_opts *o, const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	FILE *f = NULL;
+	va_list ap;
+
+	if (hvp_vm_path(path, sizeof(path), o->rundir, o->name, ".log") == 0)
+		f = hvp_runfile_fopen(path, HVP_RUNFILE_APPEND);
+	fflush(stderr);
+	va_start(ap, fmt);
+	vfprintf(f ? f : stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', f ? f : stderr);
+	if (f)
+		fclose(f);
 }
 
 /* Errors are reported to the caller; libvirt must not print them itself. */
@@ -379,10 +427,7 @@ int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *
 	char *xml;
 	int r;
 
-	/* libvirt logs its warnings (tainted domain, security driver none) on
-	 * stderr; errors reach the caller through err.  Only if the user did
-	 * not choose otherwise. */
-	setenv("LIBVIRT_LOG_OUTPUTS", "4:stderr", 0);
+	log_to_vm_log(o);
 	pthread_once(&event_once, event_init);
 	if (event_status < 0) {
 		snprintf(err, errlen, "cannot start libvirt's event loop");
@@ -413,7 +458,7 @@ int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *
 		free(l);
 		return -EIO;
 	}
-	fprintf(stderr, "libvirt: connected to %s\n", uri);
+	lv_note(o, "libvirt: connected to %s", uri);
 	if (o->attach) {
 		l->dom = virDomainLookupByName(l->conn, dname);
 		if (!l->dom) {
@@ -452,8 +497,8 @@ int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *
 	/* libvirt's QEMU makes it 0644; in our own root it is ours alone */
 	if (embed_root(root, sizeof(root), o->rundir, o->name, o->uri) == 0 &&
 	    chmod(l->ram, 0600) < 0)
-		fprintf(stderr, "libvirt: chmod %s: %s\n", l->ram, strerror(errno));
-	fprintf(stderr, "libvirt: domain %s, RAM file %s\n", dname, l->ram);
+		lv_note(o, "libvirt: chmod %s: %s", l->ram, strerror(errno));
+	lv_note(o, "libvirt: domain %s, RAM file %s", dname, l->ram);
 	xo = (struct hvp_ext_opts){
 		.nr_vcpus = o->nr_vcpus,
 		.ram_size = (uint64_t)o->mem_mib << 20,

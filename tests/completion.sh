@@ -1,0 +1,69 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# The bash completion (completion/hvpatch) in a real bash: source it in a
+# fresh `bash --norc`, set COMP_WORDS/COMP_CWORD as readline would, call the
+# function `complete -p hvpatch` names and compare COMPREPLY.  Commands,
+# subcommands, options and their values need no VM; VM names, and keys and
+# targets for `patch apply NAME <TAB>`, need a running VM (/dev/kvm).
+. "${top_srcdir:-.}/tests/lib.sh"
+
+comp_file="$top_srcdir/completion/hvpatch"
+
+# comp WORD...: the sorted candidates for the last WORD (the one under the
+# cursor), one line, space separated.
+comp() {
+	bash --norc --noprofile -c '
+		source "$1" || exit 1
+		fn=$(complete -p hvpatch | sed -n "s/.*-F \([^ ]*\) hvpatch$/\1/p")
+		[ -n "$fn" ] || { echo "no completion function for hvpatch"; exit 1; }
+		shift
+		COMP_WORDS=("$@")
+		COMP_CWORD=$(($# - 1))
+		COMP_LINE="$*"
+		COMP_POINT=${#COMP_LINE}
+		"$fn" hvpatch "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+		printf "%s\n" "${COMPREPLY[@]}" | LC_ALL=C sort | tr "\n" " " | sed "s/ $//"
+	' comp "$comp_file" "$HVPATCH" "$@" 2>&1
+}
+
+tap_is "commands" "bench doctor patch report sites stats vm" "$(comp '')"
+tap_is "commands after -j" "bench doctor patch report sites stats vm" "$(comp -j '')"
+tap_is "global options" "--help --json -j" "$(comp -)"
+tap_is "vm <TAB>: its subcommands" "attach console info list start stop" "$(comp vm '')"
+tap_is "vm st<TAB>" "start stop" "$(comp vm st)"
+tap_is "patch <TAB>" "apply methods" "$(comp patch '')"
+tap_is "patch apply --<TAB>: its options" \
+	"--help --method --naive-bytes --naive-delay-us --repeat --sync --timeout --unsafe --verify" \
+	"$(comp patch apply --)"
+tap_is "patch apply --method <TAB>: the methods" "bp-cancel bp-emulate naive stop" \
+	"$(comp patch apply x k t --method '')"
+tap_is "patch apply --sync <TAB>" "kick nmi" "$(comp patch apply --sync '')"
+tap_is "vm start --backend <TAB>" "kvm libvirt qemu" "$(comp vm start x --backend '')"
+tap_is "vm start --fault<TAB>" "--fault-test --fault-test=" "$(comp vm start x --fault)"
+tap_is "vm start NAME: a new name, nothing offered" "" "$(comp vm start '')"
+tap_is "vm console -<TAB>" "--follow --help -f" "$(comp vm console x -)"
+tap_is "report <TAB>" "csv html json text" "$(comp report '')"
+tap_is "doctor takes no operand" "" "$(comp doctor '')"
+
+if [ -r /dev/kvm ]; then
+	tap_ok "vm start c1" "$HVPATCH" vm start c1 --vcpus 1 --rate 100
+	tap_ok "vm start c2" "$HVPATCH" vm start c2 --vcpus 1 --keys single --rate 100
+	tap_is "vm stop <TAB>: the running VMs" "c1 c2" "$(comp vm stop '')"
+	tap_is "-j stats <TAB>" "c1 c2" "$(comp -j stats '')"
+	tap_is "patch apply <TAB>: the running VMs" "c1 c2" "$(comp patch apply '')"
+	tap_is "patch apply c1 <TAB>: its keys" "batch medium single small tramp" \
+		"$(comp patch apply c1 '')"
+	tap_is "patch apply c1 sm<TAB>" "small" "$(comp patch apply c1 sm)"
+	tap_is "patch apply c1 small <TAB>: its targets" "small_a small_b small_c" \
+		"$(comp patch apply c1 small '')"
+	tap_is "patch apply --method stop c1 tramp <TAB>: options do not shift operands" \
+		"tramp_a tramp_b tramp_c" "$(comp patch apply --method stop c1 tramp '')"
+	tap_is "sites list c1 --key <TAB>" "batch medium single small tramp" \
+		"$(comp sites list c1 --key '')"
+	tap_is "patch apply c1 small small_b <TAB>: no more operands" "" \
+		"$(comp patch apply c1 small small_b '')"
+else
+	echo "ok $((_tap_n + 1)) # SKIP VM names, keys and targets: /dev/kvm is absent"
+	_tap_n=$((_tap_n + 1))
+fi
+tap_done
