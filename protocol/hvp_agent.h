@@ -205,12 +205,7 @@ struct hvp_vcpu {
 	 * acknowledged a round nor upcalled (guest-agent/kernel.c, do_nmi).
 	 * 0 from an agent that predates it. */
 	uint64_t nmi_bp_inflight;
-	/* bp-cancel: cancels whose handler, after putting the old first byte
-	 * back, found the state gone on to 2 or 3: the patcher's state 1 -> 2
-	 * and this handler's 1 -> 4 both took, which an atomic compare-and-
-	 * exchange never allows (guest-agent/kernel.c, bp_cancel). */
-	uint64_t bp_cancel_race;
-	uint64_t reserved[4];
+	uint64_t reserved[5];
 };
 _Static_assert(__builtin_offsetof(struct hvp_vcpu, calls) == HVP_VCPU_CALLS_OFF, "calls");
 _Static_assert(__builtin_offsetof(struct hvp_vcpu, iters) == HVP_VCPU_ITERS_OFF, "iters");

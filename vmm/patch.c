@@ -834,26 +834,8 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 		}
 		if (__atomic_load_n(&p->ram[site], __ATOMIC_ACQUIRE) == cc &&
 		    __atomic_compare_exchange_n(&ctl->state, &one, HVP_BPS_FINAL, 0,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			/*
-			 * State 2 is only trusted after a round: a handler
-			 * whose compare-and-exchange on the state raced ours
-			 * may still put the old first byte back over our int3
-			 * (on kvm_pvm the guest's kernel mode is emulated, and
-			 * its lock cmpxchg was seen to take against ours:
-			 * bp_cancel_race).  After the round no handler that
-			 * saw state 1 is still running, and if one cancelled,
-			 * the state or the byte says so.
-			 */
-			r = sync_round(p);
-			if (r < 0)
-				return r;
-			if (__atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) == HVP_BPS_FINAL &&
-			    __atomic_load_n(&p->ram[site], __ATOMIC_ACQUIRE) == cc)
-				break;
-			p->res->cancel_races++;
-			/* the int3 may still be on: a retry puts it on anyway */
-		}
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			break;
 		p->res->retries++;
 		p->res->rollbacks++;
 	}

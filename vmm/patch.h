@@ -61,7 +61,6 @@ struct hvp_patch_result {
 	unsigned retries;		/* bp-cancel: attempts that were cancelled */
 	unsigned rollbacks;		/* bp-cancel: old bytes put back */
 	unsigned reverted;		/* sites restored after a timeout */
-	unsigned cancel_races;		/* bp-cancel: state 2 undone by a handler */
 	/* deltas of the guest's own counters over the patch, all vCPUs */
 	uint64_t bp_traps, bp_emulated, bp_cancels, bp_state2_waits, bp_reexec;
 	uint64_t bp_late;	/* handlers a round completed over (issue 9) */

@@ -406,7 +406,6 @@ static json_object *vcpu_stats(struct hvp_service *s, unsigned id)
 	json_object_object_add(o, "bp_reexec", json_object_new_int64((int64_t)v.bp_reexec));
 	json_object_object_add(o, "bp_late", json_object_new_int64((int64_t)v.bp_late));
 	json_object_object_add(o, "nmi_bp_inflight", json_object_new_int64((int64_t)v.nmi_bp_inflight));
-	json_object_object_add(o, "bp_cancel_race", json_object_new_int64((int64_t)v.bp_cancel_race));
 	json_object_object_add(o, "nmis", json_object_new_int64((int64_t)v.nmis));
 	json_object_object_add(o, "nmi_upcalls", json_object_new_int64((int64_t)v.nmi_upcalls));
 	nf = v.nr_faults;
@@ -637,7 +636,6 @@ static json_object *patch_result_json(const struct hvp_service *s, const struct 
 	json_object_object_add(o, "retries", json_object_new_int((int)res->retries));
 	json_object_object_add(o, "rollbacks", json_object_new_int((int)res->rollbacks));
 	json_object_object_add(o, "reverted_sites", json_object_new_int((int)res->reverted));
-	json_object_object_add(o, "cancel_races", json_object_new_int((int)res->cancel_races));
 	json_object_object_add(o, "bp_traps", json_object_new_int64((int64_t)res->bp_traps));
 	json_object_object_add(o, "bp_emulated", json_object_new_int64((int64_t)res->bp_emulated));
 	json_object_object_add(o, "bp_cancels", json_object_new_int64((int64_t)res->bp_cancels));
@@ -748,7 +746,6 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 				     .journal = s->journaled ? &s->journal : NULL,
 				     .stop = &s->stopping };
 	uint64_t i, completed = 0, faults = 0, rounds = 0, rollbacks = 0, traps = 0, late = 0;
-	uint64_t races = 0;
 	json_object *fault_seqs = json_object_new_array();
 	uint64_t lat_sum = 0, lat_max = 0, stall_max = 0, t0 = hvp_now_ns();
 	uint64_t stall_by_vcpu[HVP_MAX_VCPUS] = { 0 };
@@ -805,7 +802,6 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 			json_object_array_add(fault_seqs, json_object_new_int64((int64_t)slot.seq));
 		rounds += res.sync_rounds;
 		rollbacks += res.rollbacks;
-		races += res.cancel_races;
 		traps += res.bp_traps;
 		lat_sum += res.latency_ns;
 		if (res.latency_ns > lat_max)
@@ -835,7 +831,6 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 	json_object_object_add(o, "faults", json_object_new_int64((int64_t)faults));
 	json_object_object_add(o, "sync_rounds", json_object_new_int64((int64_t)rounds));
 	json_object_object_add(o, "rollbacks", json_object_new_int64((int64_t)rollbacks));
-	json_object_object_add(o, "cancel_races", json_object_new_int64((int64_t)races));
 	json_object_object_add(o, "bp_traps", json_object_new_int64((int64_t)traps));
 	json_object_object_add(o, "bp_late", json_object_new_int64((int64_t)late));
 	json_object_object_add(o, "fault_patch_seqs", fault_seqs);
