@@ -28,6 +28,7 @@
 #include "bench.h"
 #include "doctor.h"
 #include "hvp_ctl.h"
+#include "methods.h"
 #include "patch.h"
 #ifdef HVP_HAVE_REPORT
 #include "report.h"
@@ -1139,7 +1140,7 @@ static int cmd_patch_apply(int argc, char **argv)
 			json_object_object_add(args, "method", json_object_new_string(optarg));
 			break;
 		case 's':
-			if (strcmp(optarg, "kick") && strcmp(optarg, "nmi")) {
+			if (hvp_sync_by_name(optarg) < 0) {
 				json_object_put(args);
 				return usage_error("--sync: '%.64s' is neither kick nor nmi", optarg);
 			}
@@ -1222,16 +1223,8 @@ static int cmd_patch_methods(int argc, char **argv)
 	if ((r = positional(argc, argv, 0, "")))
 		return r;
 	if (json_mode) {
-		json_object *a = json_object_new_array();
+		json_object *a = hvp_methods_json();
 
-		for (i = 0; i < HVP_METHOD__COUNT; i++) {
-			json_object *m = json_object_new_object();
-
-			json_object_object_add(m, "name", json_object_new_string(hvp_methods[i].name));
-			json_object_object_add(m, "summary", json_object_new_string(hvp_methods[i].summary));
-			json_object_object_add(m, "unsafe", json_object_new_boolean(hvp_methods[i].unsafe));
-			json_object_array_add(a, m);
-		}
 		print_json(a);
 		json_object_put(a);
 		return 0;
@@ -1353,9 +1346,7 @@ static int cmd_bench_run(int argc, char **argv)
 			snprintf(buf, sizeof(buf), "%s", optarg);
 			save = NULL;
 			for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-				int m = c == 'm' ? hvp_method_by_name(tok) :
-					!strcmp(tok, "kick") ? HVP_SYNC_KICK :
-					!strcmp(tok, "nmi") ? HVP_SYNC_NMI : -1;
+				int m = c == 'm' ? hvp_method_by_name(tok) : hvp_sync_by_name(tok);
 
 				if (m < 0 || (c == 'm' && hvp_methods[m].unsafe))
 					return usage_error("%s: '%.64s' is not one of %s", c == 'm' ?
