@@ -35,6 +35,7 @@
 #endif
 #include "util.h"
 #include "vm.h"
+#include "vmstate.h"
 
 #define EXIT_USAGE	2
 
@@ -177,82 +178,15 @@ static int rundir_ok(void)
 	return r < 0 && r != -ENOENT ? fail(HVP_ERR_REFUSED, "%s", err) : 0;
 }
 
-/* How a process ended, from its wait status. */
-static void describe_status(char *buf, size_t len, int status)
-{
-	if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
-			 strsignal(WTERMSIG(status)));
-	else if (WIFEXITED(status))
-		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
-	else
-		snprintf(buf, len, "wait status 0x%x", (unsigned)status);
-}
-
-/* NAME's service pid from NAME.pid, or 0. */
-static pid_t service_pid(const char *name)
-{
-	char path[PATH_MAX];
-	long v = 0;
-	FILE *f;
-
-	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".pid") < 0)
-		return 0;
-	f = hvp_runfile_fopen(path, HVP_RUNFILE_READ);
-	if (!f)
-		return 0;
-	if (fscanf(f, "%ld", &v) != 1 || v <= 0)
-		v = 0;
-	fclose(f);
-	return (pid_t)v;
-}
-
-/*
- * A dead process that is not our child: its status is only known while it
- * is a zombie (/proc/PID/stat, field 52).  0 when known.
- */
-static int zombie_status(pid_t pid, int *status)
-{
-	char path[64], buf[1024], *p;
-	unsigned field;
-	size_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	p = strrchr(buf, ')');	/* the command name may hold anything */
-	if (!p || p[1] != ' ' || p[2] != 'Z')
-		return -1;
-	for (field = 2; p && field < 52; field++)
-		p = strchr(p + 1, ' ');
-	if (!p)
-		return -1;
-	*status = atoi(p + 1);
-	return 0;
-}
-
-/* Has pid exited?  A zombie has: its parent may be slow to reap it. */
-static bool proc_gone(pid_t pid)
-{
-	int status;
-
-	return kill(pid, 0) < 0 || zombie_status(pid, &status) == 0;
-}
-
 /*
  * The connection to NAME's service broke without an answer (r): say whether
  * the service died, how if that can be known, and where its log is.
  */
 static int service_gone(const char *name, int r)
 {
-	char log[PATH_MAX], how[96], path[PATH_MAX];
+	char log[PATH_MAX], how[96];
 	const char *attach = "";
-	pid_t pid = service_pid(name);
+	pid_t pid = hvp_vmstate_service_pid(hvp_rundir(), name);
 	int i, status;
 
 	if (hvp_vm_path(log, sizeof(log), hvp_rundir(), name, ".log") < 0)
@@ -262,19 +196,18 @@ static int service_gone(const char *name, int r)
 			    "answering (%s); it left no pid file; see its log: %s", name,
 			    strerror(-r), log);
 	/* the socket closes a moment before the process is gone */
-	for (i = 0; i < 100 && !proc_gone(pid); i++)
+	for (i = 0; i < 100 && !hvp_proc_gone(pid); i++)
 		usleep(10000);
-	if (!proc_gone(pid))
+	if (!hvp_proc_gone(pid))
 		return fail(HVP_ERR_INTERNAL, "VM %s: its service (pid %ld) broke the connection "
 			    "without answering (%s) and still runs; see its log: %s", name,
 			    (long)pid, strerror(-r), log);
-	if (zombie_status(pid, &status) == 0)
-		describe_status(how, sizeof(how), status);
+	if (hvp_proc_zombie_status(pid, &status) == 0)
+		hvp_proc_describe_status(how, sizeof(how), status);
 	else
 		snprintf(how, sizeof(how), "exit status unknown: it is not this command's child");
 	/* qemu, libvirt: the guest outlives its service */
-	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".vm.json") == 0 &&
-	    access(path, F_OK) == 0)
+	if (hvp_vmstate_exists(hvp_rundir(), name))
 		attach = "; its VM may still run: 'hvpatch vm attach NAME' takes it over";
 	return fail(HVP_ERR_INTERNAL, "VM %s: its service (pid %ld) died during the request (%s); "
 		    "see its log: %s%s", name, (long)pid, how, log, attach);
@@ -374,168 +307,16 @@ static int find_image(char *buf, size_t len, const char *given)
 	return 0;
 }
 
-/* Is someone serving NAME's socket?  Stale files are removed. */
-static bool vm_alive(const char *name)
+/* Fork the VM's service and wait until its agent is ready. */
+static int spawn_service(const struct hvp_vm_opts *o, int timeout)
 {
-	static const char *const sfx[] = { ".sock", ".pid" };
-	char path[PATH_MAX];
-	json_object *resp = NULL;
-	unsigned i;
+	char err[1024];
+	const char *cls;
 
-	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".sock") < 0)
-		return false;
-	if (access(path, F_OK) < 0)
-		return false;
-	if (hvp_ctl_call(path, "info", NULL, 2000, &resp) == 0) {
-		json_object_put(resp);
-		return true;
-	}
-	for (i = 0; i < HVP_ARRAY_SIZE(sfx); i++)
-		if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, sfx[i]) == 0)
-			unlink(path);
-	return false;
-}
-
-static int read_line_timeout(int fd, char *buf, size_t len, int timeout_ms)
-{
-	size_t got = 0;
-	struct timespec t0, t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (got + 1 < len) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int left, r;
-		ssize_t n;
-
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		left = timeout_ms - (int)((t1.tv_sec - t0.tv_sec) * 1000 +
-					  (t1.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = poll(&p, 1, left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -ETIMEDOUT;
-		n = read(fd, buf + got, len - 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		if (memchr(buf, '\n', got))
-			break;
-	}
-	buf[got] = 0;
-	buf[strcspn(buf, "\n")] = 0;
-	return got ? 0 : -ECONNRESET;
-}
-
-/*
- * Fork the VM's service (a new session, output to NAME.log) and wait for its
- * one line: "ok" once the agent is ready, or the reason it is not.
- */
-static int spawn_service(struct hvp_vm_opts *po, int timeout)
-{
-	struct hvp_vm_opts o = *po;
-	char line[600], log[PATH_MAX], err[PATH_MAX + 128], how[96];
-	int c, r, p[2], logfd, status;
-	pid_t pid;
-
-	if (hvp_vm_path(log, sizeof(log), o.rundir, o.name, ".log") < 0)
-		return fail(HVP_ERR_USAGE, "runtime directory path too long");
-	logfd = hvp_runfile_open(log, HVP_RUNFILE_APPEND, err, sizeof(err));
-	if (logfd < 0)
-		return fail(HVP_ERR_REFUSED, "VM %s: log: %s", o.name, err);
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		close(logfd);
-		return fail(HVP_ERR_INTERNAL, "pipe: %s", strerror(errno));
-	}
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		close(logfd);
-		return fail(HVP_ERR_INTERNAL, "fork: %s", strerror(errno));
-	}
-	if (pid == 0) {
-		close(p[0]);
-		setsid();
-		/* every file the service and its QEMU create is theirs alone */
-		umask(077);
-		dup2(logfd, STDOUT_FILENO);
-		dup2(logfd, STDERR_FILENO);
-		c = open("/dev/null", O_RDONLY);
-		if (c >= 0)
-			dup2(c, STDIN_FILENO);
-		signal(SIGINT, SIG_IGN);
-		/* exit, not _exit: buffers were flushed before the fork, and a
-		 * sanitizer build checks the service for leaks at exit */
-		exit(hvp_vm_serve(&o, p[1]));
-	}
-	close(p[1]);
-	close(logfd);
-	r = read_line_timeout(p[0], line, sizeof(line), (int)timeout * 1000);
-	close(p[0]);
-	if (r == -ETIMEDOUT) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return fail(HVP_ERR_GUEST, "VM %s: the agent was not ready within %llu s (log: %s)",
-			    o.name, (unsigned long long)timeout, log);
-	}
-	if (r < 0) {
-		waitpid(pid, &status, 0);
-		describe_status(how, sizeof(how), status);
-		return fail(HVP_ERR_INTERNAL, "VM %s: its service (pid %ld) died while starting (%s); "
-			    "see its log: %s", o.name, (long)pid, how, log);
-	}
-	if (strcmp(line, "ok")) {
-		waitpid(pid, NULL, 0);
-		return fail(HVP_ERR_GUEST, "VM %s: %s", o.name,
-			    strncmp(line, "error: ", 7) ? line : line + 7);
-	}
+	if (hvp_vmstate_spawn(o, timeout, &cls, err, sizeof(err)) < 0)
+		return fail(cls, "%s", err);
 	return 0;
 }
-
-/* The options a qemu/libvirt VM was started with (RUNDIR/NAME.vm.json). */
-static int read_vm_state(const char *name, struct hvp_vm_opts *o)
-{
-	char path[PATH_MAX], err[PATH_MAX + 128];
-	json_object *j, *v;
-	int ok = 1, fd;
-
-	memset(o, 0, sizeof(*o));
-	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".vm.json") < 0)
-		return -ENOENT;
-	fd = hvp_runfile_open(path, HVP_RUNFILE_READ, err, sizeof(err));
-	if (fd < 0)
-		return fd == -ENOENT ? -ENOENT : -EINVAL;
-	j = json_object_from_fd(fd);
-	close(fd);
-	if (!j)
-		return -EINVAL;
-#define STR(f)	do { if (json_object_object_get_ex(j, #f, &v) && json_object_is_type(v, json_type_string)) \
-			snprintf(o->f, sizeof(o->f), "%s", json_object_get_string(v)); else ok = 0; } while (0)
-	STR(backend);
-	STR(uri);
-	STR(image);
-	STR(keys);
-#undef STR
-	if (json_object_object_get_ex(j, "vcpus", &v))
-		o->vcpus = (unsigned)json_object_get_int(v);
-	if (json_object_object_get_ex(j, "mem_mib", &v))
-		o->mem_mib = (unsigned)json_object_get_int(v);
-	json_object_put(j);
-	if (!ok || o->vcpus < HVP_VM_MIN_VCPUS || o->vcpus > HVP_VM_MAX_VCPUS ||
-	    o->mem_mib < HVP_VM_MIN_MEM_MIB || o->mem_mib > HVP_VM_MAX_MEM_MIB ||
-	    (strcmp(o->backend, "qemu") && strcmp(o->backend, "libvirt")))
-		return -EINVAL;
-	snprintf(o->name, sizeof(o->name), "%s", name);
-	snprintf(o->rundir, sizeof(o->rundir), "%s", hvp_rundir());
-	o->attach = 1;
-	return 0;
-}
-
-static int spawn_service(struct hvp_vm_opts *po, int timeout);
 
 /* 0 when a new service now serves NAME's qemu/libvirt VM. */
 static int try_attach(const char *name)
@@ -544,7 +325,7 @@ static int try_attach(const char *name)
 	bool saved = json_mode;
 	int r;
 
-	if (read_vm_state(name, &o) < 0)
+	if (hvp_vmstate_read(hvp_rundir(), name, &o) < 0)
 		return -ENOENT;
 	fprintf(stderr, "hvpatch: VM %s has no service: attaching to its %s VM\n", name,
 		o.backend);
@@ -567,7 +348,7 @@ static int cmd_vm_attach(int argc, char **argv)
 		return usage_error("'%s' is not a valid VM name", argv[optind]);
 	if ((r = rundir_ok()))
 		return r;
-	if (vm_alive(argv[optind])) {
+	if (hvp_vmstate_alive(hvp_rundir(), argv[optind])) {
 		r = call_service(argv[optind], "info", NULL, 5000, &res);
 		if (r)
 			return r;
@@ -578,7 +359,7 @@ static int cmd_vm_attach(int argc, char **argv)
 			printf("VM %s: its service is running\n", argv[optind]);
 		return 0;
 	}
-	r = read_vm_state(argv[optind], &o);
+	r = hvp_vmstate_read(hvp_rundir(), argv[optind], &o);
 	if (r == -ENOENT)
 		return fail(HVP_ERR_NOT_FOUND, "no qemu or libvirt VM named '%s' to attach to",
 			    argv[optind]);
@@ -724,21 +505,19 @@ static int cmd_vm_start(int argc, char **argv)
 	}
 	if ((r = find_image(o.image, sizeof(o.image), image)))
 		return r;
-	if (vm_alive(o.name))
+	if (hvp_vmstate_alive(o.rundir, o.name))
 		return fail(HVP_ERR_REFUSED, "VM %s already exists", o.name);
 	{
 		/* A qemu/libvirt VM of that name whose service died is still
 		 * running: take it over rather than start a second one. */
 		struct hvp_vm_opts old;
-		char path[PATH_MAX];
 
-		if (read_vm_state(o.name, &old) == 0) {
+		if (hvp_vmstate_read(o.rundir, o.name, &old) == 0) {
 			if (try_attach(o.name) == 0)
 				return fail(HVP_ERR_REFUSED, "VM %s already exists (its service had "
 					    "died; a new one is attached)", o.name);
 			/* gone for good: its state is stale */
-			if (hvp_vm_path(path, sizeof(path), o.rundir, o.name, ".vm.json") == 0)
-				unlink(path);
+			hvp_vmstate_remove(o.rundir, o.name);
 		}
 	}
 	if ((r = spawn_service(&o, (int)timeout)))
@@ -860,13 +639,13 @@ static int cmd_vm_stop(int argc, char **argv)
 		return r;
 	json_object_put(res);
 	/* The service answers, then tears the VM down: wait for it to go. */
-	for (i = 0; pid > 0 && i < 1000 && !proc_gone(pid); i++) {
+	for (i = 0; pid > 0 && i < 1000 && !hvp_proc_gone(pid); i++) {
 		struct timespec ts = { 0, 10000000 };
 
 		waitpid(pid, NULL, WNOHANG);
 		nanosleep(&ts, NULL);
 	}
-	if (pid > 0 && !proc_gone(pid))
+	if (pid > 0 && !hvp_proc_gone(pid))
 		kill(pid, SIGKILL);
 	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".sock") == 0)
 		unlink(path);
