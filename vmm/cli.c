@@ -26,6 +26,7 @@
 #include <json-c/json.h>
 
 #include "bench.h"
+#include "builtin.h"
 #include "doctor.h"
 #include "hvp_ctl.h"
 #include "methods.h"
@@ -36,238 +37,6 @@
 #include "util.h"
 #include "vm.h"
 #include "vmstate.h"
-
-#define EXIT_USAGE	2
-
-static bool json_mode;
-
-/* ---- output ---- */
-
-static int fail(const char *cls, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(const char *cls, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-
-	char *c;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	/* one printable ASCII line, whatever the user or a peer sent */
-	for (c = buf; *c; c++)
-		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
-			*c = '?';
-	if (json_mode) {
-		json_object *o = json_object_new_object(), *e = json_object_new_object();
-
-		json_object_object_add(e, "class", json_object_new_string(cls));
-		json_object_object_add(e, "desc", json_object_new_string(buf));
-		json_object_object_add(o, "error", e);
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
-	} else {
-		fprintf(stderr, "error: %s\n", buf);
-	}
-	return strcmp(cls, HVP_ERR_USAGE) ? 1 : EXIT_USAGE;
-}
-
-#define usage_error(...) fail(HVP_ERR_USAGE, __VA_ARGS__)
-
-static void print_json(json_object *o)
-{
-	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-						       JSON_C_TO_STRING_NOSLASHESCAPE));
-}
-
-/* A generic "key: value" printer for objects and arrays (info, doctor). */
-static void print_tree(json_object *o, int depth)
-{
-	if (json_object_is_type(o, json_type_object)) {
-		json_object_object_foreach(o, k, v) {
-			bool nested = json_object_is_type(v, json_type_object) ||
-				      (json_object_is_type(v, json_type_array) &&
-				       json_object_array_length(v) &&
-				       json_object_is_type(json_object_array_get_idx(v, 0),
-							   json_type_object));
-
-			printf("%*s%s:%s", depth * 2, "", k, nested ? "\n" : " ");
-			if (nested)
-				print_tree(v, depth + 1);
-			else
-				printf("%s\n", v ? json_object_to_json_string_ext(v,
-					JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "-");
-		}
-	} else if (json_object_is_type(o, json_type_array)) {
-		size_t i;
-
-		for (i = 0; i < json_object_array_length(o); i++) {
-			printf("%*s-\n", depth * 2, "");
-			print_tree(json_object_array_get_idx(o, i), depth + 1);
-		}
-	}
-}
-
-/* ---- parsing ---- */
-
-static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	/* digits only: strtoull would also take blanks, signs and 0x */
-	if (!s || *s < '0' || *s > '9') {
-		usage_error("%s: '%.64s' is not a number", opt, s ? s : "");
-		return -1;
-	}
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max) {
-		usage_error("%s: '%.64s' is not a number from %llu to %llu", opt, s,
-			    (unsigned long long)min, (unsigned long long)max);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-/* Key and target names, as the agent validator accepts them. */
-static bool symbol_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n && n < HVP_NAME_LEN && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
-}
-
-static bool want_help(int argc, char **argv)
-{
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--"))
-			return false;
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
-			return true;
-	}
-	return false;
-}
-
-/* Exactly `n` positional arguments after the options, or a usage error. */
-static int positional(int argc, char **argv, int n, const char *what)
-{
-	if (argc - optind < n)
-		return usage_error("missing %s (see --help)", what);
-	if (argc - optind > n)
-		return usage_error("unexpected argument '%.64s'", argv[optind + n]);
-	return 0;
-}
-
-/* ---- talking to a service ---- */
-
-static int try_attach(const char *name);
-
-/*
- * The runtime directory before it is used: 0 when it is safe or absent
- * (nothing runs then), else the error is printed and the exit status given.
- */
-static int rundir_ok(void)
-{
-	char err[PATH_MAX + 256];
-	int r = hvp_rundir_usable(hvp_rundir(), err, sizeof(err));
-
-	return r < 0 && r != -ENOENT ? fail(HVP_ERR_REFUSED, "%s", err) : 0;
-}
-
-/*
- * The connection to NAME's service broke without an answer (r): say whether
- * the service died, how if that can be known, and where its log is.
- */
-static int service_gone(const char *name, int r)
-{
-	char log[PATH_MAX], how[96];
-	const char *attach = "";
-	pid_t pid = hvp_vmstate_service_pid(hvp_rundir(), name);
-	int i, status;
-
-	if (hvp_vm_path(log, sizeof(log), hvp_rundir(), name, ".log") < 0)
-		snprintf(log, sizeof(log), "?");
-	if (!pid)
-		return fail(HVP_ERR_INTERNAL, "VM %s: the service broke the connection without "
-			    "answering (%s); it left no pid file; see its log: %s", name,
-			    strerror(-r), log);
-	/* the socket closes a moment before the process is gone */
-	for (i = 0; i < 100 && !hvp_proc_gone(pid); i++)
-		usleep(10000);
-	if (!hvp_proc_gone(pid))
-		return fail(HVP_ERR_INTERNAL, "VM %s: its service (pid %ld) broke the connection "
-			    "without answering (%s) and still runs; see its log: %s", name,
-			    (long)pid, strerror(-r), log);
-	if (hvp_proc_zombie_status(pid, &status) == 0)
-		hvp_proc_describe_status(how, sizeof(how), status);
-	else
-		snprintf(how, sizeof(how), "exit status unknown: it is not this command's child");
-	/* qemu, libvirt: the guest outlives its service */
-	if (hvp_vmstate_exists(hvp_rundir(), name))
-		attach = "; its VM may still run: 'hvpatch vm attach NAME' takes it over";
-	return fail(HVP_ERR_INTERNAL, "VM %s: its service (pid %ld) died during the request (%s); "
-		    "see its log: %s%s", name, (long)pid, how, log, attach);
-}
-
-static int call_service(const char *name, const char *cmd, json_object *args, int timeout_ms,
-			json_object **result)
-{
-	char path[PATH_MAX];
-	json_object *resp = NULL, *ok, *v;
-	int r;
-
-	*result = NULL;
-	if (!hvp_name_valid(name)) {
-		json_object_put(args);
-		return usage_error("'%.64s' is not a valid VM name", name);
-	}
-	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".sock") < 0) {
-		json_object_put(args);
-		return fail(HVP_ERR_USAGE, "runtime directory path too long");
-	}
-	if ((r = rundir_ok())) {
-		json_object_put(args);
-		return r;
-	}
-	r = hvp_ctl_call(path, cmd, json_object_get(args), timeout_ms, &resp);
-	/* A qemu/libvirt VM whose service died: take it over, then ask again. */
-	if ((r == -ENOENT || r == -ECONNREFUSED) && try_attach(name) == 0)
-		r = hvp_ctl_call(path, cmd, json_object_get(args), timeout_ms, &resp);
-	json_object_put(args);
-	if (r == -ENOENT || r == -ECONNREFUSED)
-		return fail(HVP_ERR_NOT_FOUND, "no VM named '%s' (is it running? see 'hvpatch vm list')",
-			    name);
-	if (r == -ETIMEDOUT)
-		return fail(HVP_ERR_INTERNAL, "VM %s: the service did not answer within %d s", name,
-			    timeout_ms / 1000);
-	if (r == -ECONNRESET || r == -EPIPE)
-		return service_gone(name, r);
-	if (r < 0)
-		return fail(HVP_ERR_PROTOCOL, "VM %s: %s", name, strerror(-r));
-	json_object_object_get_ex(resp, "ok", &ok);
-	if (!json_object_get_boolean(ok)) {
-		json_object *e = NULL, *cls = NULL, *desc = NULL;
-
-		json_object_object_get_ex(resp, "error", &e);
-		json_object_object_get_ex(e, "class", &cls);
-		json_object_object_get_ex(e, "desc", &desc);
-		r = fail(json_object_get_string(cls), "%s", json_object_get_string(desc));
-		json_object_put(resp);
-		return r;
-	}
-	if (json_object_object_get_ex(resp, "result", &v))
-		*result = json_object_get(v);
-	else
-		*result = json_object_new_object();
-	json_object_put(resp);
-	return 0;
-}
-
-/* ---- vm start ---- */
 
 static const char vm_start_help[] =
 	"usage: hvpatch vm start NAME [options]\n"
@@ -293,48 +62,6 @@ static const char vm_start_help[] =
 	"Runtime files go to $HVPATCH_RUNTIME_DIR (default /run/hvpatch for root,\n"
 	"$XDG_RUNTIME_DIR/hvpatch for other users): a directory of yours, mode 0700.\n";
 
-static int find_image(char *buf, size_t len, const char *given)
-{
-	if (given) {
-		snprintf(buf, len, "%s", given);
-		if (access(buf, R_OK) < 0)
-			return fail(HVP_ERR_NOT_FOUND, "guest image %s: %s", buf, strerror(errno));
-		return 0;
-	}
-	if (hvp_guest_image_find(buf, len) < 0)
-		return fail(HVP_ERR_NOT_FOUND,
-			    "guest image not found: build it (./quickstart build) or set HVPATCH_GUEST");
-	return 0;
-}
-
-/* Fork the VM's service and wait until its agent is ready. */
-static int spawn_service(const struct hvp_vm_opts *o, int timeout)
-{
-	char err[1024];
-	const char *cls;
-
-	if (hvp_vmstate_spawn(o, timeout, &cls, err, sizeof(err)) < 0)
-		return fail(cls, "%s", err);
-	return 0;
-}
-
-/* 0 when a new service now serves NAME's qemu/libvirt VM. */
-static int try_attach(const char *name)
-{
-	struct hvp_vm_opts o;
-	bool saved = json_mode;
-	int r;
-
-	if (hvp_vmstate_read(hvp_rundir(), name, &o) < 0)
-		return -ENOENT;
-	fprintf(stderr, "hvpatch: VM %s has no service: attaching to its %s VM\n", name,
-		o.backend);
-	json_mode = false;	/* the caller's own answer is what is printed */
-	r = spawn_service(&o, 120);
-	json_mode = saved;
-	return r ? -EIO : 0;
-}
-
 static int cmd_vm_attach(int argc, char **argv)
 {
 	struct hvp_vm_opts o;
@@ -342,18 +69,18 @@ static int cmd_vm_attach(int argc, char **argv)
 	int r;
 
 	optind = 1;
-	if ((r = positional(argc, argv, 1, "the VM's NAME")))
+	if ((r = cli_positional(argc, argv, 1, "the VM's NAME")))
 		return r;
 	if (!hvp_name_valid(argv[optind]))
 		return usage_error("'%s' is not a valid VM name", argv[optind]);
-	if ((r = rundir_ok()))
+	if ((r = cli_rundir_ok()))
 		return r;
 	if (hvp_vmstate_alive(hvp_rundir(), argv[optind])) {
-		r = call_service(argv[optind], "info", NULL, 5000, &res);
+		r = cli_call_service(argv[optind], "info", NULL, 5000, &res);
 		if (r)
 			return r;
 		json_object_put(res);
-		if (json_mode)
+		if (cli_json_mode)
 			printf("{\"attached\":\"%s\",\"already\":true}\n", argv[optind]);
 		else
 			printf("VM %s: its service is running\n", argv[optind]);
@@ -361,14 +88,14 @@ static int cmd_vm_attach(int argc, char **argv)
 	}
 	r = hvp_vmstate_read(hvp_rundir(), argv[optind], &o);
 	if (r == -ENOENT)
-		return fail(HVP_ERR_NOT_FOUND, "no qemu or libvirt VM named '%s' to attach to",
+		return cli_fail(HVP_ERR_NOT_FOUND, "no qemu or libvirt VM named '%s' to attach to",
 			    argv[optind]);
 	if (r < 0)
-		return fail(HVP_ERR_INTERNAL, "VM %s: its state file is unreadable", argv[optind]);
-	r = spawn_service(&o, 120);
+		return cli_fail(HVP_ERR_INTERNAL, "VM %s: its state file is unreadable", argv[optind]);
+	r = cli_spawn_service(&o, 120);
 	if (r)
 		return r;
-	if (json_mode)
+	if (cli_json_mode)
 		printf("{\"attached\":\"%s\"}\n", o.name);
 	else
 		printf("VM %s: attached a new service to its %s VM (journal replayed if needed)\n",
@@ -406,12 +133,12 @@ static int cmd_vm_start(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "hc:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
-			if (parse_u64("--vcpus", optarg, HVP_VM_MIN_VCPUS, HVP_VM_MAX_VCPUS, &v))
+			if (cli_parse_u64("--vcpus", optarg, HVP_VM_MIN_VCPUS, HVP_VM_MAX_VCPUS, &v))
 				return EXIT_USAGE;
 			o.vcpus = (unsigned)v;
 			break;
 		case 'm':
-			if (parse_u64("--mem", optarg, HVP_VM_MIN_MEM_MIB, HVP_VM_MAX_MEM_MIB, &v))
+			if (cli_parse_u64("--mem", optarg, HVP_VM_MIN_MEM_MIB, HVP_VM_MAX_MEM_MIB, &v))
 				return EXIT_USAGE;
 			o.mem_mib = (unsigned)v;
 			break;
@@ -427,11 +154,11 @@ static int cmd_vm_start(int argc, char **argv)
 		case 'r':
 			if (!strcmp(optarg, "max"))
 				o.rate = 0;
-			else if (parse_u64("--rate", optarg, 1, 1000000000, &o.rate))
+			else if (cli_parse_u64("--rate", optarg, 1, 1000000000, &o.rate))
 				return EXIT_USAGE;
 			break;
 		case 'n':
-			if (parse_u64("--nmi-rate", optarg, 0, 100000, &o.nmi_rate))
+			if (cli_parse_u64("--nmi-rate", optarg, 0, 100000, &o.nmi_rate))
 				return EXIT_USAGE;
 			break;
 		case 'N':
@@ -444,7 +171,7 @@ static int cmd_vm_start(int argc, char **argv)
 			o.fault_test = 1;
 			o.fault_vcpu = 0;
 			if (optarg) {
-				if (parse_u64("--fault-test", optarg, 0, HVP_VM_MAX_VCPUS - 1, &v))
+				if (cli_parse_u64("--fault-test", optarg, 0, HVP_VM_MAX_VCPUS - 1, &v))
 					return EXIT_USAGE;
 				o.fault_vcpu = (unsigned)v;
 			}
@@ -476,7 +203,7 @@ static int cmd_vm_start(int argc, char **argv)
 			snprintf(o.uri, sizeof(o.uri), "%s", optarg);
 			break;
 		case 't':
-			if (parse_u64("--timeout", optarg, 1, 3600, &timeout))
+			if (cli_parse_u64("--timeout", optarg, 1, 3600, &timeout))
 				return EXIT_USAGE;
 			break;
 		case 'h':
@@ -486,7 +213,7 @@ static int cmd_vm_start(int argc, char **argv)
 			return usage_error("vm start: bad option (see 'hvpatch vm start --help')");
 		}
 	}
-	if ((r = positional(argc, argv, 1, "the VM's NAME")))
+	if ((r = cli_positional(argc, argv, 1, "the VM's NAME")))
 		return r;
 	if (!hvp_name_valid(argv[optind]))
 		return usage_error("'%.64s' is not a valid VM name: 1 to %d of [A-Za-z0-9_.-], starting "
@@ -501,34 +228,34 @@ static int cmd_vm_start(int argc, char **argv)
 		char err[PATH_MAX + 256];
 
 		if (hvp_rundir_ensure(o.rundir, err, sizeof(err)) < 0)
-			return fail(HVP_ERR_REFUSED, "%s", err);
+			return cli_fail(HVP_ERR_REFUSED, "%s", err);
 	}
-	if ((r = find_image(o.image, sizeof(o.image), image)))
+	if ((r = cli_find_image(o.image, sizeof(o.image), image)))
 		return r;
 	if (hvp_vmstate_alive(o.rundir, o.name))
-		return fail(HVP_ERR_REFUSED, "VM %s already exists", o.name);
+		return cli_fail(HVP_ERR_REFUSED, "VM %s already exists", o.name);
 	{
 		/* A qemu/libvirt VM of that name whose service died is still
 		 * running: take it over rather than start a second one. */
 		struct hvp_vm_opts old;
 
 		if (hvp_vmstate_read(o.rundir, o.name, &old) == 0) {
-			if (try_attach(o.name) == 0)
-				return fail(HVP_ERR_REFUSED, "VM %s already exists (its service had "
+			if (cli_try_attach(o.name) == 0)
+				return cli_fail(HVP_ERR_REFUSED, "VM %s already exists (its service had "
 					    "died; a new one is attached)", o.name);
 			/* gone for good: its state is stale */
 			hvp_vmstate_remove(o.rundir, o.name);
 		}
 	}
-	if ((r = spawn_service(&o, (int)timeout)))
+	if ((r = cli_spawn_service(&o, (int)timeout)))
 		return r;
-	if (json_mode) {
+	if (cli_json_mode) {
 		json_object *res;
 
-		r = call_service(o.name, "info", NULL, 5000, &res);
+		r = cli_call_service(o.name, "info", NULL, 5000, &res);
 		if (r)
 			return r;
-		print_json(res);
+		cli_print_json(res);
 		json_object_put(res);
 	} else {
 		printf("VM %s started: %u vCPUs, %u MiB, socket %s/%s.sock\n", o.name, o.vcpus,
@@ -547,7 +274,7 @@ static int cmd_vm_list(int argc, char **argv)
 	int r;
 
 	optind = 1;
-	if ((r = positional(argc, argv, 0, "")) || (r = rundir_ok()))
+	if ((r = cli_positional(argc, argv, 0, "")) || (r = cli_rundir_ok()))
 		return r;
 	all = json_object_new_array();
 	d = opendir(hvp_rundir());
@@ -565,18 +292,18 @@ static int cmd_vm_list(int argc, char **argv)
 		if (hvp_ctl_call(path, "info", NULL, 2000, &resp) == 0 &&
 		    json_object_object_get_ex(resp, "result", &res)) {
 			json_object_array_add(all, json_object_get(res));
-		} else if (!json_mode) {
+		} else if (!cli_json_mode) {
 			printf("%-16s (stale: nobody answers on %s)\n", name, path);
 		}
 		json_object_put(resp);
 	}
 	if (d)
 		closedir(d);
-	if (json_mode) {
+	if (cli_json_mode) {
 		json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "vms", all);
-		print_json(o);
+		cli_print_json(o);
 		json_object_put(o);
 		return 0;
 	}
@@ -603,15 +330,15 @@ static int cmd_vm_info(int argc, char **argv)
 	int r;
 
 	optind = 1;
-	if ((r = positional(argc, argv, 1, "the VM's NAME")))
+	if ((r = cli_positional(argc, argv, 1, "the VM's NAME")))
 		return r;
-	r = call_service(argv[optind], "info", NULL, 5000, &res);
+	r = cli_call_service(argv[optind], "info", NULL, 5000, &res);
 	if (r)
 		return r;
-	if (json_mode)
-		print_json(res);
+	if (cli_json_mode)
+		cli_print_json(res);
 	else
-		print_tree(res, 0);
+		cli_print_tree(res, 0);
 	json_object_put(res);
 	return 0;
 }
@@ -625,16 +352,16 @@ static int cmd_vm_stop(int argc, char **argv)
 	int r, i;
 
 	optind = 1;
-	if ((r = positional(argc, argv, 1, "the VM's NAME")))
+	if ((r = cli_positional(argc, argv, 1, "the VM's NAME")))
 		return r;
 	name = argv[optind];
-	r = call_service(name, "info", NULL, 5000, &res);
+	r = cli_call_service(name, "info", NULL, 5000, &res);
 	if (r)
 		return r;
 	if (json_object_object_get_ex(res, "pid", &jpid))
 		pid = (pid_t)json_object_get_int(jpid);
 	json_object_put(res);
-	r = call_service(name, "stop", NULL, 10000, &res);
+	r = cli_call_service(name, "stop", NULL, 10000, &res);
 	if (r)
 		return r;
 	json_object_put(res);
@@ -651,7 +378,7 @@ static int cmd_vm_stop(int argc, char **argv)
 		unlink(path);
 	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".pid") == 0)
 		unlink(path);
-	if (json_mode)
+	if (cli_json_mode)
 		printf("{\"stopped\":\"%s\"}\n", name);
 	else
 		printf("VM %s stopped\n", name);
@@ -688,21 +415,21 @@ static int cmd_vm_console(int argc, char **argv)
 		else
 			return usage_error("vm console: bad option");
 	}
-	if ((r = positional(argc, argv, 1, "the VM's NAME")))
+	if ((r = cli_positional(argc, argv, 1, "the VM's NAME")))
 		return r;
 	if (!hvp_name_valid(argv[optind]))
 		return usage_error("'%.64s' is not a valid VM name", argv[optind]);
 	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), argv[optind], ".console") < 0 ||
 	    hvp_vm_path(sock, sizeof(sock), hvp_rundir(), argv[optind], ".sock") < 0)
 		return usage_error("runtime directory path too long");
-	if ((r = rundir_ok()))
+	if ((r = cli_rundir_ok()))
 		return r;
 	{
 		char err[PATH_MAX + 128];
 
 		fd = hvp_runfile_open(path, HVP_RUNFILE_READ, err, sizeof(err));
 		if (fd < 0)
-			return fail(HVP_ERR_NOT_FOUND, "no console for VM %s (%s)", argv[optind], err);
+			return cli_fail(HVP_ERR_NOT_FOUND, "no console for VM %s (%s)", argv[optind], err);
 	}
 	signal(SIGINT, on_sigint);
 	for (;;) {
@@ -719,15 +446,6 @@ static int cmd_vm_console(int argc, char **argv)
 	}
 	close(fd);
 	return 0;
-}
-
-/* ---- sites, stats ---- */
-
-static int64_t jint(json_object *o, const char *k)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
 }
 
 static int cmd_sites(int argc, char **argv)
@@ -750,7 +468,7 @@ static int cmd_sites(int argc, char **argv)
 			verbose = true;
 			break;
 		case 'k':
-			if (!symbol_name_ok(optarg)) {
+			if (!cli_symbol_name_ok(optarg)) {
 				json_object_put(args);
 				return usage_error("--key: '%.64s' is not a key name: 1 to %d of [a-z0-9_]",
 						   optarg, HVP_NAME_LEN - 1);
@@ -768,15 +486,15 @@ static int cmd_sites(int argc, char **argv)
 			return usage_error("sites list: bad option");
 		}
 	}
-	if ((r = positional(argc, argv, 1, "the VM's NAME"))) {
+	if ((r = cli_positional(argc, argv, 1, "the VM's NAME"))) {
 		json_object_put(args);
 		return r;
 	}
-	r = call_service(argv[optind], "sites", args, 10000, &res);
+	r = cli_call_service(argv[optind], "sites", args, 10000, &res);
 	if (r)
 		return r;
-	if (json_mode) {
-		print_json(res);
+	if (cli_json_mode) {
+		cli_print_json(res);
 		json_object_put(res);
 		return 0;
 	}
@@ -813,7 +531,7 @@ static int cmd_sites(int argc, char **argv)
 
 		json_object_object_get_ex(keys, "first_changed", &first);
 		printf("text outside the sites: %lld of %lld bytes differ from the image%s%s\n",
-		       (long long)jint(keys, "changed_outside_sites"), (long long)jint(keys, "bytes"),
+		       (long long)cli_jint(keys, "changed_outside_sites"), (long long)cli_jint(keys, "bytes"),
 		       first ? ", first at " : "", first ? json_object_get_string(first) : "");
 	}
 	json_object_put(res);
@@ -827,13 +545,13 @@ static int cmd_stats(int argc, char **argv)
 	int r;
 
 	optind = 1;
-	if ((r = positional(argc, argv, 1, "the VM's NAME")))
+	if ((r = cli_positional(argc, argv, 1, "the VM's NAME")))
 		return r;
-	r = call_service(argv[optind], "stats", NULL, 10000, &res);
+	r = cli_call_service(argv[optind], "stats", NULL, 10000, &res);
 	if (r)
 		return r;
-	if (json_mode) {
-		print_json(res);
+	if (cli_json_mode) {
+		cli_print_json(res);
 		json_object_put(res);
 		return 0;
 	}
@@ -845,10 +563,10 @@ static int cmd_stats(int argc, char **argv)
 
 		json_object_object_get_ex(v, "state", &st);
 		printf("%-4lld %-8s %12lld %14lld %9lld %8lld %6lld %12.1f\n",
-		       (long long)jint(v, "id"), json_object_get_string(st),
-		       (long long)jint(v, "loops"), (long long)jint(v, "total_calls"),
-		       (long long)jint(v, "bp_traps"), (long long)jint(v, "nmis"),
-		       (long long)jint(v, "nr_faults"), (double)jint(v, "max_gap_ns") / 1000.0);
+		       (long long)cli_jint(v, "id"), json_object_get_string(st),
+		       (long long)cli_jint(v, "loops"), (long long)cli_jint(v, "total_calls"),
+		       (long long)cli_jint(v, "bp_traps"), (long long)cli_jint(v, "nmis"),
+		       (long long)cli_jint(v, "nr_faults"), (double)cli_jint(v, "max_gap_ns") / 1000.0);
 		json_object_object_get_ex(v, "calls", &calls);
 		printf("     calls:");
 		json_object_object_foreach(calls, k, n) {
@@ -863,7 +581,7 @@ static int cmd_stats(int argc, char **argv)
 			json_object_object_get_ex(f, "name", &nm);
 			json_object_object_get_ex(f, "rip", &rip);
 			printf("     fault: %s at rip %s, cpl %lld\n", json_object_get_string(nm),
-			       json_object_get_string(rip), (long long)jint(f, "cpl"));
+			       json_object_get_string(rip), (long long)cli_jint(f, "cpl"));
 		}
 	}
 	json_object_put(res);
@@ -929,7 +647,7 @@ static int cmd_patch_apply(int argc, char **argv)
 		case 'r':
 		case 'd':
 		case 'b':
-			if (parse_u64(c == 't' ? "--timeout" : c == 'r' ? "--repeat" :
+			if (cli_parse_u64(c == 't' ? "--timeout" : c == 'r' ? "--repeat" :
 				      c == 'd' ? "--naive-delay-us" : "--naive-bytes", optarg,
 				      c == 't' || c == 'r' ? 1 : 0,
 				      c == 't' ? 600000 : c == 'r' ? 10000000 :
@@ -960,12 +678,12 @@ static int cmd_patch_apply(int argc, char **argv)
 			return usage_error("patch apply: bad option (see 'hvpatch patch apply --help')");
 		}
 	}
-	if ((r = positional(argc, argv, 3, "NAME KEY TARGET"))) {
+	if ((r = cli_positional(argc, argv, 3, "NAME KEY TARGET"))) {
 		json_object_put(args);
 		return r;
 	}
 	for (c = 1; c <= 2; c++) {
-		if (!symbol_name_ok(argv[optind + c])) {
+		if (!cli_symbol_name_ok(argv[optind + c])) {
 			json_object_put(args);
 			return usage_error("'%.64s' is not a %s name: 1 to %d of [a-z0-9_]",
 					   argv[optind + c], c == 1 ? "key" : "target", HVP_NAME_LEN - 1);
@@ -974,14 +692,14 @@ static int cmd_patch_apply(int argc, char **argv)
 	json_object_object_add(args, "key", json_object_new_string(argv[optind + 1]));
 	json_object_object_add(args, "target", json_object_new_string(argv[optind + 2]));
 	/* the service answers when the patch (or the soak) is over */
-	r = call_service(argv[optind], "patch", args,
+	r = cli_call_service(argv[optind], "patch", args,
 			 (int)(repeat > 1 ? 3600000 : timeout + 60000), &res);
 	if (r)
 		return r;
-	if (json_mode) {
-		print_json(res);
+	if (cli_json_mode) {
+		cli_print_json(res);
 	} else {
-		print_tree(res, 0);
+		cli_print_tree(res, 0);
 	}
 	{
 		json_object *done;
@@ -999,12 +717,12 @@ static int cmd_patch_methods(int argc, char **argv)
 	int i, r;
 
 	optind = 1;
-	if ((r = positional(argc, argv, 0, "")))
+	if ((r = cli_positional(argc, argv, 0, "")))
 		return r;
-	if (json_mode) {
+	if (cli_json_mode) {
 		json_object *a = hvp_methods_json();
 
-		print_json(a);
+		cli_print_json(a);
 		json_object_put(a);
 		return 0;
 	}
@@ -1028,7 +746,7 @@ static int parse_list(const char *opt, const char *s, uint64_t *out, unsigned *n
 			return usage_error("%s: at most %d values", opt, HVP_BENCH_MAX_LIST);
 		if (!strcmp(tok, "max") || !strcmp(tok, "tight"))
 			out[(*n)++] = 0;
-		else if (parse_u64(opt, tok, 0, max, &out[(*n)++]))
+		else if (cli_parse_u64(opt, tok, 0, max, &out[(*n)++]))
 			return EXIT_USAGE;
 	}
 	return *n ? 0 : usage_error("%s: empty list", opt);
@@ -1138,7 +856,7 @@ static int cmd_bench_run(int argc, char **argv)
 			}
 			break;
 		case 'R':
-			if (parse_u64("--repeat", optarg, 1, 256, &v))
+			if (cli_parse_u64("--repeat", optarg, 1, 256, &v))
 				return EXIT_USAGE;
 			o.repeat = (unsigned)v;
 			break;
@@ -1165,16 +883,16 @@ static int cmd_bench_run(int argc, char **argv)
 			return usage_error("bench run: bad option (see 'hvpatch bench run --help')");
 		}
 	}
-	if ((r = positional(argc, argv, 0, "")))
+	if ((r = cli_positional(argc, argv, 0, "")))
 		return r;
-	if ((r = find_image(o.image, sizeof(o.image), image)))
+	if ((r = cli_find_image(o.image, sizeof(o.image), image)))
 		return r;
-	o.progress = isatty(STDERR_FILENO) && !json_mode;
+	o.progress = isatty(STDERR_FILENO) && !cli_json_mode;
 	hvp_bench_defaults(&o);
 	r = hvp_bench_run(&o, err, sizeof(err));
 	if (r < 0)
-		return fail(HVP_ERR_INTERNAL, "bench: %s", err);
-	if (json_mode)
+		return cli_fail(HVP_ERR_INTERNAL, "bench: %s", err);
+	if (cli_json_mode)
 		printf("{\"out\":\"%s\"}\n", o.out);
 	else
 		printf("report written to %s/ (report.json, report.csv, report.html)\n", o.out);
@@ -1188,12 +906,12 @@ static int cmd_report(int argc, char **argv)
 	int r;
 
 	optind = 1;
-	if (want_help(argc, argv)) {
+	if (cli_want_help(argc, argv)) {
 		printf("usage: hvpatch report html|json|text|csv DIR\n"
 		       "Render a finished 'bench run' (DIR/report.json) to stdout.\n");
 		return 0;
 	}
-	if ((r = positional(argc, argv, 2, "the format and DIR")))
+	if ((r = cli_positional(argc, argv, 2, "the format and DIR")))
 		return r;
 	if (strcmp(argv[1], "html") && strcmp(argv[1], "json") && strcmp(argv[1], "text") &&
 	    strcmp(argv[1], "csv"))
@@ -1201,15 +919,15 @@ static int cmd_report(int argc, char **argv)
 #ifndef HVP_HAVE_REPORT
 	(void)rep;
 	(void)err;
-	return fail(HVP_ERR_INTERNAL, "the report renderer is not built in this version");
+	return cli_fail(HVP_ERR_INTERNAL, "the report renderer is not built in this version");
 #else
 	r = hvp_report_load(argv[2], &rep, err, sizeof(err));
 	if (r < 0)
-		return fail(HVP_ERR_NOT_FOUND, "%s", err);
+		return cli_fail(HVP_ERR_NOT_FOUND, "%s", err);
 	r = hvp_report_render(rep, argv[1], stdout, err, sizeof(err));
 	json_object_put(rep);
 	if (r < 0)
-		return fail(HVP_ERR_INTERNAL, "%s", err);
+		return cli_fail(HVP_ERR_INTERNAL, "%s", err);
 	return 0;
 #endif
 }
@@ -1222,15 +940,15 @@ static int cmd_doctor(int argc, char **argv)
 	int r;
 
 	optind = 1;
-	if ((r = positional(argc, argv, 0, "")))
+	if ((r = cli_positional(argc, argv, 0, "")))
 		return r;
 	r = hvp_doctor_run(&o);
 	if (r < 0)
-		return fail(HVP_ERR_INTERNAL, "doctor: %s", strerror(-r));
-	if (json_mode)
-		print_json(o);
+		return cli_fail(HVP_ERR_INTERNAL, "doctor: %s", strerror(-r));
+	if (cli_json_mode)
+		cli_print_json(o);
 	else
-		print_tree(o, 0);
+		cli_print_tree(o, 0);
 	json_object_put(o);
 	return 0;
 }
@@ -1281,7 +999,7 @@ static bool simple_help(int argc, char **argv, const struct command *c)
 	if (c->fn == cmd_vm_start || c->fn == cmd_patch_apply || c->fn == cmd_bench_run ||
 	    c->fn == cmd_sites || c->fn == cmd_vm_console || c->fn == cmd_report)
 		return false;
-	if (!want_help(argc, argv))
+	if (!cli_want_help(argc, argv))
 		return false;
 	printf("usage: hvpatch %s\n", c->synopsis);
 	return true;
@@ -1303,7 +1021,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
-			json_mode = true;
+			cli_json_mode = true;
 			break;
 		case 'h':
 			usage(stdout, NULL);
