@@ -59,4 +59,12 @@ int cli_try_attach(const char *name);
 /* The guest image: the given path, else the default one. */
 int cli_find_image(char *buf, size_t len, const char *given);
 
+/* builtin-vm.c */
+int cmd_vm_attach(int argc, char **argv);
+int cmd_vm_start(int argc, char **argv);
+int cmd_vm_list(int argc, char **argv);
+int cmd_vm_info(int argc, char **argv);
+int cmd_vm_stop(int argc, char **argv);
+int cmd_vm_console(int argc, char **argv);
+
 #endif /* HVP_BUILTIN_H */
