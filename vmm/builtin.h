@@ -67,4 +67,7 @@ int cmd_vm_info(int argc, char **argv);
 int cmd_vm_stop(int argc, char **argv);
 int cmd_vm_console(int argc, char **argv);
 
+/* builtin-sites.c */
+int cmd_sites(int argc, char **argv);
+
 #endif /* HVP_BUILTIN_H */
