@@ -70,4 +70,7 @@ int cmd_vm_console(int argc, char **argv);
 /* builtin-sites.c */
 int cmd_sites(int argc, char **argv);
 
+/* builtin-stats.c */
+int cmd_stats(int argc, char **argv);
+
 #endif /* HVP_BUILTIN_H */
