@@ -73,4 +73,8 @@ int cmd_sites(int argc, char **argv);
 /* builtin-stats.c */
 int cmd_stats(int argc, char **argv);
 
+/* builtin-patch.c */
+int cmd_patch_apply(int argc, char **argv);
+int cmd_patch_methods(int argc, char **argv);
+
 #endif /* HVP_BUILTIN_H */
