@@ -77,4 +77,8 @@ int cmd_stats(int argc, char **argv);
 int cmd_patch_apply(int argc, char **argv);
 int cmd_patch_methods(int argc, char **argv);
 
+/* builtin-bench.c */
+int cmd_bench_run(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
 #endif /* HVP_BUILTIN_H */
