@@ -81,4 +81,7 @@ int cmd_patch_methods(int argc, char **argv);
 int cmd_bench_run(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
+/* builtin-doctor.c */
+int cmd_doctor(int argc, char **argv);
+
 #endif /* HVP_BUILTIN_H */

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* hvpatch doctor: what this host offers. */
+#include "config.h"
+
+#include <getopt.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "builtin.h"
+#include "doctor.h"
+#include "hvp_ctl.h"
+
+int cmd_doctor(int argc, char **argv)
+{
+	json_object *o;
+	int r;
+
+	optind = 1;
+	if ((r = cli_positional(argc, argv, 0, "")))
+		return r;
+	r = hvp_doctor_run(&o);
+	if (r < 0)
+		return cli_fail(HVP_ERR_INTERNAL, "doctor: %s", strerror(-r));
+	if (cli_json_mode)
+		cli_print_json(o);
+	else
+		cli_print_tree(o, 0);
+	json_object_put(o);
+	return 0;
+}
