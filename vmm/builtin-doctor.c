@@ -11,7 +11,7 @@
 #include "doctor.h"
 #include "hvp_ctl.h"
 
-int cmd_doctor(int argc, char **argv)
+CLI_CMD(cmd_doctor)
 {
 	json_object *o;
 	int r;

@@ -14,7 +14,7 @@
 #include "methods.h"
 #include "patch.h"
 
-static const char patch_apply_help[] =
+const char cmd_patch_apply_help[] =
 	"usage: hvpatch patch apply NAME KEY TARGET [options]\n"
 	"Patch every site of KEY to call TARGET (one of KEY's registered targets),\n"
 	"live, while the vCPUs run.\n"
@@ -31,76 +31,71 @@ static const char patch_apply_help[] =
 	"  --naive-bytes N     naive: stop after N bytes, leaving a torn site (test only)\n"
 	"See 'hvpatch patch methods' and README.md for what each method does.\n";
 
-int cmd_patch_apply(int argc, char **argv)
+enum {
+	APPLY_METHOD, APPLY_SYNC, APPLY_TIMEOUT, APPLY_REPEAT, APPLY_UNSAFE, APPLY_VERIFY,
+	APPLY_NAIVE_DELAY, APPLY_NAIVE_BYTES,
+};
+
+/* Each becomes the request argument named by its key. */
+const struct cli_opt cmd_patch_apply_opts[] = {
+	[APPLY_METHOD] = { "method", 0, CLI_OPT_STR, .key = "method" },
+	[APPLY_SYNC] = { "sync", 0, CLI_OPT_STR, .key = "sync" },
+	[APPLY_TIMEOUT] = { "timeout", 0, CLI_OPT_NUM, 1, 600000, "timeout_ms" },
+	[APPLY_REPEAT] = { "repeat", 0, CLI_OPT_NUM, 1, 10000000, "repeat" },
+	[APPLY_UNSAFE] = { "unsafe", 0, CLI_OPT_FLAG, .key = "unsafe" },
+	[APPLY_VERIFY] = { "verify", 0, CLI_OPT_FLAG, .key = "verify" },
+	[APPLY_NAIVE_DELAY] = { "naive-delay-us", 0, CLI_OPT_NUM, 0, 1000000, "naive_delay_us" },
+	[APPLY_NAIVE_BYTES] = { "naive-bytes", 0, CLI_OPT_NUM, 0, 5 * HVP_MAX_SITES, "naive_bytes" },
+	{ NULL }
+};
+
+struct apply_args {
+	json_object *args;	/* the request's */
+	uint64_t timeout, repeat;
+};
+
+static int apply_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
 {
-	static const struct option opts[] = {
-		{ "method", required_argument, NULL, 'm' },
-		{ "sync", required_argument, NULL, 's' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "repeat", required_argument, NULL, 'r' },
-		{ "unsafe", no_argument, NULL, 'u' },
-		{ "verify", no_argument, NULL, 'V' },
-		{ "naive-delay-us", required_argument, NULL, 'd' },
-		{ "naive-bytes", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	json_object *args = json_object_new_object(), *res;
-	uint64_t v, timeout = 5000, repeat = 1;
+	const struct cli_opt *o = &cmd_patch_apply_opts[opt];
+	struct apply_args *a = ctx;
+	json_object *v;
+
+	switch (opt) {
+	case APPLY_METHOD:
+		if (hvp_method_by_name(arg) < 0)
+			return usage_error("--method: unknown method '%.64s' (stop, bp-cancel, "
+					   "bp-emulate, naive)", arg);
+		break;
+	case APPLY_SYNC:
+		if (hvp_sync_by_name(arg) < 0)
+			return usage_error("--sync: '%.64s' is neither kick nor nmi", arg);
+		break;
+	case APPLY_TIMEOUT:
+		a->timeout = num;
+		break;
+	case APPLY_REPEAT:
+		a->repeat = num;
+		break;
+	}
+	if (o->type == CLI_OPT_FLAG)
+		v = json_object_new_boolean(1);
+	else if (o->type == CLI_OPT_NUM)
+		v = json_object_new_int64((int64_t)num);
+	else
+		v = json_object_new_string(arg);
+	json_object_object_add(a->args, o->key, v);
+	return 0;
+}
+
+CLI_CMD(cmd_patch_apply)
+{
+	struct apply_args a = { .args = json_object_new_object(), .timeout = 5000, .repeat = 1 };
+	json_object *args = a.args, *res;
 	int c, r;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			if (hvp_method_by_name(optarg) < 0) {
-				json_object_put(args);
-				return usage_error("--method: unknown method '%.64s' (stop, bp-cancel, "
-						   "bp-emulate, naive)", optarg);
-			}
-			json_object_object_add(args, "method", json_object_new_string(optarg));
-			break;
-		case 's':
-			if (hvp_sync_by_name(optarg) < 0) {
-				json_object_put(args);
-				return usage_error("--sync: '%.64s' is neither kick nor nmi", optarg);
-			}
-			json_object_object_add(args, "sync", json_object_new_string(optarg));
-			break;
-		case 't':
-		case 'r':
-		case 'd':
-		case 'b':
-			if (cli_parse_u64(c == 't' ? "--timeout" : c == 'r' ? "--repeat" :
-				      c == 'd' ? "--naive-delay-us" : "--naive-bytes", optarg,
-				      c == 't' || c == 'r' ? 1 : 0,
-				      c == 't' ? 600000 : c == 'r' ? 10000000 :
-				      c == 'd' ? 1000000 : 5 * HVP_MAX_SITES, &v)) {
-				json_object_put(args);
-				return EXIT_USAGE;
-			}
-			if (c == 't')
-				timeout = v;
-			else if (c == 'r')
-				repeat = v;
-			json_object_object_add(args, c == 't' ? "timeout_ms" : c == 'r' ? "repeat" :
-					       c == 'd' ? "naive_delay_us" : "naive_bytes",
-					       json_object_new_int64((int64_t)v));
-			break;
-		case 'u':
-			json_object_object_add(args, "unsafe", json_object_new_boolean(1));
-			break;
-		case 'V':
-			json_object_object_add(args, "verify", json_object_new_boolean(1));
-			break;
-		case 'h':
-			json_object_put(args);
-			fputs(patch_apply_help, stdout);
-			return 0;
-		default:
-			json_object_put(args);
-			return usage_error("patch apply: bad option (see 'hvpatch patch apply --help')");
-		}
+	if ((r = cli_parse_opts(cmd, argc, argv, apply_set, &a))) {
+		json_object_put(args);
+		return r == CLI_DONE ? 0 : r;
 	}
 	if ((r = cli_positional(argc, argv, 3, "NAME KEY TARGET"))) {
 		json_object_put(args);
@@ -117,7 +112,7 @@ int cmd_patch_apply(int argc, char **argv)
 	json_object_object_add(args, "target", json_object_new_string(argv[optind + 2]));
 	/* the service answers when the patch (or the soak) is over */
 	r = cli_call_service(argv[optind], "patch", args,
-			 (int)(repeat > 1 ? 3600000 : timeout + 60000), &res);
+			 (int)(a.repeat > 1 ? 3600000 : a.timeout + 60000), &res);
 	if (r)
 		return r;
 	if (cli_json_mode) {
@@ -136,7 +131,7 @@ int cmd_patch_apply(int argc, char **argv)
 	return r ? 1 : 0;
 }
 
-int cmd_patch_methods(int argc, char **argv)
+CLI_CMD(cmd_patch_methods)
 {
 	int i, r;
 

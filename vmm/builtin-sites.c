@@ -13,44 +13,53 @@
 #include "hvp_agent.h"
 #include "hvp_ctl.h"
 
-int cmd_sites(int argc, char **argv)
+const char cmd_sites_help[] =
+	"usage: hvpatch sites list NAME [--key KEY] [-v|--verbose]\n"
+	"The VM's static call keys: kind, registered targets, the target every\n"
+	"site calls now, and with --verbose every site's address and bytes.\n";
+
+enum { SITES_VERBOSE, SITES_KEY };
+
+const struct cli_opt cmd_sites_opts[] = {
+	[SITES_VERBOSE] = { "verbose", 'v', CLI_OPT_FLAG },
+	[SITES_KEY] = { "key", 'k', CLI_OPT_STR },
+	{ NULL }
+};
+
+struct sites_args {
+	json_object *args;	/* the request's */
+	bool verbose;
+};
+
+static int sites_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
 {
-	static const struct option opts[] = {
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	json_object *args = json_object_new_object(), *res, *keys;
-	bool verbose = false;
-	int c, r;
+	struct sites_args *a = ctx;
+
+	(void)num;
+	if (opt == SITES_VERBOSE) {
+		a->verbose = true;
+		return 0;
+	}
+	if (!cli_symbol_name_ok(arg))
+		return usage_error("--key: '%.64s' is not a key name: 1 to %d of [a-z0-9_]", arg,
+				   HVP_NAME_LEN - 1);
+	json_object_object_add(a->args, "key", json_object_new_string(arg));
+	return 0;
+}
+
+CLI_CMD(cmd_sites)
+{
+	struct sites_args sa = { .args = json_object_new_object() };
+	json_object *args = sa.args, *res, *keys;
+	bool verbose;
+	int r;
 	size_t i, j;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "vk:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'v':
-			verbose = true;
-			break;
-		case 'k':
-			if (!cli_symbol_name_ok(optarg)) {
-				json_object_put(args);
-				return usage_error("--key: '%.64s' is not a key name: 1 to %d of [a-z0-9_]",
-						   optarg, HVP_NAME_LEN - 1);
-			}
-			json_object_object_add(args, "key", json_object_new_string(optarg));
-			break;
-		case 'h':
-			json_object_put(args);
-			printf("usage: hvpatch sites list NAME [--key KEY] [-v|--verbose]\n"
-			       "The VM's static call keys: kind, registered targets, the target every\n"
-			       "site calls now, and with --verbose every site's address and bytes.\n");
-			return 0;
-		default:
-			json_object_put(args);
-			return usage_error("sites list: bad option");
-		}
+	if ((r = cli_parse_opts(cmd, argc, argv, sites_set, &sa))) {
+		json_object_put(args);
+		return r == CLI_DONE ? 0 : r;
 	}
+	verbose = sa.verbose;
 	if ((r = cli_positional(argc, argv, 1, "the VM's NAME"))) {
 		json_object_put(args);
 		return r;

@@ -9,7 +9,7 @@
 
 #include "builtin.h"
 
-int cmd_stats(int argc, char **argv)
+CLI_CMD(cmd_stats)
 {
 	json_object *res, *vcpus;
 	size_t i;

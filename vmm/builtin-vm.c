@@ -23,7 +23,7 @@
 #include "vm.h"
 #include "vmstate.h"
 
-static const char vm_start_help[] =
+const char cmd_vm_start_help[] =
 	"usage: hvpatch vm start NAME [options]\n"
 	"Boot a VM running the hvpatch guest agent and its patch service, in the\n"
 	"background; returns once the agent reports ready.\n"
@@ -47,7 +47,7 @@ static const char vm_start_help[] =
 	"Runtime files go to $HVPATCH_RUNTIME_DIR (default /run/hvpatch for root,\n"
 	"$XDG_RUNTIME_DIR/hvpatch for other users): a directory of yours, mode 0700.\n";
 
-int cmd_vm_attach(int argc, char **argv)
+CLI_CMD(cmd_vm_attach)
 {
 	struct hvp_vm_opts o;
 	json_object *res;
@@ -88,168 +88,167 @@ int cmd_vm_attach(int argc, char **argv)
 	return 0;
 }
 
-int cmd_vm_start(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "vcpus", required_argument, NULL, 'v' },
-		{ "mem", required_argument, NULL, 'm' },
-		{ "keys", required_argument, NULL, 'k' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "nmi-rate", required_argument, NULL, 'n' },
-		{ "nmi-key", required_argument, NULL, 'N' },
-		{ "fault-test", optional_argument, NULL, 'f' },
-		{ "hostile", required_argument, NULL, 'H' },
-		{ "image", required_argument, NULL, 'i' },
-		{ "backend", required_argument, NULL, 'b' },
-		{ "connect", required_argument, NULL, 'c' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	struct hvp_vm_opts o = { 0 };
-	const char *image = NULL;
-	uint64_t v, timeout = 60;
-	int c, r;
+enum {
+	START_VCPUS, START_MEM, START_KEYS, START_RATE, START_NMI_RATE, START_NMI_KEY,
+	START_FAULT_TEST, START_HOSTILE, START_IMAGE, START_BACKEND, START_CONNECT, START_TIMEOUT,
+};
 
-	o.vcpus = HVP_VM_DEF_VCPUS;
-	o.mem_mib = HVP_VM_DEF_MEM_MIB;
-	snprintf(o.backend, sizeof(o.backend), "kvm");
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "hc:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'v':
-			if (cli_parse_u64("--vcpus", optarg, HVP_VM_MIN_VCPUS, HVP_VM_MAX_VCPUS, &v))
-				return EXIT_USAGE;
-			o.vcpus = (unsigned)v;
-			break;
-		case 'm':
-			if (cli_parse_u64("--mem", optarg, HVP_VM_MIN_MEM_MIB, HVP_VM_MAX_MEM_MIB, &v))
-				return EXIT_USAGE;
-			o.mem_mib = (unsigned)v;
-			break;
-		case 'k':
-			if (strlen(optarg) >= sizeof(o.keys) || strspn(optarg,
-			    "abcdefghijklmnopqrstuvwxyz0123456789_,") != strlen(optarg) || !*optarg ||
-			    optarg[0] == ',' || optarg[strlen(optarg) - 1] == ',' ||
-			    strstr(optarg, ",,"))
-				return usage_error("--keys: '%.64s' is not a comma list of key names",
-						   optarg);
-			snprintf(o.keys, sizeof(o.keys), "%s", optarg);
-			break;
-		case 'r':
-			if (!strcmp(optarg, "max"))
-				o.rate = 0;
-			else if (cli_parse_u64("--rate", optarg, 1, 1000000000, &o.rate))
-				return EXIT_USAGE;
-			break;
-		case 'n':
-			if (cli_parse_u64("--nmi-rate", optarg, 0, 100000, &o.nmi_rate))
-				return EXIT_USAGE;
-			break;
-		case 'N':
-			if (strlen(optarg) >= sizeof(o.nmi_key) || !*optarg ||
-			    strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(optarg))
-				return usage_error("--nmi-key: '%.64s' is not a key name", optarg);
-			snprintf(o.nmi_key, sizeof(o.nmi_key), "%s", optarg);
-			break;
-		case 'f':
-			o.fault_test = 1;
-			o.fault_vcpu = 0;
-			if (optarg) {
-				if (cli_parse_u64("--fault-test", optarg, 0, HVP_VM_MAX_VCPUS - 1, &v))
-					return EXIT_USAGE;
-				o.fault_vcpu = (unsigned)v;
-			}
-			break;
-		case 'H':
-			if (!strcmp(optarg, "list")) {
-				for (r = 1; r < HVP_HOSTILE__COUNT; r++)
-					printf("%s\n", hvp_hostile_names[r]);
-				return 0;
-			}
-			r = hvp_hostile_by_name(optarg);
-			if (r < 0)
-				return usage_error("--hostile: unknown mode '%.64s' ('--hostile list' "
-						   "prints them)", optarg);
-			o.hostile = (uint32_t)r;
-			break;
-		case 'i':
-			image = optarg;
-			break;
-		case 'b':
-			if (strcmp(optarg, "kvm") && strcmp(optarg, "qemu") && strcmp(optarg, "libvirt"))
-				return usage_error("--backend %s: not a backend (kvm, qemu or libvirt)",
-						   optarg);
-			snprintf(o.backend, sizeof(o.backend), "%s", optarg);
-			break;
-		case 'c':
-			if (!*optarg || strlen(optarg) >= sizeof(o.uri))
-				return usage_error("-c: '%s' is not a libvirt URI", optarg);
-			snprintf(o.uri, sizeof(o.uri), "%s", optarg);
-			break;
-		case 't':
-			if (cli_parse_u64("--timeout", optarg, 1, 3600, &timeout))
-				return EXIT_USAGE;
-			break;
-		case 'h':
-			fputs(vm_start_help, stdout);
-			return 0;
-		default:
-			return usage_error("vm start: bad option (see 'hvpatch vm start --help')");
+const struct cli_opt cmd_vm_start_opts[] = {
+	[START_VCPUS] = { "vcpus", 0, CLI_OPT_NUM, HVP_VM_MIN_VCPUS, HVP_VM_MAX_VCPUS },
+	[START_MEM] = { "mem", 0, CLI_OPT_NUM, HVP_VM_MIN_MEM_MIB, HVP_VM_MAX_MEM_MIB },
+	[START_KEYS] = { "keys", 0, CLI_OPT_STR },
+	[START_RATE] = { "rate", 0, CLI_OPT_STR },	/* N or max */
+	[START_NMI_RATE] = { "nmi-rate", 0, CLI_OPT_NUM, 0, 100000 },
+	[START_NMI_KEY] = { "nmi-key", 0, CLI_OPT_STR },
+	[START_FAULT_TEST] = { "fault-test", 0, CLI_OPT_NUM_OPTIONAL, 0, HVP_VM_MAX_VCPUS - 1 },
+	[START_HOSTILE] = { "hostile", 0, CLI_OPT_STR },
+	[START_IMAGE] = { "image", 0, CLI_OPT_STR },
+	[START_BACKEND] = { "backend", 0, CLI_OPT_STR },
+	[START_CONNECT] = { "connect", 'c', CLI_OPT_STR },
+	[START_TIMEOUT] = { "timeout", 0, CLI_OPT_NUM, 1, 3600 },
+	{ NULL }
+};
+
+struct start_args {
+	struct hvp_vm_opts o;
+	const char *image;
+	uint64_t timeout;
+};
+
+static int start_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
+{
+	struct start_args *a = ctx;
+	struct hvp_vm_opts *o = &a->o;
+	int r;
+
+	switch (opt) {
+	case START_VCPUS:
+		o->vcpus = (unsigned)num;
+		break;
+	case START_MEM:
+		o->mem_mib = (unsigned)num;
+		break;
+	case START_KEYS:
+		if (strlen(arg) >= sizeof(o->keys) || strspn(arg,
+		    "abcdefghijklmnopqrstuvwxyz0123456789_,") != strlen(arg) || !*arg ||
+		    arg[0] == ',' || arg[strlen(arg) - 1] == ',' || strstr(arg, ",,"))
+			return usage_error("--keys: '%.64s' is not a comma list of key names", arg);
+		snprintf(o->keys, sizeof(o->keys), "%s", arg);
+		break;
+	case START_RATE:
+		if (!strcmp(arg, "max"))
+			o->rate = 0;
+		else if (cli_parse_u64("--rate", arg, 1, 1000000000, &o->rate))
+			return EXIT_USAGE;
+		break;
+	case START_NMI_RATE:
+		o->nmi_rate = num;
+		break;
+	case START_NMI_KEY:
+		if (strlen(arg) >= sizeof(o->nmi_key) || !*arg ||
+		    strspn(arg, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(arg))
+			return usage_error("--nmi-key: '%.64s' is not a key name", arg);
+		snprintf(o->nmi_key, sizeof(o->nmi_key), "%s", arg);
+		break;
+	case START_FAULT_TEST:
+		o->fault_test = 1;
+		o->fault_vcpu = (unsigned)num;	/* no VCPU: 0 */
+		break;
+	case START_HOSTILE:
+		if (!strcmp(arg, "list")) {
+			for (r = 1; r < HVP_HOSTILE__COUNT; r++)
+				printf("%s\n", hvp_hostile_names[r]);
+			return CLI_DONE;
 		}
+		r = hvp_hostile_by_name(arg);
+		if (r < 0)
+			return usage_error("--hostile: unknown mode '%.64s' ('--hostile list' "
+					   "prints them)", arg);
+		o->hostile = (uint32_t)r;
+		break;
+	case START_IMAGE:
+		a->image = arg;
+		break;
+	case START_BACKEND:
+		if (strcmp(arg, "kvm") && strcmp(arg, "qemu") && strcmp(arg, "libvirt"))
+			return usage_error("--backend %s: not a backend (kvm, qemu or libvirt)", arg);
+		snprintf(o->backend, sizeof(o->backend), "%s", arg);
+		break;
+	case START_CONNECT:
+		if (!*arg || strlen(arg) >= sizeof(o->uri))
+			return usage_error("-c: '%s' is not a libvirt URI", arg);
+		snprintf(o->uri, sizeof(o->uri), "%s", arg);
+		break;
+	case START_TIMEOUT:
+		a->timeout = num;
+		break;
 	}
+	return 0;
+}
+
+CLI_CMD(cmd_vm_start)
+{
+	struct start_args a = { .timeout = 60 };
+	struct hvp_vm_opts *o = &a.o;
+	int r;
+
+	o->vcpus = HVP_VM_DEF_VCPUS;
+	o->mem_mib = HVP_VM_DEF_MEM_MIB;
+	snprintf(o->backend, sizeof(o->backend), "kvm");
+	if ((r = cli_parse_opts(cmd, argc, argv, start_set, &a)))
+		return r == CLI_DONE ? 0 : r;
 	if ((r = cli_positional(argc, argv, 1, "the VM's NAME")))
 		return r;
 	if (!hvp_name_valid(argv[optind]))
 		return usage_error("'%.64s' is not a valid VM name: 1 to %d of [A-Za-z0-9_.-], starting "
 				   "with a letter or digit", argv[optind], HVP_VM_NAME_MAX);
-	snprintf(o.name, sizeof(o.name), "%s", argv[optind]);
-	if (o.uri[0] && strcmp(o.backend, "libvirt"))
+	snprintf(o->name, sizeof(o->name), "%s", argv[optind]);
+	if (o->uri[0] && strcmp(o->backend, "libvirt"))
 		return usage_error("-c URI is for --backend libvirt");
-	if (o.fault_test && o.fault_vcpu >= o.vcpus)
-		return usage_error("--fault-test=%u: the VM has %u vCPUs", o.fault_vcpu, o.vcpus);
-	snprintf(o.rundir, sizeof(o.rundir), "%s", hvp_rundir());
+	if (o->fault_test && o->fault_vcpu >= o->vcpus)
+		return usage_error("--fault-test=%u: the VM has %u vCPUs", o->fault_vcpu, o->vcpus);
+	snprintf(o->rundir, sizeof(o->rundir), "%s", hvp_rundir());
 	{
 		char err[PATH_MAX + 256];
 
-		if (hvp_rundir_ensure(o.rundir, err, sizeof(err)) < 0)
+		if (hvp_rundir_ensure(o->rundir, err, sizeof(err)) < 0)
 			return cli_fail(HVP_ERR_REFUSED, "%s", err);
 	}
-	if ((r = cli_find_image(o.image, sizeof(o.image), image)))
+	if ((r = cli_find_image(o->image, sizeof(o->image), a.image)))
 		return r;
-	if (hvp_vmstate_alive(o.rundir, o.name))
-		return cli_fail(HVP_ERR_REFUSED, "VM %s already exists", o.name);
+	if (hvp_vmstate_alive(o->rundir, o->name))
+		return cli_fail(HVP_ERR_REFUSED, "VM %s already exists", o->name);
 	{
 		/* A qemu/libvirt VM of that name whose service died is still
 		 * running: take it over rather than start a second one. */
 		struct hvp_vm_opts old;
 
-		if (hvp_vmstate_read(o.rundir, o.name, &old) == 0) {
-			if (cli_try_attach(o.name) == 0)
+		if (hvp_vmstate_read(o->rundir, o->name, &old) == 0) {
+			if (cli_try_attach(o->name) == 0)
 				return cli_fail(HVP_ERR_REFUSED, "VM %s already exists (its service had "
-					    "died; a new one is attached)", o.name);
+					    "died; a new one is attached)", o->name);
 			/* gone for good: its state is stale */
-			hvp_vmstate_remove(o.rundir, o.name);
+			hvp_vmstate_remove(o->rundir, o->name);
 		}
 	}
-	if ((r = cli_spawn_service(&o, (int)timeout)))
+	if ((r = cli_spawn_service(o, (int)a.timeout)))
 		return r;
 	if (cli_json_mode) {
 		json_object *res;
 
-		r = cli_call_service(o.name, "info", NULL, 5000, &res);
+		r = cli_call_service(o->name, "info", NULL, 5000, &res);
 		if (r)
 			return r;
 		cli_print_json(res);
 		json_object_put(res);
 	} else {
-		printf("VM %s started: %u vCPUs, %u MiB, socket %s/%s.sock\n", o.name, o.vcpus,
-		       o.mem_mib, o.rundir, o.name);
+		printf("VM %s started: %u vCPUs, %u MiB, socket %s/%s.sock\n", o->name, o->vcpus,
+		       o->mem_mib, o->rundir, o->name);
 	}
 	return 0;
 }
 
-int cmd_vm_list(int argc, char **argv)
+CLI_CMD(cmd_vm_list)
 {
 	json_object *all;
 	struct dirent *de;
@@ -307,7 +306,7 @@ int cmd_vm_list(int argc, char **argv)
 	return 0;
 }
 
-int cmd_vm_info(int argc, char **argv)
+CLI_CMD(cmd_vm_info)
 {
 	json_object *res;
 	int r;
@@ -326,7 +325,7 @@ int cmd_vm_info(int argc, char **argv)
 	return 0;
 }
 
-int cmd_vm_stop(int argc, char **argv)
+CLI_CMD(cmd_vm_stop)
 {
 	json_object *res, *jpid;
 	const char *name;
@@ -376,28 +375,32 @@ static void on_sigint(int sig)
 	interrupted = 1;
 }
 
-int cmd_vm_console(int argc, char **argv)
+const char cmd_vm_console_help[] =
+	"usage: hvpatch vm console NAME [-f|--follow]\n"
+	"Print the guest's serial console; --follow keeps printing until the VM stops or ^C.\n";
+
+const struct cli_opt cmd_vm_console_opts[] = {
+	{ "follow", 'f', CLI_OPT_FLAG },
+	{ NULL }
+};
+
+static int console_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
 {
-	static const struct option opts[] = {
-		{ "follow", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
+	bool *follow = ctx;
+
+	(void)opt, (void)arg, (void)num;
+	*follow = true;
+	return 0;
+}
+
+CLI_CMD(cmd_vm_console)
+{
 	char path[PATH_MAX], sock[PATH_MAX], buf[4096];
 	bool follow = false;
-	int c, fd, r;
+	int fd, r;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
-		if (c == 'f')
-			follow = true;
-		else if (c == 'h')
-			return printf("usage: hvpatch vm console NAME [-f|--follow]\n"
-				      "Print the guest's serial console; --follow keeps printing "
-				      "until the VM stops or ^C.\n") < 0;
-		else
-			return usage_error("vm console: bad option");
-	}
+	if ((r = cli_parse_opts(cmd, argc, argv, console_set, &follow)))
+		return r == CLI_DONE ? 0 : r;
 	if ((r = cli_positional(argc, argv, 1, "the VM's NAME")))
 		return r;
 	if (!hvp_name_valid(argv[optind]))

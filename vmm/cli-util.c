@@ -145,6 +145,71 @@ int cli_positional(int argc, char **argv, int n, const char *what)
 	return 0;
 }
 
+void cli_print_help(const struct cli_cmd *cmd)
+{
+	if (cmd->help)
+		fputs(cmd->help, stdout);
+	else
+		printf("usage: hvpatch %s\n", cmd->synopsis);
+}
+
+#define CLI_MAX_OPTS	32
+#define CLI_OPT_VAL	256	/* a long option's getopt value: clear of every -x */
+
+int cli_parse_opts(const struct cli_cmd *cmd, int argc, char **argv, cli_set_fn *set, void *ctx)
+{
+	static const int has_arg[] = {
+		[CLI_OPT_FLAG] = no_argument,
+		[CLI_OPT_STR] = required_argument,
+		[CLI_OPT_NUM] = required_argument,
+		[CLI_OPT_NUM_OPTIONAL] = optional_argument,
+	};
+	static const char *const arg_suffix[] = { "", ":", "::" };	/* by has_arg */
+	struct option lopts[CLI_MAX_OPTS + 2] = { { "help", no_argument, NULL, 'h' } };
+	char sopts[3 * CLI_MAX_OPTS + 2] = "h", what[64], flag[64];
+	const struct cli_opt *o;
+	unsigned i, n;
+	uint64_t num;
+	int c, r;
+
+	for (n = 0; cmd->opts[n].name && n < CLI_MAX_OPTS; n++) {
+		o = &cmd->opts[n];
+		lopts[n + 1] = (struct option){ o->name, has_arg[o->type], NULL,
+						CLI_OPT_VAL + (int)n };
+		if (o->short_name)
+			snprintf(sopts + strlen(sopts), sizeof(sopts) - strlen(sopts), "%c%s",
+				 o->short_name, arg_suffix[has_arg[o->type]]);
+	}
+	optind = 0;
+	while ((c = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
+		if (c == 'h') {
+			cli_print_help(cmd);
+			return CLI_DONE;
+		}
+		if (c >= CLI_OPT_VAL)
+			i = (unsigned)(c - CLI_OPT_VAL);
+		else
+			for (i = 0; i < n && cmd->opts[i].short_name != c; i++)
+				;
+		if (i >= n) {	/* getopt said what */
+			snprintf(what, sizeof(what), "%s%s%s", cmd->group, cmd->name ? " " : "",
+				 cmd->name ? cmd->name : "");
+			return usage_error("%s: bad option (see 'hvpatch %s --help')", what, what);
+		}
+		o = &cmd->opts[i];
+		num = 0;
+		if ((o->type == CLI_OPT_NUM || o->type == CLI_OPT_NUM_OPTIONAL) && optarg) {
+			snprintf(flag, sizeof(flag), "--%s", o->name);
+			if (cli_parse_u64(flag, optarg, o->min, o->max, &num))
+				return EXIT_USAGE;
+		}
+		r = set(ctx, i, optarg, num);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 /* ---- talking to a service ---- */
 
 /*

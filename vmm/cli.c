@@ -1,64 +1,39 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * hvpatch: the command line.  Every command but `vm start`, `doctor`,
- * `patch methods`, `bench` and `report` is a request to a VM's service over
- * its control socket.  Exit status: 0 success, 1 failure, 2 usage.
+ * hvpatch: the command line's global options and its one command table;
+ * each command group lives in a builtin-*.c.  Every command but `vm start`,
+ * `doctor`, `patch methods`, `bench` and `report` is a request to a VM's
+ * service over its control socket.  Exit status: 0 success, 1 failure,
+ * 2 usage.
  */
 #include "config.h"
 
-#include <errno.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <limits.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <json-c/json.h>
-
-#include "bench.h"
 #include "builtin.h"
-#include "doctor.h"
-#include "hvp_ctl.h"
-#include "methods.h"
-#include "patch.h"
-#ifdef HVP_HAVE_REPORT
-#include "report.h"
-#endif
 #include "util.h"
-#include "vm.h"
-#include "vmstate.h"
 
-/* ---- dispatch ---- */
-
-struct command {
-	const char *group, *name;	/* name NULL: the group is the command */
-	int (*fn)(int argc, char **argv);
-	const char *synopsis;
-};
-
-static const struct command commands[] = {
-	{ "vm", "start", cmd_vm_start, "vm start NAME [--backend kvm|qemu|libvirt [-c URI]] [--vcpus N] [--mem MiB] [--keys LIST] [--rate N|max] [--nmi-rate HZ] [--nmi-key KEY] [--fault-test[=VCPU]] [--hostile MODE]" },
+static const struct cli_cmd commands[] = {
+	{ "vm", "start", cmd_vm_start, "vm start NAME [--backend kvm|qemu|libvirt [-c URI]] [--vcpus N] [--mem MiB] [--keys LIST] [--rate N|max] [--nmi-rate HZ] [--nmi-key KEY] [--fault-test[=VCPU]] [--hostile MODE]",
+	  cmd_vm_start_help, cmd_vm_start_opts },
 	{ "vm", "attach", cmd_vm_attach, "vm attach NAME" },
 	{ "vm", "list", cmd_vm_list, "vm list" },
 	{ "vm", "info", cmd_vm_info, "vm info NAME" },
 	{ "vm", "stop", cmd_vm_stop, "vm stop NAME" },
-	{ "vm", "console", cmd_vm_console, "vm console NAME [-f]" },
-	{ "sites", "list", cmd_sites, "sites list NAME [--key KEY] [--verbose]" },
+	{ "vm", "console", cmd_vm_console, "vm console NAME [-f]",
+	  cmd_vm_console_help, cmd_vm_console_opts },
+	{ "sites", "list", cmd_sites, "sites list NAME [--key KEY] [--verbose]",
+	  cmd_sites_help, cmd_sites_opts },
 	{ "stats", NULL, cmd_stats, "stats NAME" },
-	{ "patch", "apply", cmd_patch_apply, "patch apply NAME KEY TARGET [--method M] [--sync kick|nmi] [--timeout MS] [--repeat N [--verify]] [--unsafe]" },
+	{ "patch", "apply", cmd_patch_apply, "patch apply NAME KEY TARGET [--method M] [--sync kick|nmi] [--timeout MS] [--repeat N [--verify]] [--unsafe]",
+	  cmd_patch_apply_help, cmd_patch_apply_opts },
 	{ "patch", "methods", cmd_patch_methods, "patch methods" },
-	{ "bench", "run", cmd_bench_run, "bench run [--quick] [--out DIR] [--vcpus LIST] [--methods LIST] [--sync LIST] [--rates LIST] [--nmi-rates LIST] [--sites LIST] [--backends LIST] [--repeat N]" },
-	{ "report", NULL, cmd_report, "report html|json|text|csv DIR" },
+	{ "bench", "run", cmd_bench_run, "bench run [--quick] [--out DIR] [--vcpus LIST] [--methods LIST] [--sync LIST] [--rates LIST] [--nmi-rates LIST] [--sites LIST] [--backends LIST] [--repeat N]",
+	  cmd_bench_run_help, cmd_bench_run_opts },
+	{ "report", NULL, cmd_report, "report html|json|text|csv DIR", cmd_report_help },
 	{ "doctor", NULL, cmd_doctor, "doctor" },
 };
 
@@ -78,16 +53,15 @@ static void usage(FILE *f, const char *group)
 		   "$XDG_RUNTIME_DIR/hvpatch for other users), a directory of yours, mode 0700.\n");
 }
 
-static bool simple_help(int argc, char **argv, const struct command *c)
+/* Run cmd on argv (from its own name on). */
+static int run(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	/* commands with their own --help text parse it themselves */
-	if (c->fn == cmd_vm_start || c->fn == cmd_patch_apply || c->fn == cmd_bench_run ||
-	    c->fn == cmd_sites || c->fn == cmd_vm_console || c->fn == cmd_report)
-		return false;
-	if (!cli_want_help(argc, argv))
-		return false;
-	printf("usage: hvpatch %s\n", c->synopsis);
-	return true;
+	/* a command with options answers --help as it parses them */
+	if (!cmd->opts && cli_want_help(argc, argv)) {
+		cli_print_help(cmd);
+		return 0;
+	}
+	return cmd->fn(cmd, argc, argv);
 }
 
 int main(int argc, char **argv)
@@ -125,7 +99,7 @@ int main(int argc, char **argv)
 	}
 	group = argv[optind];
 	for (i = 0; i < HVP_ARRAY_SIZE(commands); i++) {
-		const struct command *cmd = &commands[i];
+		const struct cli_cmd *cmd = &commands[i];
 
 		if (strcmp(cmd->group, group))
 			continue;
@@ -133,12 +107,12 @@ int main(int argc, char **argv)
 		if (!cmd->name) {
 			argc -= optind;
 			argv += optind;
-			return simple_help(argc, argv, cmd) ? 0 : cmd->fn(argc, argv);
+			return run(cmd, argc, argv);
 		}
 		if (optind + 1 < argc && !strcmp(cmd->name, argv[optind + 1])) {
 			argc -= optind + 1;
 			argv += optind + 1;
-			return simple_help(argc, argv, cmd) ? 0 : cmd->fn(argc, argv);
+			return run(cmd, argc, argv);
 		}
 	}
 	if (group_known) {
