@@ -64,14 +64,8 @@ CLI_CMD(cmd_sites)
 		json_object_put(args);
 		return r;
 	}
-	r = cli_call_service(argv[optind], "sites", args, 10000, &res);
-	if (r)
+	if ((r = cli_call_show(argv[optind], "sites", args, 10000, &res)) || !res)
 		return r;
-	if (cli_json_mode) {
-		cli_print_json(res);
-		json_object_put(res);
-		return 0;
-	}
 	json_object_object_get_ex(res, "keys", &keys);
 	printf("%-8s %-10s %6s  %-10s %s\n", "KEY", "KIND", "SITES", "CURRENT", "TARGETS");
 	for (i = 0; i < json_object_array_length(keys); i++) {

@@ -18,14 +18,8 @@ CLI_CMD(cmd_stats)
 	optind = 1;
 	if ((r = cli_positional(argc, argv, 1, "the VM's NAME")))
 		return r;
-	r = cli_call_service(argv[optind], "stats", NULL, 10000, &res);
-	if (r)
+	if ((r = cli_call_show(argv[optind], "stats", NULL, 10000, &res)) || !res)
 		return r;
-	if (cli_json_mode) {
-		cli_print_json(res);
-		json_object_put(res);
-		return 0;
-	}
 	json_object_object_get_ex(res, "vcpus", &vcpus);
 	printf("%-4s %-8s %12s %14s %9s %8s %6s %12s\n", "VCPU", "STATE", "LOOPS", "CALLS",
 	       "BP_TRAPS", "NMIS", "FAULTS", "MAX_GAP_US");

@@ -314,13 +314,9 @@ CLI_CMD(cmd_vm_info)
 	optind = 1;
 	if ((r = cli_positional(argc, argv, 1, "the VM's NAME")))
 		return r;
-	r = cli_call_service(argv[optind], "info", NULL, 5000, &res);
-	if (r)
+	if ((r = cli_call_show(argv[optind], "info", NULL, 5000, &res)) || !res)
 		return r;
-	if (cli_json_mode)
-		cli_print_json(res);
-	else
-		cli_print_tree(res, 0);
+	cli_print_tree(res, 0);
 	json_object_put(res);
 	return 0;
 }

@@ -106,6 +106,12 @@ int cli_rundir_ok(void);
  */
 int cli_call_service(const char *name, const char *cmd, json_object *args, int timeout_ms,
 		     json_object **result);
+/*
+ * A request whose -j answer is its result as it stands: with -j, print it
+ * and return 0 with *result NULL; else 0 and *result to print as text.
+ */
+int cli_call_show(const char *name, const char *cmd, json_object *args, int timeout_ms,
+		  json_object **result);
 /* Fork the VM's service and wait until its agent is ready. */
 int cli_spawn_service(const struct hvp_vm_opts *o, int timeout);
 /* 0 when a new service now serves NAME's qemu/libvirt VM. */
@@ -115,9 +121,9 @@ int cli_find_image(char *buf, size_t len, const char *given);
 
 /*
  * The commands, by file.  Each takes its row of the command table and
- * argv from its own name on; it returns the exit status.
+ * argv from its own name on; it returns the exit status.  (A command with
+ * neither options nor a help text of its own has no use for its row.)
  */
-/* (a command without options or help of its own leaves cmd unused) */
 #define CLI_CMD(fn)	int fn(const struct cli_cmd *cmd __attribute__((unused)), int argc, char **argv)
 
 /* builtin-vm.c: a VM's life */

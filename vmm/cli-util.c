@@ -313,6 +313,19 @@ int cli_call_service(const char *name, const char *cmd, json_object *args, int t
 	return 0;
 }
 
+int cli_call_show(const char *name, const char *cmd, json_object *args, int timeout_ms,
+		  json_object **result)
+{
+	int r = cli_call_service(name, cmd, args, timeout_ms, result);
+
+	if (r || !cli_json_mode)
+		return r;
+	cli_print_json(*result);
+	json_object_put(*result);
+	*result = NULL;
+	return 0;
+}
+
 int cli_find_image(char *buf, size_t len, const char *given)
 {
 	if (given) {
