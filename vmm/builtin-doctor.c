@@ -22,10 +22,7 @@ CLI_CMD(cmd_doctor)
 	r = hvp_doctor_run(&o);
 	if (r < 0)
 		return cli_fail(HVP_ERR_INTERNAL, "doctor: %s", strerror(-r));
-	if (cli_json_mode)
-		cli_print_json(o);
-	else
-		cli_print_tree(o, 0);
+	cli_print_answer(o);
 	json_object_put(o);
 	return 0;
 }

@@ -115,11 +115,7 @@ CLI_CMD(cmd_patch_apply)
 			 (int)(a.repeat > 1 ? 3600000 : a.timeout + 60000), &res);
 	if (r)
 		return r;
-	if (cli_json_mode) {
-		cli_print_json(res);
-	} else {
-		cli_print_tree(res, 0);
-	}
+	cli_print_answer(res);
 	{
 		json_object *done;
 

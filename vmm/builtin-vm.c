@@ -314,9 +314,10 @@ CLI_CMD(cmd_vm_info)
 	optind = 1;
 	if ((r = cli_positional(argc, argv, 1, "the VM's NAME")))
 		return r;
-	if ((r = cli_call_show(argv[optind], "info", NULL, 5000, &res)) || !res)
+	r = cli_call_service(argv[optind], "info", NULL, 5000, &res);
+	if (r)
 		return r;
-	cli_print_tree(res, 0);
+	cli_print_answer(res);
 	json_object_put(res);
 	return 0;
 }

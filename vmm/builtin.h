@@ -48,6 +48,8 @@ int cli_fail(const char *cls, const char *fmt, ...) __attribute__((format(printf
 void cli_print_json(json_object *o);
 /* A generic "key: value" printer for objects and arrays (info, doctor). */
 void cli_print_tree(json_object *o, int depth);
+/* An answer as it stands: JSON with -j, else the tree. */
+void cli_print_answer(json_object *o);
 /* An integer member of o, 0 when absent. */
 int64_t cli_jint(json_object *o, const char *k);
 

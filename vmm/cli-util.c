@@ -91,6 +91,14 @@ void cli_print_tree(json_object *o, int depth)
 	}
 }
 
+void cli_print_answer(json_object *o)
+{
+	if (cli_json_mode)
+		cli_print_json(o);
+	else
+		cli_print_tree(o, 0);
+}
+
 /* ---- parsing ---- */
 
 int cli_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
