@@ -112,7 +112,7 @@ CLI_CMD(cmd_patch_apply)
 	json_object_object_add(args, "target", json_object_new_string(argv[optind + 2]));
 	/* the service answers when the patch (or the soak) is over */
 	r = cli_call_service(argv[optind], "patch", args,
-			 (int)(a.repeat > 1 ? 3600000 : a.timeout + 60000), &res);
+			     (int)(a.repeat > 1 ? 3600000 : a.timeout + 60000), &res);
 	if (r)
 		return r;
 	cli_print_answer(res);

@@ -74,7 +74,7 @@ CLI_CMD(cmd_vm_attach)
 	r = hvp_vmstate_read(hvp_rundir(), argv[optind], &o);
 	if (r == -ENOENT)
 		return cli_fail(HVP_ERR_NOT_FOUND, "no qemu or libvirt VM named '%s' to attach to",
-			    argv[optind]);
+				argv[optind]);
 	if (r < 0)
 		return cli_fail(HVP_ERR_INTERNAL, "VM %s: its state file is unreadable", argv[optind]);
 	r = cli_spawn_service(&o, 120);
@@ -226,7 +226,7 @@ CLI_CMD(cmd_vm_start)
 		if (hvp_vmstate_read(o->rundir, o->name, &old) == 0) {
 			if (cli_try_attach(o->name) == 0)
 				return cli_fail(HVP_ERR_REFUSED, "VM %s already exists (its service had "
-					    "died; a new one is attached)", o->name);
+						"died; a new one is attached)", o->name);
 			/* gone for good: its state is stale */
 			hvp_vmstate_remove(o->rundir, o->name);
 		}

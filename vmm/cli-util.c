@@ -247,15 +247,15 @@ static int service_gone(const char *name, int r)
 		snprintf(log, sizeof(log), "?");
 	if (!pid)
 		return cli_fail(HVP_ERR_INTERNAL, "VM %s: the service broke the connection without "
-			    "answering (%s); it left no pid file; see its log: %s", name,
-			    strerror(-r), log);
+				"answering (%s); it left no pid file; see its log: %s", name,
+				strerror(-r), log);
 	/* the socket closes a moment before the process is gone */
 	for (i = 0; i < 100 && !hvp_proc_gone(pid); i++)
 		usleep(10000);
 	if (!hvp_proc_gone(pid))
 		return cli_fail(HVP_ERR_INTERNAL, "VM %s: its service (pid %ld) broke the connection "
-			    "without answering (%s) and still runs; see its log: %s", name,
-			    (long)pid, strerror(-r), log);
+				"without answering (%s) and still runs; see its log: %s", name,
+				(long)pid, strerror(-r), log);
 	if (hvp_proc_zombie_status(pid, &status) == 0)
 		hvp_proc_describe_status(how, sizeof(how), status);
 	else
@@ -264,11 +264,11 @@ static int service_gone(const char *name, int r)
 	if (hvp_vmstate_exists(hvp_rundir(), name))
 		attach = "; its VM may still run: 'hvpatch vm attach NAME' takes it over";
 	return cli_fail(HVP_ERR_INTERNAL, "VM %s: its service (pid %ld) died during the request (%s); "
-		    "see its log: %s%s", name, (long)pid, how, log, attach);
+			"see its log: %s%s", name, (long)pid, how, log, attach);
 }
 
 int cli_call_service(const char *name, const char *cmd, json_object *args, int timeout_ms,
-			json_object **result)
+		     json_object **result)
 {
 	char path[PATH_MAX];
 	json_object *resp = NULL, *ok, *v;
@@ -294,10 +294,10 @@ int cli_call_service(const char *name, const char *cmd, json_object *args, int t
 	json_object_put(args);
 	if (r == -ENOENT || r == -ECONNREFUSED)
 		return cli_fail(HVP_ERR_NOT_FOUND, "no VM named '%s' (is it running? see 'hvpatch vm list')",
-			    name);
+				name);
 	if (r == -ETIMEDOUT)
 		return cli_fail(HVP_ERR_INTERNAL, "VM %s: the service did not answer within %d s", name,
-			    timeout_ms / 1000);
+				timeout_ms / 1000);
 	if (r == -ECONNRESET || r == -EPIPE)
 		return service_gone(name, r);
 	if (r < 0)
@@ -344,7 +344,7 @@ int cli_find_image(char *buf, size_t len, const char *given)
 	}
 	if (hvp_guest_image_find(buf, len) < 0)
 		return cli_fail(HVP_ERR_NOT_FOUND,
-			    "guest image not found: build it (./quickstart build) or set HVPATCH_GUEST");
+				"guest image not found: build it (./quickstart build) or set HVPATCH_GUEST");
 	return 0;
 }
 
