@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "hvp_ctl.h"
+#include "methods.h"
 #include "patch.h"
 #include "service.h"
 #include "util.h"
@@ -497,22 +498,6 @@ static json_object *do_stop(struct hvp_service *s)
 	return hvp_ctl_ok_new(NULL);
 }
 
-static json_object *do_methods(void)
-{
-	json_object *arr = json_object_new_array();
-	int i;
-
-	for (i = 0; i < HVP_METHOD__COUNT; i++) {
-		json_object *m = json_object_new_object();
-
-		json_object_object_add(m, "name", json_object_new_string(hvp_methods[i].name));
-		json_object_object_add(m, "summary", json_object_new_string(hvp_methods[i].summary));
-		json_object_object_add(m, "unsafe", json_object_new_boolean(hvp_methods[i].unsafe));
-		json_object_array_add(arr, m);
-	}
-	return arr;
-}
-
 static const char *arg_str(json_object *args, const char *name)
 {
 	json_object *v;
@@ -964,6 +949,6 @@ json_object *hvp_service_handle(void *ctx, const char *cmd, json_object *args,
 	if (!strcmp(cmd, "patch"))
 		return do_patch(s, args);
 	if (!strcmp(cmd, "methods"))
-		return hvp_ctl_ok_new(do_methods());
+		return hvp_ctl_ok_new(hvp_methods_json());
 	return hvp_ctl_error_new(HVP_ERR_USAGE, "unknown command '%s'", cmd);
 }

@@ -29,6 +29,7 @@
 #include "service.h"
 #include "util.h"
 #include "vm.h"
+#include "vmstate.h"
 
 #define BOOT_TIMEOUT_MS		30000
 
@@ -428,31 +429,10 @@ static int write_pidfile(const struct hvp_service *s, char *err, size_t errlen)
  */
 static void write_state(const struct hvp_service *s)
 {
-	const struct hvp_vm_opts *o = &s->opts;
-	json_object *j = json_object_new_object();
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	char err[PATH_MAX + 128];
 
-	json_object_object_add(j, "name", json_object_new_string(o->name));
-	json_object_object_add(j, "backend", json_object_new_string(o->backend));
-	json_object_object_add(j, "uri", json_object_new_string(o->uri));
-	json_object_object_add(j, "vcpus", json_object_new_int((int)o->vcpus));
-	json_object_object_add(j, "mem_mib", json_object_new_int((int)o->mem_mib));
-	json_object_object_add(j, "image", json_object_new_string(o->image));
-	json_object_object_add(j, "keys", json_object_new_string(o->keys));
-	if (hvp_vm_path(path, sizeof(path), o->rundir, o->name, ".vm.json") == 0) {
-		char err[PATH_MAX + 128];
-		int fd;
-
-		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-		fd = hvp_runfile_open(tmp, HVP_RUNFILE_NEW, err, sizeof(err));
-		if (fd < 0)
-			svc_log("state file: %s", err);
-		else if (json_object_to_fd(fd, j, JSON_C_TO_STRING_PLAIN) == 0 && fsync(fd) == 0)
-			rename(tmp, path);	/* replaces a link, never follows it */
-		if (fd >= 0)
-			close(fd);
-	}
-	json_object_put(j);
+	if (hvp_vmstate_write(&s->opts, err, sizeof(err)) < 0)
+		svc_log("state file: %s", err);
 }
 
 /*
