@@ -14,9 +14,7 @@
 #include "hvp_ctl.h"
 #include "methods.h"
 #include "patch.h"
-#ifdef HVP_HAVE_REPORT
 #include "report.h"
-#endif
 
 const char cmd_bench_run_help[] =
 	"usage: hvpatch bench run [options]\n"
@@ -234,11 +232,6 @@ CLI_CMD(cmd_report)
 	if (strcmp(argv[1], "html") && strcmp(argv[1], "json") && strcmp(argv[1], "text") &&
 	    strcmp(argv[1], "csv"))
 		return usage_error("report: unknown format '%.64s' (html, json, text, csv)", argv[1]);
-#ifndef HVP_HAVE_REPORT
-	(void)rep;
-	(void)err;
-	return cli_fail(HVP_ERR_INTERNAL, "the report renderer is not built in this version");
-#else
 	r = hvp_report_load(argv[2], &rep, err, sizeof(err));
 	if (r < 0)
 		return cli_fail(HVP_ERR_NOT_FOUND, "%s", err);
@@ -247,5 +240,4 @@ CLI_CMD(cmd_report)
 	if (r < 0)
 		return cli_fail(HVP_ERR_INTERNAL, "%s", err);
 	return 0;
-#endif
 }
