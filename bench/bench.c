@@ -31,9 +31,9 @@
 #include "util.h"
 #include "witness.h"
 
-#define WINDOW_NS	100000000ull	/* unit costs: 100 ms windows */
-#define WINDOWS		8
-#define ROUND_SAMPLES	30
+#define WINDOW_NS     100000000ull /* unit costs: 100 ms windows */
+#define WINDOWS	      8
+#define ROUND_SAMPLES 30
 
 /* ---- statistics ---- */
 
@@ -101,14 +101,14 @@ const char *const hvp_bench_backends[HVP_BENCH_NR_BE] = { "kvm", "qemu", "libvir
 
 struct bench {
 	const struct hvp_bench_opts *o;
-	struct hvp_service *vm;		/* at most one alive: two host cores */
+	struct hvp_service *vm; /* at most one alive: two host cores */
 	unsigned vm_vcpus;
 	unsigned vm_backend;
 	json_object *cells;
-	unsigned done, total;		/* progress */
+	unsigned done, total; /* progress */
 	double kick_round_ns, nmi_round_ns;
 	bool witness_ok;
-	struct hvp_bpf_witness *bpf;	/* NULL: absent, bpf_why says why */
+	struct hvp_bpf_witness *bpf; /* NULL: absent, bpf_why says why */
 	char bpf_why[256];
 };
 
@@ -171,7 +171,7 @@ static void workload(struct bench *b, const struct hvp_key_info *key, uint64_t r
 	__atomic_store_n(&cfg->rate, rate, __ATOMIC_RELEASE);
 	__atomic_store_n(&cfg->key_mask, key ? 1u << key->index : 0, __ATOMIC_RELEASE);
 	hvp_service_set_nmi(b->vm, nmi_hz, nmi_hz ? key : NULL);
-	hvp_sleep_ns(30000000);	/* let every vCPU settle into it */
+	hvp_sleep_ns(30000000); /* let every vCPU settle into it */
 }
 
 static const struct hvp_key_info *key_for_sites(struct hvp_service *s, unsigned sites)
@@ -312,9 +312,9 @@ struct cell {
 	unsigned n, completed;
 	uint64_t faults;
 	double lat[256], rounds[256], retries[256], rollbacks[256], traps[256], stall[256];
-	double vstall[HVP_MAX_VCPUS][256];	/* each vCPU's own longest gap */
+	double vstall[HVP_MAX_VCPUS][256]; /* each vCPU's own longest gap */
 	bool ok[256];
-	struct hvp_kvm_witness w;	/* sums over this cell's attempts */
+	struct hvp_kvm_witness w; /* sums over this cell's attempts */
 	uint64_t exits;
 	uint64_t bpf_exits, bpf_pio;
 };
@@ -324,7 +324,7 @@ enum { G_LATENCY, G_HITRATE, G_NMI, G_BATCH, G_VCPUS, G_BACKEND };
 
 struct point {
 	unsigned group;
-	unsigned backend;		/* HVP_BENCH_BE_* */
+	unsigned backend; /* HVP_BENCH_BE_* */
 	enum hvp_sync_kind sync;
 	unsigned vcpus;
 	uint64_t rate, nmi_rate;
@@ -389,7 +389,8 @@ static void settle(struct hvp_service *s)
 		hvp_sleep_ns(100000);
 		for (i = 0, moved = 0; i < be->nr_vcpus; i++)
 			moved += !be->ops->vcpu_alive(be, i) ||
-				 __atomic_load_n(&agent->vcpu[i].loops, __ATOMIC_RELAXED) != before[i];
+				 __atomic_load_n(&agent->vcpu[i].loops, __ATOMIC_RELAXED) !=
+					 before[i];
 	} while (moved < be->nr_vcpus && hvp_now_ns() < deadline);
 }
 
@@ -427,11 +428,14 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	json_object_object_add(p, "vcpus", json_object_new_int((int)pt->vcpus));
 	json_object_object_add(p, "rate", json_object_new_int64((int64_t)pt->rate));
 	json_object_object_add(p, "nmi_rate", json_object_new_int64((int64_t)pt->nmi_rate));
-	json_object_object_add(p, "key", json_object_new_string(key_for_sites(b->vm, pt->sites)->name));
+	json_object_object_add(p, "key",
+			       json_object_new_string(key_for_sites(b->vm, pt->sites)->name));
 	json_object_object_add(p, "sites", json_object_new_int((int)pt->sites));
-	json_object_object_add(p, "backend", json_object_new_string(hvp_bench_backends[pt->backend]));
+	json_object_object_add(p, "backend",
+			       json_object_new_string(hvp_bench_backends[pt->backend]));
 	json_object_object_add(o, "params", p);
-	json_object_object_add(o, "overcommitted", json_object_new_boolean(pt->vcpus + 1 > (unsigned)cores));
+	json_object_object_add(o, "overcommitted",
+			       json_object_new_boolean(pt->vcpus + 1 > (unsigned)cores));
 	json_object_object_add(o, "attempts", json_object_new_int((int)c->n));
 	json_object_object_add(o, "completed", json_object_new_int((int)c->completed));
 	json_object_object_add(o, "completion_rate",
@@ -454,24 +458,29 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	/* The witnesses watch this process's own vCPU threads: a qemu or
 	 * libvirt VM's vCPUs are QEMU's, so there they measure nothing. */
 	own = pt->backend == HVP_BENCH_BE_KVM;
-	json_object_object_add(w, "kvm_exits", b->witness_ok && own ?
-			       json_object_new_int64((int64_t)c->w.exits) : NULL);
-	json_object_object_add(w, "kvm_signal_exits", b->witness_ok && own ?
-			       json_object_new_int64((int64_t)c->w.signal_exits) : NULL);
-	json_object_object_add(w, "kvm_nmi_injections", b->witness_ok && own ?
-			       json_object_new_int64((int64_t)c->w.nmi_injections) : NULL);
+	json_object_object_add(w, "kvm_exits",
+			       b->witness_ok && own ? json_object_new_int64((int64_t)c->w.exits) :
+						      NULL);
+	json_object_object_add(w, "kvm_signal_exits",
+			       b->witness_ok && own ?
+				       json_object_new_int64((int64_t)c->w.signal_exits) :
+				       NULL);
+	json_object_object_add(w, "kvm_nmi_injections",
+			       b->witness_ok && own ?
+				       json_object_new_int64((int64_t)c->w.nmi_injections) :
+				       NULL);
 	json_object_object_add(w, "hvpatch_exits", json_object_new_int64((int64_t)c->exits));
-	json_object_object_add(w, "bpf_userspace_exits", b->bpf && own ?
-			       json_object_new_int64((int64_t)c->bpf_exits) : NULL);
-	json_object_object_add(w, "bpf_pio", b->bpf && own ?
-			       json_object_new_int64((int64_t)c->bpf_pio) : NULL);
+	json_object_object_add(w, "bpf_userspace_exits",
+			       b->bpf && own ? json_object_new_int64((int64_t)c->bpf_exits) : NULL);
+	json_object_object_add(w, "bpf_pio",
+			       b->bpf && own ? json_object_new_int64((int64_t)c->bpf_pio) : NULL);
 	json_object_object_add(o, "witness", w);
-#define RAW(name, arr)								\
-	do {									\
-		a = json_object_new_array();					\
-		for (i = 0; i < c->n; i++)					\
-			json_object_array_add(a, json_object_new_double(arr[i]));	\
-		json_object_object_add(raw, name, a);				\
+#define RAW(name, arr)                                                            \
+	do {                                                                      \
+		a = json_object_new_array();                                      \
+		for (i = 0; i < c->n; i++)                                        \
+			json_object_array_add(a, json_object_new_double(arr[i])); \
+		json_object_object_add(raw, name, a);                             \
 	} while (0)
 	RAW("latency_ns", c->lat);
 	RAW("max_stall_ns", c->stall);
@@ -520,7 +529,9 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 		for (m = 0; m < nm; m++) {
 			struct hvp_patch_ctx ctx = patch_ctx(b);
 			struct hvp_patch_req rq = {
-				.key = k, .method = methods[m], .sync = pt->sync,
+				.key = k,
+				.method = methods[m],
+				.sync = pt->sync,
 				.timeout_ms = b->o->timeout_ms,
 			};
 			struct hvp_patch_result res;
@@ -561,7 +572,8 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			c->w.nmi_injections += w1.nmi_injections - w0.nmi_injections;
 			c->exits += e1 - e0;
 			if (ret < 0)
-				fprintf(stderr, "\nbench: %s: %s\n", hvp_methods[methods[m]].name, res.reason);
+				fprintf(stderr, "\nbench: %s: %s\n", hvp_methods[methods[m]].name,
+					res.reason);
 			c->lat[c->n] = (double)res.latency_ns;
 			c->rounds[c->n] = res.sync_rounds;
 			c->retries[c->n] = res.retries;
@@ -598,7 +610,11 @@ static unsigned plan(const struct hvp_bench_opts *o, struct point *pts, unsigned
 {
 	unsigned n = 0, i, s;
 
-#define ADD(...) do { if (n < max) pts[n++] = (struct point){ __VA_ARGS__ }; } while (0)
+#define ADD(...)                                                  \
+	do {                                                      \
+		if (n < max)                                      \
+			pts[n++] = (struct point){ __VA_ARGS__ }; \
+	} while (0)
 	for (s = 0; s < 2; s++) {
 		if (!(o->syncs & (1u << s)))
 			continue;
@@ -655,15 +671,15 @@ void hvp_bench_defaults(struct hvp_bench_opts *o)
 		o->vcpus[1] = 2;
 		o->nr_vcpus = 2;
 	}
-#define FILL(nr, arr, q, f)							\
-	do {									\
-		if (!o->nr) {							\
-			const __typeof__(q[0]) *src = o->quick ? q : f;		\
+#define FILL(nr, arr, q, f)                                                              \
+	do {                                                                             \
+		if (!o->nr) {                                                            \
+			const __typeof__(q[0]) *src = o->quick ? q : f;                  \
 			unsigned cnt = o->quick ? HVP_ARRAY_SIZE(q) : HVP_ARRAY_SIZE(f); \
-			for (i = 0; i < cnt; i++)				\
-				o->arr[i] = src[i];				\
-			o->nr = cnt;						\
-		}								\
+			for (i = 0; i < cnt; i++)                                        \
+				o->arr[i] = src[i];                                      \
+			o->nr = cnt;                                                     \
+		}                                                                        \
 	} while (0)
 	FILL(nr_rates, rates, quick_rates, full_rates);
 	FILL(nr_nmi_rates, nmi_rates, quick_nmi, full_nmi);
@@ -693,12 +709,15 @@ static json_object *host_json(struct bench *b)
 	json_object_object_add(h, "cores", json_object_new_int((int)sysconf(_SC_NPROCESSORS_ONLN)));
 	if (uname(&u) == 0)
 		json_object_object_add(h, "kernel", json_object_new_string(u.release));
-	json_object_object_add(h, "kvm_module", json_object_new_string(
-		access("/sys/module/kvm_pvm", F_OK) == 0 ? "kvm_pvm" :
-		access("/sys/module/kvm_intel", F_OK) == 0 ? "kvm_intel" :
-		access("/sys/module/kvm_amd", F_OK) == 0 ? "kvm_amd" : "unknown"));
-	json_object_object_add(h, "tsc_khz", json_object_new_int64(
-		b->vm ? (int64_t)hvp_service_backend(b->vm)->tsc_khz : 0));
+	json_object_object_add(h, "kvm_module",
+			       json_object_new_string(
+				       access("/sys/module/kvm_pvm", F_OK) == 0	  ? "kvm_pvm" :
+				       access("/sys/module/kvm_intel", F_OK) == 0 ? "kvm_intel" :
+				       access("/sys/module/kvm_amd", F_OK) == 0	  ? "kvm_amd" :
+										    "unknown"));
+	json_object_object_add(h, "tsc_khz",
+			       json_object_new_int64(
+				       b->vm ? (int64_t)hvp_service_backend(b->vm)->tsc_khz : 0));
 	return h;
 }
 
@@ -746,8 +765,10 @@ int hvp_bench_run(const struct hvp_bench_opts *o, char *err, size_t errlen)
 	json_object_object_add(report, "duration_s",
 			       json_object_new_double((double)(hvp_now_ns() - t0) / 1e9));
 	wit = json_object_new_object();
-	json_object_object_add(wit, "kvm_stats", json_object_new_string(
-		b.witness_ok ? "available" : "absent: KVM_GET_STATS_FD not offered"));
+	json_object_object_add(wit, "kvm_stats",
+			       json_object_new_string(
+				       b.witness_ok ? "available" :
+						      "absent: KVM_GET_STATS_FD not offered"));
 	if (b.bpf) {
 		json_object_object_add(wit, "bpf", json_object_new_string("available"));
 	} else {

@@ -7,31 +7,31 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define HVP_BENCH_MAX_LIST	16
+#define HVP_BENCH_MAX_LIST 16
 
 /* The backend group compares the same methods on each backend. */
-#define HVP_BENCH_BE_KVM	0
-#define HVP_BENCH_BE_QEMU	1
-#define HVP_BENCH_BE_LIBVIRT	2
-#define HVP_BENCH_NR_BE		3
+#define HVP_BENCH_BE_KVM     0
+#define HVP_BENCH_BE_QEMU    1
+#define HVP_BENCH_BE_LIBVIRT 2
+#define HVP_BENCH_NR_BE	     3
 extern const char *const hvp_bench_backends[HVP_BENCH_NR_BE];
 
 struct hvp_bench_opts {
 	bool quick;
-	bool progress;			/* a progress bar on stderr       */
-	char out[PATH_MAX];		/* report directory               */
-	char image[PATH_MAX];		/* guest ELF                      */
-	unsigned repeat;		/* samples per cell               */
-	unsigned methods;		/* bit per enum hvp_method        */
-	unsigned syncs;			/* bit per enum hvp_sync_kind     */
+	bool progress;	      /* a progress bar on stderr       */
+	char out[PATH_MAX];   /* report directory               */
+	char image[PATH_MAX]; /* guest ELF                      */
+	unsigned repeat;      /* samples per cell               */
+	unsigned methods;     /* bit per enum hvp_method        */
+	unsigned syncs;	      /* bit per enum hvp_sync_kind     */
 	unsigned nr_vcpus, vcpus[HVP_BENCH_MAX_LIST];
 	unsigned nr_rates;
-	uint64_t rates[HVP_BENCH_MAX_LIST];	/* 0 = tight loop */
+	uint64_t rates[HVP_BENCH_MAX_LIST]; /* 0 = tight loop */
 	unsigned nr_nmi_rates;
 	uint64_t nmi_rates[HVP_BENCH_MAX_LIST];
-	unsigned nr_sites, sites[HVP_BENCH_MAX_LIST];	/* 1, 16, 256, 1024 */
-	int timeout_ms;			/* per patch                      */
-	unsigned backends;		/* bit per HVP_BENCH_BE_*: the backend group */
+	unsigned nr_sites, sites[HVP_BENCH_MAX_LIST]; /* 1, 16, 256, 1024 */
+	int timeout_ms;				      /* per patch                      */
+	unsigned backends; /* bit per HVP_BENCH_BE_*: the backend group */
 };
 
 /* Fill the defaults for a quick or a full run (lists left empty get them). */

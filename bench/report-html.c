@@ -16,8 +16,8 @@
 #include "svg.h"
 #include "util.h"
 
-#define MAX_CDF_POINTS	2000
-#define MAX_BOXES	48
+#define MAX_CDF_POINTS 2000
+#define MAX_BOXES      48
 
 static const char css[] =
 	"body{font-family:sans-serif;margin:1.5em auto;max-width:1180px;padding:0 1em;color:#222}"
@@ -177,7 +177,8 @@ static void chart_cdf(FILE *f, const struct rep *r)
 	fputs("<h2>Latency, per method</h2>\n<p class=\"read\">The cumulative distribution of "
 	      "every patch's latency in the <code>latency</code> group (tight loops): a curve "
 	      "further left is faster, a flatter top is a longer tail. Solid lines are 1 vCPU, "
-	      "dashed 2, dotted more; an open marker is an attempt that did not complete.</p>\n", f);
+	      "dashed 2, dotted more; an open marker is an attempt that did not complete.</p>\n",
+	      f);
 	for (i = 0; i < r->n; i++) {
 		const struct rcell *c = &r->c[i];
 
@@ -201,10 +202,15 @@ static void chart_cdf(FILE *f, const struct rep *r)
 
 		snprintf(title, sizeof(title), "Latency CDF, %s sync, tight loops", syncs[s]);
 		svg_chart_init(&ch, title);
-		ch.x = (struct svg_axis){ .kind = SVG_LOG, .unit = SVG_U_NS,
+		ch.x = (struct svg_axis){ .kind = SVG_LOG,
+					  .unit = SVG_U_NS,
 					  .label = "patch latency (log scale)" };
-		ch.y = (struct svg_axis){ .kind = SVG_LIN, .unit = SVG_U_RATIO, .fixed = true,
-					  .min = 0, .max = 1, .label = "fraction of patches" };
+		ch.y = (struct svg_axis){ .kind = SVG_LIN,
+					  .unit = SVG_U_RATIO,
+					  .fixed = true,
+					  .min = 0,
+					  .max = 1,
+					  .label = "fraction of patches" };
 		ch.hollow_label = "did not complete";
 		for (i = 0; i < r->n; i++) {
 			const struct rcell *c = &r->c[i];
@@ -228,7 +234,9 @@ static void chart_stall(FILE *f, const struct rep *r)
 {
 	struct svg_boxes b = {
 		.title = "Max stall per patch (longest workload loop gap of any vCPU)",
-		.y = { .kind = SVG_LOG, .unit = SVG_U_NS, .zero_band = true,
+		.y = { .kind = SVG_LOG,
+		       .unit = SVG_U_NS,
+		       .zero_band = true,
 		       .label = "max stall (log; 0 at the bottom)" },
 	};
 	struct svg_box boxes[MAX_BOXES];
@@ -238,7 +246,8 @@ static void chart_stall(FILE *f, const struct rep *r)
 	      "<code>latency</code> group, the distribution over its patches of the longest gap "
 	      "any vCPU's workload loop saw while the patch ran: the box spans p50 to p90 (black "
 	      "bar: p50), the short coloured bar is p99, the whisker min to max. An open box "
-	      "marks an overcommitted cell.</p>\n", f);
+	      "marks an overcommitted cell.</p>\n",
+	      f);
 	for (i = 0; i < r->n && b.n < MAX_BOXES; i++) {
 		const struct rcell *c = &r->c[i];
 		struct svg_box *x = &boxes[b.n];
@@ -266,22 +275,55 @@ static void chart_stall(FILE *f, const struct rep *r)
 
 typedef double (*cell_val)(const struct rcell *c);
 
-static double v_rate(const struct rcell *c) { return c->rate; }
-static double v_nmi(const struct rcell *c) { return c->nmi_rate; }
-static double v_sites(const struct rcell *c) { return c->sites; }
-static double v_vcpus(const struct rcell *c) { return c->vcpus; }
-static double v_completion(const struct rcell *c) { return c->completion_rate; }
-static double v_rollbacks(const struct rcell *c) { return c->st[ST_ROLLBACKS][F_MEAN]; }
-static double v_lat50(const struct rcell *c) { return c->st[ST_LAT][F_P50]; }
-static double v_rounds50(const struct rcell *c) { return c->st[ST_ROUNDS][F_P50]; }
-static double v_stall99(const struct rcell *c) { return c->st[ST_STALL][F_P99]; }
-static double v_hvp_exits(const struct rcell *c) { return c->wit[WI_HVP_EXITS]; }
-static double v_kvm_exits(const struct rcell *c) { return c->wit[WI_KVM_EXITS]; }
+static double v_rate(const struct rcell *c)
+{
+	return c->rate;
+}
+static double v_nmi(const struct rcell *c)
+{
+	return c->nmi_rate;
+}
+static double v_sites(const struct rcell *c)
+{
+	return c->sites;
+}
+static double v_vcpus(const struct rcell *c)
+{
+	return c->vcpus;
+}
+static double v_completion(const struct rcell *c)
+{
+	return c->completion_rate;
+}
+static double v_rollbacks(const struct rcell *c)
+{
+	return c->st[ST_ROLLBACKS][F_MEAN];
+}
+static double v_lat50(const struct rcell *c)
+{
+	return c->st[ST_LAT][F_P50];
+}
+static double v_rounds50(const struct rcell *c)
+{
+	return c->st[ST_ROUNDS][F_P50];
+}
+static double v_stall99(const struct rcell *c)
+{
+	return c->st[ST_STALL][F_P99];
+}
+static double v_hvp_exits(const struct rcell *c)
+{
+	return c->wit[WI_HVP_EXITS];
+}
+static double v_kvm_exits(const struct rcell *c)
+{
+	return c->wit[WI_KVM_EXITS];
+}
 
 struct by_method {
-	const char *group, *sync;	/* sync NULL: any */
+	const char *group, *sync; /* sync NULL: any */
 	cell_val x, y;
-	bool zero_last;			/* the x order: 0 after the rest */
+	bool zero_last; /* the x order: 0 after the rest */
 	bool lines;
 };
 
@@ -321,7 +363,8 @@ static bool chart_by_method(FILE *f, const struct rep *r, struct svg_chart *ch,
 		/* in x order, so that the line runs left to right */
 		for (i = 1; i < n; i++)
 			for (j = i; j > 0 && cmp_x(bm->x(&r->c[idx[j - 1]]), bm->x(&r->c[idx[j]]),
-						   bm->zero_last) > 0; j--) {
+						   bm->zero_last) > 0;
+			     j--) {
 				unsigned t = idx[j];
 
 				idx[j] = idx[j - 1];
@@ -352,20 +395,31 @@ static void sweep(FILE *f, const struct rep *r, const char *group, bool nmi)
 		cell_val y;
 		struct svg_axis ax;
 	} ys[] = {
-		{ "Completion rate", v_completion,
-		  { .kind = SVG_LIN, .unit = SVG_U_RATIO, .fixed = true, .min = 0, .max = 1.05,
+		{ "Completion rate",
+		  v_completion,
+		  { .kind = SVG_LIN,
+		    .unit = SVG_U_RATIO,
+		    .fixed = true,
+		    .min = 0,
+		    .max = 1.05,
 		    .label = "patches completed" } },
-		{ "Rollbacks per patch (mean)", v_rollbacks,
-		  { .kind = SVG_LOG, .unit = SVG_U_NONE, .zero_band = true,
+		{ "Rollbacks per patch (mean)",
+		  v_rollbacks,
+		  { .kind = SVG_LOG,
+		    .unit = SVG_U_NONE,
+		    .zero_band = true,
 		    .label = "rollbacks (log; 0 at the bottom)" } },
-		{ "Time to complete (p50)", v_lat50,
+		{ "Time to complete (p50)",
+		  v_lat50,
 		  { .kind = SVG_LOG, .unit = SVG_U_NS, .label = "latency p50 (log)" } },
 	};
 	struct svg_axis xa = {
-		.kind = SVG_ORD, .unit = SVG_U_RATE, .zero_last = !nmi,
+		.kind = SVG_ORD,
+		.unit = SVG_U_RATE,
+		.zero_last = !nmi,
 		.zero_label = nmi ? "none" : "tight",
 		.label = nmi ? "NMIs per second per vCPU (evenly spaced)" :
-			 "calls per second per vCPU (evenly spaced; tight = no pause)",
+			       "calls per second per vCPU (evenly spaced; tight = no pause)",
 	};
 	unsigned k;
 	char title[128];
@@ -376,15 +430,18 @@ static void sweep(FILE *f, const struct rep *r, const char *group, bool nmi)
 	}
 	for (k = 0; k < HVP_ARRAY_SIZE(ys); k++) {
 		struct svg_chart ch;
-		struct by_method bm = { .group = group, .x = nmi ? v_nmi : v_rate, .y = ys[k].y,
-					.zero_last = !nmi, .lines = true };
+		struct by_method bm = { .group = group,
+					.x = nmi ? v_nmi : v_rate,
+					.y = ys[k].y,
+					.zero_last = !nmi,
+					.lines = true };
 
 		snprintf(title, sizeof(title), "%s against the %s", ys[k].title,
 			 nmi ? "NMI rate" : "hit rate");
 		svg_chart_init(&ch, title);
 		ch.x = xa;
 		ch.y = ys[k].ax;
-		ch.dodge = k == 0;	/* completion rates often coincide at 100% */
+		ch.dodge = k == 0; /* completion rates often coincide at 100% */
 		if (!chart_by_method(f, r, &ch, &bm))
 			note(f, "No data for this chart in the %s group.", group);
 	}
@@ -398,20 +455,26 @@ static void chart_batch(FILE *f, const struct rep *r)
 	fputs("<h2>Batch scaling</h2>\n<p class=\"read\">Keys of 1 to 1024 call sites, both axes "
 	      "log scales. A flat line is a method whose cost does not grow with the key; "
 	      "<code>bp-cancel</code> patches one site at a time by design, so its sync rounds "
-	      "grow with the key.</p>\n", f);
+	      "grow with the key.</p>\n",
+	      f);
 	if (!count_group(r, "batch")) {
 		note(f, "No cells in the batch group: no chart.", NULL);
 		return;
 	}
 	svg_chart_init(&ch, "Sync rounds (p50) against the key's sites");
-	ch.x = (struct svg_axis){ .kind = SVG_LOG, .unit = SVG_U_NONE, .label = "sites in the key (log)" };
-	ch.y = (struct svg_axis){ .kind = SVG_LOG, .unit = SVG_U_NONE, .zero_band = true,
-				  .label = "sync rounds (log)" };
+	ch.x = (struct svg_axis){ .kind = SVG_LOG,
+				  .unit = SVG_U_NONE,
+				  .label = "sites in the key (log)" };
+	ch.y = (struct svg_axis){
+		.kind = SVG_LOG, .unit = SVG_U_NONE, .zero_band = true, .label = "sync rounds (log)"
+	};
 	bm.y = v_rounds50;
 	if (!chart_by_method(f, r, &ch, &bm))
 		note(f, "No sync-round data in the batch group.", NULL);
 	svg_chart_init(&ch, "Latency (p50) against the key's sites");
-	ch.x = (struct svg_axis){ .kind = SVG_LOG, .unit = SVG_U_NONE, .label = "sites in the key (log)" };
+	ch.x = (struct svg_axis){ .kind = SVG_LOG,
+				  .unit = SVG_U_NONE,
+				  .label = "sites in the key (log)" };
 	ch.y = (struct svg_axis){ .kind = SVG_LOG, .unit = SVG_U_NS, .label = "latency p50 (log)" };
 	bm.y = v_lat50;
 	if (!chart_by_method(f, r, &ch, &bm))
@@ -428,15 +491,17 @@ static void chart_vcpus(FILE *f, const struct rep *r)
 	fputs("<h2>vCPU scaling</h2>\n<p class=\"read\">Latency and the worst stall against the "
 	      "number of vCPUs. The shaded part and the open markers are overcommitted cells: "
 	      "more vCPUs plus the service thread than host cores, where host scheduling adds "
-	      "to every figure.</p>\n", f);
+	      "to every figure.</p>\n",
+	      f);
 	if (!count_group(r, "vcpus")) {
 		if (!count_group(r, "latency")) {
 			note(f, "No cells in the vcpus or latency groups: no chart.", NULL);
 			return;
 		}
-		note(f, "No cells in the vcpus group (%s); these charts use the latency group's "
-		     "kick-sync cells instead.", r->quick == 1 ? "a --quick run skips it" :
-		     "the run did not include it");
+		note(f,
+		     "No cells in the vcpus group (%s); these charts use the latency group's "
+		     "kick-sync cells instead.",
+		     r->quick == 1 ? "a --quick run skips it" : "the run did not include it");
 		bm.group = "latency";
 		bm.sync = "kick";
 	}
@@ -451,25 +516,31 @@ static void chart_vcpus(FILE *f, const struct rep *r)
 			last_ok = fmax(last_ok, c->vcpus);
 	}
 	svg_chart_init(&ch, "Latency (p50) against vCPUs");
-	ch.x = (struct svg_axis){ .kind = SVG_LIN, .unit = SVG_U_NONE, .integer = true,
-					  .label = "vCPUs" };
+	ch.x = (struct svg_axis){
+		.kind = SVG_LIN, .unit = SVG_U_NONE, .integer = true, .label = "vCPUs"
+	};
 	ch.y = (struct svg_axis){ .kind = SVG_LOG, .unit = SVG_U_NS, .label = "latency p50 (log)" };
 	if (isfinite(first_over)) {
 		ch.shade_from = last_ok < first_over && isfinite(last_ok) ?
-				(first_over + last_ok) / 2 : first_over - 0.25;
+					(first_over + last_ok) / 2 :
+					first_over - 0.25;
 		ch.shade_label = "overcommitted";
 	}
 	bm.y = v_lat50;
 	if (!chart_by_method(f, r, &ch, &bm))
 		note(f, "No latency data for vCPU scaling.", NULL);
 	svg_chart_init(&ch, "Max stall (p99) against vCPUs");
-	ch.x = (struct svg_axis){ .kind = SVG_LIN, .unit = SVG_U_NONE, .integer = true,
-					  .label = "vCPUs" };
-	ch.y = (struct svg_axis){ .kind = SVG_LOG, .unit = SVG_U_NS, .zero_band = true,
+	ch.x = (struct svg_axis){
+		.kind = SVG_LIN, .unit = SVG_U_NONE, .integer = true, .label = "vCPUs"
+	};
+	ch.y = (struct svg_axis){ .kind = SVG_LOG,
+				  .unit = SVG_U_NS,
+				  .zero_band = true,
 				  .label = "max stall p99 (log; 0 at the bottom)" };
 	if (isfinite(first_over)) {
 		ch.shade_from = last_ok < first_over && isfinite(last_ok) ?
-				(first_over + last_ok) / 2 : first_over - 0.25;
+					(first_over + last_ok) / 2 :
+					first_over - 0.25;
 		ch.shade_label = "overcommitted";
 	}
 	bm.y = v_stall99;
@@ -482,10 +553,27 @@ static void chart_vcpus(FILE *f, const struct rep *r)
 static void group_table(FILE *f, const struct rep *r, const char *g)
 {
 	static const char *const head[] = {
-		"method", "sync", "vCPUs", "rate /s", "NMI /s", "key", "sites", "done",
-		"latency p50 (95% CI)", "p90", "p99", "max", "mean ± sd", "in rounds p50 (95% CI)",
-		"sync rounds p50 (95% CI)", "retries mean", "rollbacks mean", "#BP traps mean",
-		"stall p50 (95% CI)", "stall p99", "faults",
+		"method",
+		"sync",
+		"vCPUs",
+		"rate /s",
+		"NMI /s",
+		"key",
+		"sites",
+		"done",
+		"latency p50 (95% CI)",
+		"p90",
+		"p99",
+		"max",
+		"mean ± sd",
+		"in rounds p50 (95% CI)",
+		"sync rounds p50 (95% CI)",
+		"retries mean",
+		"rollbacks mean",
+		"#BP traps mean",
+		"stall p50 (95% CI)",
+		"stall p99",
+		"faults",
 	};
 	unsigned i, k, n = count_group(r, g);
 	char buf[64], sd[32];
@@ -549,7 +637,8 @@ static void group_table(FILE *f, const struct rep *r, const char *g)
 		td_num(f, c->st[ST_TRAPS][F_MEAN], SVG_U_NONE);
 		td_p50(f, c->st[ST_STALL][F_P50], c->ci[ST_STALL], SVG_U_NS);
 		td_num(f, c->st[ST_STALL][F_P99], SVG_U_NS);
-		fprintf(f, "<td class=\"n%s\">", isfinite(c->faults) && c->faults > 0 ? " warn" : "");
+		fprintf(f, "<td class=\"n%s\">",
+			isfinite(c->faults) && c->faults > 0 ? " warn" : "");
 		svg_fmt(buf, sizeof(buf), c->faults, SVG_U_NONE);
 		esc(f, buf);
 		fputs("</td></tr>\n", f);
@@ -565,7 +654,8 @@ static void vstall_table(FILE *f, const struct rep *r)
 
 	fputs("<h3>Stall by vCPU</h3>\n<p class=\"read\">Each vCPU's longest loop gap per patch, "
 	      "p50 / max over the cell's patches: which vCPUs a method stalls, not only how long "
-	      "the worst one waited.</p>\n", f);
+	      "the worst one waited.</p>\n",
+	      f);
 	for (i = 0; i < r->n; i++) {
 		if (!hvp_rep_vstall(&r->c[i], buf, sizeof(buf)))
 			continue;
@@ -580,7 +670,8 @@ static void vstall_table(FILE *f, const struct rep *r)
 	if (shown)
 		fputs("</table></div>\n", f);
 	else
-		note(f, "This report holds no per-vCPU stall: one written before the bench stored it.",
+		note(f,
+		     "This report holds no per-vCPU stall: one written before the bench stored it.",
 		     NULL);
 }
 
@@ -600,7 +691,8 @@ static void witnesses(FILE *f, const struct rep *r)
 	      "equal counts: a point above it is a cell where the witness saw more exits than hvpatch; "
 	      "the bpf count of exits to user space should sit on it. "
 	      "A dash in the table was not measured.</p>\n"
-	      "<table><tr><th>witness</th><th>status</th></tr>\n<tr><td>KVM statistics</td>", f);
+	      "<table><tr><th>witness</th><th>status</th></tr>\n<tr><td>KVM statistics</td>",
+	      f);
 	td_str(f, r->wit_kvm ? r->wit_kvm : "not said in the report");
 	fputs("</tr>\n<tr><td>bpf (libbpf)</td>", f);
 	td_str(f, r->wit_bpf ? r->wit_bpf : "not said in the report");
@@ -613,9 +705,13 @@ static void witnesses(FILE *f, const struct rep *r)
 		for (g = 0; g < r->nr_groups && !count_group(r, r->groups[g]); g++)
 			;
 		svg_chart_init(&ch, "Witnesses' exit counts against hvpatch's, per cell");
-		ch.x = (struct svg_axis){ .kind = SVG_LOG, .unit = SVG_U_NONE, .zero_band = true,
+		ch.x = (struct svg_axis){ .kind = SVG_LOG,
+					  .unit = SVG_U_NONE,
+					  .zero_band = true,
 					  .label = "exits hvpatch counted (log)" };
-		ch.y = (struct svg_axis){ .kind = SVG_LOG, .unit = SVG_U_NONE, .zero_band = true,
+		ch.y = (struct svg_axis){ .kind = SVG_LOG,
+					  .unit = SVG_U_NONE,
+					  .zero_band = true,
 					  .label = "exits the witness counted (log)" };
 		ch.diagonal = true;
 		/* every group: a by_method pass per group would split the legend */
@@ -641,8 +737,8 @@ static void witnesses(FILE *f, const struct rep *r)
 
 			for (i = 0; s && i < r->n; i++) {
 				s->lines = false;
-				svg_series_push(s, r->c[i].wit[WI_HVP_EXITS], r->c[i].wit[WI_BPF_UEXIT],
-						false);
+				svg_series_push(s, r->c[i].wit[WI_HVP_EXITS],
+						r->c[i].wit[WI_BPF_UEXIT], false);
 			}
 		}
 		if (!svg_chart_draw(f, &ch))
@@ -653,7 +749,8 @@ static void witnesses(FILE *f, const struct rep *r)
 	}
 	fputs("<table>\n<tr><th>cell</th><th>hvpatch exits</th><th>KVM exits</th>"
 	      "<th>KVM signal exits</th><th>KVM NMI injections</th><th>bpf userspace exits</th>"
-	      "<th>bpf pio</th></tr>\n", f);
+	      "<th>bpf pio</th></tr>\n",
+	      f);
 	for (i = 0; i < r->n; i++) {
 		const struct rcell *c = &r->c[i];
 
@@ -675,9 +772,11 @@ static void header(FILE *f, const struct rep *r)
 	char buf[64];
 	unsigned k;
 
-	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+	fprintf(f,
+		"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
 		"<meta name=\"viewport\" content=\"width=device-width\">\n"
-		"<title>hvpatch bench report</title>\n<style>%s</style>\n</head>\n<body>\n", css);
+		"<title>hvpatch bench report</title>\n<style>%s</style>\n</head>\n<body>\n",
+		css);
 	fputs("<h1>hvpatch bench report</h1>\n<table>\n<tr><th>tool</th>", f);
 	td_str(f, r->tool);
 	fputs("</tr>\n<tr><th>started</th>", f);
@@ -701,7 +800,8 @@ static void header(FILE *f, const struct rep *r)
 
 	fputs("<h2>Which scheme when</h2>\n<p class=\"read\">Drawn from this run's figures "
 	      "(below), not from the methods' descriptions; a ranking names the runner-up and a "
-	      "permutation test's p-value, \"not significant\" at p &ge; 0.01.</p>\n<ul>\n", f);
+	      "permutation test's p-value, \"not significant\" at p &ge; 0.01.</p>\n<ul>\n",
+	      f);
 	hvp_rep_conclusions(r, HVP_REP_REC, emit_li, f);
 	fputs("</ul>\n<h3>Observations</h3>\n<ul>\n", f);
 	hvp_rep_conclusions(r, HVP_REP_OBS, emit_li, f);
@@ -711,7 +811,8 @@ static void header(FILE *f, const struct rep *r)
 	      "VM. The report also gives every latency in sync rounds of its kind "
 	      "(<em>in rounds</em> = latency / p50 of one kick or NMI round), so that runs on "
 	      "different hosts compare.</p>\n<table>\n<tr><th>unit cost</th><th>n</th><th>min</th>"
-	      "<th>p50 (95% CI)</th><th>p90</th><th>p99</th><th>max</th></tr>\n", f);
+	      "<th>p50 (95% CI)</th><th>p90</th><th>p99</th><th>max</th></tr>\n",
+	      f);
 	for (k = 0; k < UC__COUNT; k++) {
 		fputs("<tr>", f);
 		td_str(f, hvp_rep_unit_desc[k]);
@@ -726,8 +827,10 @@ static void header(FILE *f, const struct rep *r)
 	fputs("</table>\n", f);
 	if (r->no_ci) {
 		snprintf(buf, sizeof(buf), "%u", r->no_ci);
-		note(f, "%s p50s have no interval (-): the report holds no usable raw samples for "
-		     "them, as one written before the bench stored them.", buf);
+		note(f,
+		     "%s p50s have no interval (-): the report holds no usable raw samples for "
+		     "them, as one written before the bench stored them.",
+		     buf);
 	}
 }
 
@@ -741,23 +844,27 @@ int hvp_rep_html(const struct rep *r, FILE *f)
 	fputs("<h2>Forward progress against the hit rate</h2>\n<p class=\"read\">Andy "
 	      "Lutomirski's livelock question as a curve: each vCPU calls the patched key at the "
 	      "rate on the x axis. A method that livelocks under hot callers shows its completion "
-	      "rate falling and its rollbacks and time to complete rising to the right.</p>\n", f);
+	      "rate falling and its rollbacks and time to complete rising to the right.</p>\n",
+	      f);
 	sweep(f, r, "hitrate", false);
 	fputs("<h2>Forward progress against the NMI rate</h2>\n<p class=\"read\">The same with "
 	      "NMIs injected at the rate on the x axis, the NMI handler calling the patched key "
-	      "(the workload calls it at 1000/s).</p>\n", f);
+	      "(the workload calls it at 1000/s).</p>\n",
+	      f);
 	sweep(f, r, "nmi", true);
 	chart_batch(f, r);
 	chart_vcpus(f, r);
 	fputs("<h2>Cells</h2>\n<p class=\"read\">Every cell by group. Times are per patch; "
 	      "<em>done</em> is completed/attempts; rows shaded are overcommitted. The raw "
 	      "samples are in report.json, a row per cell in report.csv. Under each p50, its 95% "
-	      "bootstrap confidence interval from those samples.</p>\n", f);
+	      "bootstrap confidence interval from those samples.</p>\n",
+	      f);
 	for (g = 0; g < r->nr_groups; g++)
 		group_table(f, r, r->groups[g]);
 	vstall_table(f, r);
 	witnesses(f, r);
 	fputs("<p class=\"note\">Written by hvpatch from report.json (schema: "
-	      "bench/REPORT_SCHEMA.md).</p>\n</body>\n</html>\n", f);
+	      "bench/REPORT_SCHEMA.md).</p>\n</body>\n</html>\n",
+	      f);
 	return ferror(f) ? -EIO : 0;
 }

@@ -16,8 +16,7 @@
 
 enum { ST_LAT, ST_LATR, ST_ROUNDS, ST_RETRIES, ST_ROLLBACKS, ST_TRAPS, ST_STALL, ST__COUNT };
 enum { F_N, F_MIN, F_P50, F_P90, F_P99, F_MAX, F_MEAN, F_SD, F__COUNT };
-enum { WI_KVM_EXITS, WI_KVM_SIGNAL, WI_KVM_NMI, WI_HVP_EXITS, WI_BPF_UEXIT, WI_BPF_PIO,
-       WI__COUNT };
+enum { WI_KVM_EXITS, WI_KVM_SIGNAL, WI_KVM_NMI, WI_HVP_EXITS, WI_BPF_UEXIT, WI_BPF_PIO, WI__COUNT };
 enum { UC_EXIT, UC_KICK, UC_NMI, UC_BP, UC_LOOP, UC__COUNT };
 
 extern const char *const hvp_rep_stat_names[ST__COUNT];
@@ -30,12 +29,12 @@ struct rcell {
 	json_object *o;
 	const char *id, *group, *method, *sync, *key, *backend;
 	double vcpus, rate, nmi_rate, sites;
-	int overcommitted;			/* -1: not said */
+	int overcommitted; /* -1: not said */
 	double attempts, completed, completion_rate, faults;
 	double st[ST__COUNT][F__COUNT];
 	double wit[WI__COUNT];
-	json_object *raw_lat, *raw_stall, *raw_rounds, *raw_ok;	/* arrays or NULL */
-	json_object *stall_by_vcpu;		/* an array of STATS, or NULL */
+	json_object *raw_lat, *raw_stall, *raw_rounds, *raw_ok; /* arrays or NULL */
+	json_object *stall_by_vcpu;				/* an array of STATS, or NULL */
 	/* the p50's 95 % bootstrap interval (lo, hi) from the raw samples; NAN: none */
 	double ci[ST__COUNT][2];
 };
@@ -46,18 +45,18 @@ struct rep {
 	double duration_s, cores, tsc_khz;
 	int quick;
 	double unit[UC__COUNT][F__COUNT];
-	double unit_ci[UC__COUNT][2];		/* as rcell.ci */
-	unsigned no_ci;				/* p50s without an interval: no samples */
+	double unit_ci[UC__COUNT][2]; /* as rcell.ci */
+	unsigned no_ci;		      /* p50s without an interval: no samples */
 	unsigned n;
 	struct rcell *c;
 	unsigned nr_groups;
-	const char *groups[16];			/* known ones first, in their order */
+	const char *groups[16]; /* known ones first, in their order */
 	unsigned nr_methods;
 	const char *methods[16];
 };
 
 #define REP_MAX_CELLS	100000
-#define REP_MAX_SAMPLES	10000		/* per p50: more get no interval */
+#define REP_MAX_SAMPLES 10000 /* per p50: more get no interval */
 /* The stats that carry a p50 interval: those with raw samples, and in rounds. */
 #define REP_HAS_CI(st)	((st) == ST_LAT || (st) == ST_LATR || (st) == ST_ROUNDS || (st) == ST_STALL)
 
@@ -86,8 +85,7 @@ typedef void (*hvp_rep_emit)(void *ctx, enum hvp_rep_kind kind, const char *line
  * when" recommendations, otherwise the observations (and warnings) they
  * rest on.
  */
-void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_emit emit,
-			 void *ctx);
+void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_emit emit, void *ctx);
 
 int hvp_rep_html(const struct rep *r, FILE *f);
 

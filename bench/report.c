@@ -22,18 +22,18 @@
 #include "svg.h"
 #include "util.h"
 
-#define MAX_FILE	(512u << 20)
+#define MAX_FILE (512u << 20)
 
 const char *const hvp_rep_stat_names[ST__COUNT] = {
-	"latency_ns", "latency_rounds", "sync_rounds", "retries", "rollbacks", "bp_traps",
-	"max_stall_ns",
+	"latency_ns", "latency_rounds", "sync_rounds",	"retries",
+	"rollbacks",  "bp_traps",	"max_stall_ns",
 };
 const char *const hvp_rep_field_names[F__COUNT] = {
 	"n", "min", "p50", "p90", "p99", "max", "mean", "sd",
 };
 const char *const hvp_rep_witness_names[WI__COUNT] = {
-	"kvm_exits", "kvm_signal_exits", "kvm_nmi_injections", "hvpatch_exits",
-	"bpf_userspace_exits", "bpf_pio",
+	"kvm_exits",	 "kvm_signal_exits",	"kvm_nmi_injections",
+	"hvpatch_exits", "bpf_userspace_exits", "bpf_pio",
 };
 const char *const hvp_rep_unit_names[UC__COUNT] = {
 	"exit_round_trip_ns", "kick_round_ns", "nmi_round_ns", "bp_trap_ns", "loop_baseline_ns",
@@ -46,8 +46,9 @@ const char *const hvp_rep_unit_desc[UC__COUNT] = {
 	"workload loop's own gap, nothing happening",
 };
 
-static const char *const known_groups[] = { "latency", "hitrate", "nmi", "batch", "vcpus",
-					    "backend" };
+static const char *const known_groups[] = {
+	"latency", "hitrate", "nmi", "batch", "vcpus", "backend"
+};
 
 /* ---- typed access ---- */
 
@@ -65,8 +66,8 @@ static double as_num(json_object *v)
 {
 	double d;
 
-	if (!v || !(json_object_is_type(v, json_type_int) ||
-		    json_object_is_type(v, json_type_double)))
+	if (!v ||
+	    !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
 		return NAN;
 	d = json_object_get_double(v);
 	return isfinite(d) ? d : NAN;
@@ -121,7 +122,8 @@ static void stats_read(json_object *st, double *v)
 static double *samples_of(json_object *arr, double want, size_t *n)
 {
 	size_t i, len = arr && json_object_is_type(arr, json_type_array) ?
-			json_object_array_length(arr) : 0;
+				json_object_array_length(arr) :
+				0;
 	double *v;
 
 	if (!len || len > REP_MAX_SAMPLES || (isfinite(want) && want != (double)len))
@@ -141,8 +143,7 @@ static double *samples_of(json_object *arr, double want, size_t *n)
 }
 
 /* ci: the interval of st's p50 from the samples in arr, times scale; NAN: none. */
-static void ci_read(json_object *arr, const double *st, double scale, double *ci,
-		    unsigned *no_ci)
+static void ci_read(json_object *arr, const double *st, double scale, double *ci, unsigned *no_ci)
 {
 	size_t n = 0;
 	double *v = isfinite(scale) ? samples_of(arr, st[F_N], &n) : NULL;
@@ -171,7 +172,7 @@ void hvp_rep_fmt_ci(char *buf, size_t len, const double *ci, enum svg_unit u)
 	hs = strchr(hi, ' ');
 	if (ls && hs && !strcmp(ls, hs))
 		*ls = 0;
-	snprintf(buf, len, "%s\xe2\x80\x93%s", lo, hi);	/* an en dash */
+	snprintf(buf, len, "%s\xe2\x80\x93%s", lo, hi); /* an en dash */
 }
 
 unsigned hvp_rep_vstall(const struct rcell *c, char *buf, size_t len)
@@ -206,7 +207,8 @@ static int read_all(const char *path, char **buf, size_t *len, char *err, size_t
 		int e = errno;
 
 		if (e == ENOENT)
-			snprintf(err, errlen, "%s: not found (write one with 'hvpatch bench run --out DIR')",
+			snprintf(err, errlen,
+				 "%s: not found (write one with 'hvpatch bench run --out DIR')",
 				 path);
 		else
 			snprintf(err, errlen, "%s: %s", path, strerror(e));
@@ -265,7 +267,8 @@ int hvp_report_load(const char *dir, json_object **out, char *err, size_t errlen
 		return -ENOENT;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a directory (give the directory of a bench run)", dir);
+		snprintf(err, errlen, "%s: not a directory (give the directory of a bench run)",
+			 dir);
 		return -ENOTDIR;
 	}
 	if (snprintf(path, sizeof(path), "%s/report.json", dir) >= (int)sizeof(path)) {
@@ -285,7 +288,8 @@ int hvp_report_load(const char *dir, json_object **out, char *err, size_t errlen
 	if (!root || jerr != json_tokener_success) {
 		snprintf(err, errlen, "%s: not valid JSON: %s at byte %zu", path,
 			 jerr == json_tokener_continue ? "unexpected end of file" :
-			 json_tokener_error_desc(jerr), json_tokener_get_parse_end(tok));
+							 json_tokener_error_desc(jerr),
+			 json_tokener_get_parse_end(tok));
 		json_object_put(root);
 		json_tokener_free(tok);
 		free(buf);
@@ -293,7 +297,8 @@ int hvp_report_load(const char *dir, json_object **out, char *err, size_t errlen
 	}
 	for (i = json_tokener_get_parse_end(tok); i < len; i++) {
 		if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r' && buf[i] != '\n') {
-			snprintf(err, errlen, "%s: not valid JSON: trailing data at byte %zu", path, i);
+			snprintf(err, errlen, "%s: not valid JSON: trailing data at byte %zu", path,
+				 i);
 			json_object_put(root);
 			json_tokener_free(tok);
 			free(buf);
@@ -312,8 +317,9 @@ int hvp_report_load(const char *dir, json_object **out, char *err, size_t errlen
 		goto bad;
 	}
 	if (json_object_get_int64(v) != 1) {
-		snprintf(err, errlen, "%s: schema_version %lld is not supported (this hvpatch reads 1)",
-			 path, (long long)json_object_get_int64(v));
+		snprintf(err, errlen,
+			 "%s: schema_version %lld is not supported (this hvpatch reads 1)", path,
+			 (long long)json_object_get_int64(v));
 		goto bad;
 	}
 	if (!get_array(root, "cells")) {
@@ -344,15 +350,17 @@ static void add_unique(const char **list, unsigned *n, unsigned max, const char 
 
 static json_object *raw_of(const struct rcell *c, int st)
 {
-	return st == ST_LAT || st == ST_LATR ? c->raw_lat : st == ST_ROUNDS ? c->raw_rounds :
-	       st == ST_STALL ? c->raw_stall : NULL;
+	return st == ST_LAT || st == ST_LATR ? c->raw_lat :
+	       st == ST_ROUNDS		     ? c->raw_rounds :
+	       st == ST_STALL		     ? c->raw_stall :
+					       NULL;
 }
 
 static void cell_cis(struct rep *r, struct rcell *c)
 {
 	/* latency_rounds is latency_ns over one constant: the same samples, scaled */
-	double to_rounds = c->st[ST_LAT][F_P50] > 0 ?
-			   c->st[ST_LATR][F_P50] / c->st[ST_LAT][F_P50] : NAN;
+	double to_rounds =
+		c->st[ST_LAT][F_P50] > 0 ? c->st[ST_LATR][F_P50] / c->st[ST_LAT][F_P50] : NAN;
 	int k;
 
 	for (k = 0; k < ST__COUNT; k++) {
@@ -449,8 +457,8 @@ void hvp_rep_free(struct rep *r)
 
 const char *hvp_rep_color(const char *m)
 {
-	static const char *const other[] = { "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
-					     "#17becf", "#bcbd22" };
+	static const char *const other[] = { "#9467bd", "#ff7f0e", "#8c564b",
+					     "#e377c2", "#17becf", "#bcbd22" };
 	unsigned h = 0;
 
 	if (!m)
@@ -536,8 +544,8 @@ static int cmp_rate(const void *a, const void *b)
 }
 
 /* "100% @100/s, 80% @10k/s ..." for one method in a sweep group. */
-static void sweep_line(const struct rep *r, const char *g, const char *m, bool nmi,
-		       char *buf, size_t len, double *worst, double *worst_at)
+static void sweep_line(const struct rep *r, const char *g, const char *m, bool nmi, char *buf,
+		       size_t len, double *worst, double *worst_at)
 {
 	double xs[64], x;
 	unsigned nx = 0, i, j;
@@ -566,7 +574,8 @@ static void sweep_line(const struct rep *r, const char *g, const char *m, bool n
 		for (i = 0; i < r->n; i++) {
 			const struct rcell *c = &r->c[i];
 
-			if (!in_group(c, g) || !is_method(c, m) || (nmi ? c->nmi_rate : c->rate) != xs[j])
+			if (!in_group(c, g) || !is_method(c, m) ||
+			    (nmi ? c->nmi_rate : c->rate) != xs[j])
 				continue;
 			if (isfinite(c->completed) && isfinite(c->attempts)) {
 				done += c->completed;
@@ -592,8 +601,9 @@ static void sweep_line(const struct rep *r, const char *g, const char *m, bool n
 				*worst = done / att;
 				*worst_at = xs[j];
 			}
-			off += (size_t)snprintf(buf + off, off < len ? len - off : 0, "%s%.0f%% %s%s",
-						j ? "; " : "", 100 * done / att, xl, rl);
+			off += (size_t)snprintf(buf + off, off < len ? len - off : 0,
+						"%s%.0f%% %s%s", j ? "; " : "", 100 * done / att,
+						xl, rl);
 		}
 		if (off >= len)
 			break;
@@ -697,21 +707,22 @@ static void versus(const struct rep *r, char *buf, size_t len, const char *g, do
 	x = pooled(r, g, best, sites, st, &nx);
 	y = pooled(r, g, next, sites, st, &ny);
 	if (x && y)
-		p = hvp_stats_perm_p(st == ST_ROUNDS ? HVP_STATS_RANKS : HVP_STATS_P50, x, nx, y, ny,
-				     HVP_STATS_RESAMPLES);
+		p = hvp_stats_perm_p(st == ST_ROUNDS ? HVP_STATS_RANKS : HVP_STATS_P50, x, nx, y,
+				     ny, HVP_STATS_RESAMPLES);
 	free(x);
 	free(y);
 	svg_fmt(v, sizeof(v), of[k], u);
 	if (!isfinite(p))
-		snprintf(buf, len, "; next %s at %s, no p-value: the report holds no raw samples "
-			 "to test on", next, v);
+		snprintf(buf, len,
+			 "; next %s at %s, no p-value: the report holds no raw samples "
+			 "to test on",
+			 next, v);
 	else
 		snprintf(buf, len, "; next %s at %s%s, p = %.2g", next, v,
 			 p >= HVP_STATS_ALPHA ? ": not significant" : "", p);
 }
 
-void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_emit emit,
-			 void *ctx)
+void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_emit emit, void *ctx)
 {
 	char a[64], b[64], buf[768];
 	double faults = 0, kvm = 0, hvp = 0, bpf = 0, bpf_pio = 0, hvp_b = 0, worst, worst_at;
@@ -720,7 +731,7 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 	double best_lat_v = INFINITY, best_stall_v = INFINITY, best_rounds_v = INFINITY;
 	double max_sites = -1;
 	char always[256] = "", never[512] = "", hot[512] = "", vs[256] = "";
-	double lat_of[16], stall_of[16], rounds_of[16];	/* per method, NAN: none */
+	double lat_of[16], stall_of[16], rounds_of[16]; /* per method, NAN: none */
 
 	line_only = only;
 	if (!r->n) {
@@ -748,10 +759,13 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 		}
 	}
 	if (faults > 0)
-		line(emit, ctx, HVP_REP_WARN, "the guest counted %.0f faults across the cells: a method broke "
-		     "an instruction some vCPU was executing (see the faults column).", faults);
+		line(emit, ctx, HVP_REP_WARN,
+		     "the guest counted %.0f faults across the cells: a method broke "
+		     "an instruction some vCPU was executing (see the faults column).",
+		     faults);
 	else
-		line(emit, ctx, HVP_REP_OBS, "No guest faults in any cell: every method kept every vCPU's "
+		line(emit, ctx, HVP_REP_OBS,
+		     "No guest faults in any cell: every method kept every vCPU's "
 		     "instruction stream intact.");
 
 	for (m = 0; m < r->nr_methods; m++) {
@@ -773,8 +787,10 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 			svg_fmt(a, sizeof(a), lat, SVG_U_NS);
 			svg_fmt(b, sizeof(b), stall, SVG_U_NS);
 			svg_fmt(rl, sizeof(rl), rounds, SVG_U_NONE);
-			line(emit, ctx, HVP_REP_OBS, "%s: median p50 latency %s (%s times one sync round), "
-			     "median p99 of the max stall %s in the latency group.", me, a, rl, b);
+			line(emit, ctx, HVP_REP_OBS,
+			     "%s: median p50 latency %s (%s times one sync round), "
+			     "median p99 of the max stall %s in the latency group.",
+			     me, a, rl, b);
 			if (lat < best_lat_v) {
 				best_lat_v = lat;
 				best_lat = me;
@@ -793,8 +809,8 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 					break;
 				}
 			snprintf(never + strlen(never), sizeof(never) - strlen(never),
-				 "%s%s (worst %.0f%% in %.60s)", never[0] ? "; " : "", me, 100 * minc,
-				 at ? at : "?");
+				 "%s%s (worst %.0f%% in %.60s)", never[0] ? "; " : "", me,
+				 100 * minc, at ? at : "?");
 		}
 		if (minc == 1 && strlen(always) + strlen(me) + 3 < sizeof(always))
 			snprintf(always + strlen(always), sizeof(always) - strlen(always), "%s%s",
@@ -818,18 +834,21 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 		const char *g = i ? "nmi" : "hitrate";
 
 		for (m = 0; m < r->nr_methods; m++) {
-			sweep_line(r, g, r->methods[m], i == 1, buf, sizeof(buf), &worst, &worst_at);
+			sweep_line(r, g, r->methods[m], i == 1, buf, sizeof(buf), &worst,
+				   &worst_at);
 			if (!buf[0])
 				continue;
 			line(emit, ctx, HVP_REP_OBS, "%s against the %s: %s.", r->methods[m],
 			     i ? "NMI rate" : "hit rate", buf);
 			if (isfinite(worst) && worst < 1 && strlen(hot) < sizeof(hot) - 100) {
 				if (worst_at == 0)
-					snprintf(a, sizeof(a), i ? "with no NMIs" : "in a tight loop");
+					snprintf(a, sizeof(a),
+						 i ? "with no NMIs" : "in a tight loop");
 				else {
 					snprintf(a, sizeof(a), "at ");
 					svg_fmt(a + 3, sizeof(a) - 3, worst_at, SVG_U_RATE);
-					strncat(a, i ? " NMIs" : " calls", sizeof(a) - strlen(a) - 1);
+					strncat(a, i ? " NMIs" : " calls",
+						sizeof(a) - strlen(a) - 1);
 				}
 				snprintf(hot + strlen(hot), sizeof(hot) - strlen(hot),
 					 "%s%s completed only %.0f%% %s", hot[0] ? "; " : "",
@@ -862,48 +881,63 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 				continue;
 			svg_fmt(a, sizeof(a), lo_l, SVG_U_NS);
 			svg_fmt(b, sizeof(b), hi_l, SVG_U_NS);
-			line(emit, ctx, HVP_REP_OBS, "%s batch scaling: %.4g -> %.4g sync rounds and %s -> %s (p50) "
-			     "from %.0f to %.0f sites.", r->methods[m], lo_r, hi_r, a, b, lo_s, max_sites);
+			line(emit, ctx, HVP_REP_OBS,
+			     "%s batch scaling: %.4g -> %.4g sync rounds and %s -> %s (p50) "
+			     "from %.0f to %.0f sites.",
+			     r->methods[m], lo_r, hi_r, a, b, lo_s, max_sites);
 		}
 	}
 	if (over)
-		line(emit, ctx, HVP_REP_OBS, "%u cells ran overcommitted (vCPUs + the service thread > %.0f host "
-		     "cores): their times include host scheduling, not only the method.", over,
-		     r->cores);
+		line(emit, ctx, HVP_REP_OBS,
+		     "%u cells ran overcommitted (vCPUs + the service thread > %.0f host "
+		     "cores): their times include host scheduling, not only the method.",
+		     over, r->cores);
 	if (nkvm)
-		line(emit, ctx, HVP_REP_OBS, "Witness: KVM's own statistics counted %.0f exits where "
+		line(emit, ctx, HVP_REP_OBS,
+		     "Witness: KVM's own statistics counted %.0f exits where "
 		     "hvpatch counted %.0f (ratio %.2f) over %u cells; KVM's count includes the exits "
-		     "handled in the kernel.", kvm, hvp, hvp > 0 ? kvm / hvp : NAN, nkvm);
+		     "handled in the kernel.",
+		     kvm, hvp, hvp > 0 ? kvm / hvp : NAN, nkvm);
 	if (nbpf)
-		line(emit, ctx, HVP_REP_OBS, "Witness: the bpf program counted %.0f exits to user space "
-		     "(and %.0f port I/O exits) where hvpatch counted %.0f over %u cells%s.", bpf,
-		     bpf_pio, hvp_b, nbpf, bpf == hvp_b ? ": the same" : "");
+		line(emit, ctx, HVP_REP_OBS,
+		     "Witness: the bpf program counted %.0f exits to user space "
+		     "(and %.0f port I/O exits) where hvpatch counted %.0f over %u cells%s.",
+		     bpf, bpf_pio, hvp_b, nbpf, bpf == hvp_b ? ": the same" : "");
 
 	if (best_lat) {
 		svg_fmt(a, sizeof(a), best_lat_v, SVG_U_NS);
 		versus(r, vs, sizeof(vs), "latency", NAN, ST_LAT, best_lat, lat_of, SVG_U_NS);
-		line(emit, ctx, HVP_REP_REC, "lowest latency: %s (median p50 %s%s);", best_lat, a, vs);
+		line(emit, ctx, HVP_REP_REC, "lowest latency: %s (median p50 %s%s);", best_lat, a,
+		     vs);
 	}
 	if (best_stall) {
 		svg_fmt(a, sizeof(a), best_stall_v, SVG_U_NS);
 		versus(r, vs, sizeof(vs), "latency", NAN, ST_STALL, best_stall, stall_of, SVG_U_NS);
-		line(emit, ctx, HVP_REP_REC, "least disruption to the running vCPUs: %s (median p99 max stall "
-		     "%s%s);", best_stall, a, vs);
+		line(emit, ctx, HVP_REP_REC,
+		     "least disruption to the running vCPUs: %s (median p99 max stall "
+		     "%s%s);",
+		     best_stall, a, vs);
 	}
 	if (best_rounds) {
 		versus(r, vs, sizeof(vs), "batch", max_sites, ST_ROUNDS, best_rounds, rounds_of,
 		       SVG_U_NONE);
-		line(emit, ctx, HVP_REP_REC, "large keys: %s needs the fewest sync rounds at %.0f sites "
-		     "(%.4g%s);", best_rounds, max_sites, best_rounds_v, vs);
+		line(emit, ctx, HVP_REP_REC,
+		     "large keys: %s needs the fewest sync rounds at %.0f sites "
+		     "(%.4g%s);",
+		     best_rounds, max_sites, best_rounds_v, vs);
 	}
-	line(emit, ctx, HVP_REP_REC, "always completed, in every cell: %s;", always[0] ? always : "no method");
+	line(emit, ctx, HVP_REP_REC, "always completed, in every cell: %s;",
+	     always[0] ? always : "no method");
 	if (never[0])
 		line(emit, ctx, HVP_REP_REC, "did not always complete: %s;", never);
 	if (hot[0])
-		line(emit, ctx, HVP_REP_REC, "hot call sites: %s; patch hot sites with a method that always "
-		     "completed.", hot);
+		line(emit, ctx, HVP_REP_REC,
+		     "hot call sites: %s; patch hot sites with a method that always "
+		     "completed.",
+		     hot);
 	else
-		line(emit, ctx, HVP_REP_REC, "hot call sites: every method completed at every hit and NMI rate "
+		line(emit, ctx, HVP_REP_REC,
+		     "hot call sites: every method completed at every hit and NMI rate "
 		     "measured.");
 }
 
@@ -941,7 +975,8 @@ static void render_csv(const struct rep *r, FILE *f)
 	unsigned i, k, j;
 
 	fputs("id,group,method,sync,vcpus,rate,nmi_rate,key,sites,backend,overcommitted,"
-	      "attempts,completed,completion_rate", f);
+	      "attempts,completed,completion_rate",
+	      f);
 	for (k = 0; k < ST__COUNT; k++)
 		for (j = 0; j < F__COUNT; j++)
 			fprintf(f, ",%s_%s", hvp_rep_stat_names[k], hvp_rep_field_names[j]);
@@ -1072,7 +1107,7 @@ static void text_table(const struct rep *r, const char *g, FILE *f)
 
 	for (i = 0; i < r->n; i++)
 		shown += in_group(&r->c[i], g);
-	if (!shown && be)	/* only a run with --backends writes it */
+	if (!shown && be) /* only a run with --backends writes it */
 		return;
 	fprintf(f, "\n== ");
 	text_str(f, g, 0);
@@ -1084,7 +1119,8 @@ static void text_table(const struct rep *r, const char *g, FILE *f)
 			r->quick == 1 && !strcmp(g, "vcpus") ? ": a --quick run skips it" : "");
 		return;
 	}
-	fprintf(f, "  %-11s %-4s%s %5s %9s %7s %5s %7s %9s %15s %9s %9s %8s %13s %6s %9s %8s %7s "
+	fprintf(f,
+		"  %-11s %-4s%s %5s %9s %7s %5s %7s %9s %15s %9s %9s %8s %13s %6s %9s %8s %7s "
 		"%9s %15s %9s %6s\n",
 		"method", "sync", be ? " backend" : "", "vCPUs", "rate", "NMI/s", "sites", "done",
 		"lat p50", "95% CI", "lat p99", "lat max", "in rnds", "95% CI", "rounds", "95% CI",
@@ -1106,8 +1142,8 @@ static void text_table(const struct rep *r, const char *g, FILE *f)
 		if (c->rate == 0)
 			snprintf(a, sizeof(a), "tight");
 		snprintf(b, sizeof(b), "%.0f/%.0f", c->completed, c->attempts);
-		fprintf(f, " %4.0f%s %9s %7.0f %5.0f %7s", c->vcpus, c->overcommitted == 1 ? "*" : " ",
-			a, c->nmi_rate, c->sites, b);
+		fprintf(f, " %4.0f%s %9s %7.0f %5.0f %7s", c->vcpus,
+			c->overcommitted == 1 ? "*" : " ", a, c->nmi_rate, c->sites, b);
 		rj_ns(f, c->st[ST_LAT][F_P50], 9);
 		rj_ci(f, c->ci[ST_LAT], SVG_U_NS, 15);
 		rj_ns(f, c->st[ST_LAT][F_P99], 9);
@@ -1136,7 +1172,8 @@ static void text_vstall(const struct rep *r, FILE *f)
 	unsigned i, shown = 0;
 
 	fputs("\n== stall by vCPU: each vCPU's longest loop gap per patch, p50 / max over the "
-	      "cell's patches\n", f);
+	      "cell's patches\n",
+	      f);
 	for (i = 0; i < r->n; i++) {
 		if (!hvp_rep_vstall(&r->c[i], buf, sizeof(buf)))
 			continue;
@@ -1182,15 +1219,18 @@ static void render_text(const struct rep *r, FILE *f)
 		fputc('\n', f);
 	}
 	fputs("  (latencies \"in rnds\" are in units of one sync round of the cell's kind, so\n"
-	      "   that reports from different hosts compare)\n", f);
+	      "   that reports from different hosts compare)\n",
+	      f);
 	for (i = 0; i < r->nr_groups; i++)
 		text_table(r, r->groups[i], f);
 	text_vstall(r, f);
 	fputs("\n  * overcommitted: more vCPUs (plus the service thread) than host cores\n", f);
 	fputs("  95% CI: the p50's bootstrap confidence interval, from the raw samples\n", f);
 	if (r->no_ci)
-		fprintf(f, "  (%u p50s have no interval (\"-\"): the report holds no usable raw samples "
-			"for them, as one written before the bench stored them)\n", r->no_ci);
+		fprintf(f,
+			"  (%u p50s have no interval (\"-\"): the report holds no usable raw samples "
+			"for them, as one written before the bench stored them)\n",
+			r->no_ci);
 	fputs("\n== which scheme when (drawn from this run's figures)\n", f);
 	hvp_rep_conclusions(r, HVP_REP_REC, emit_text, f);
 	fputs("\n== observations\n", f);
@@ -1205,8 +1245,10 @@ int hvp_report_render(json_object *root, const char *fmt, FILE *f, char *err, si
 	int ret = 0;
 
 	if (!strcmp(fmt, "json")) {
-		fprintf(f, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-			JSON_C_TO_STRING_NOSLASHESCAPE));
+		fprintf(f, "%s\n",
+			json_object_to_json_string_ext(root,
+						       JSON_C_TO_STRING_PRETTY |
+							       JSON_C_TO_STRING_NOSLASHESCAPE));
 		goto check;
 	}
 	if (strcmp(fmt, "csv") && strcmp(fmt, "text") && strcmp(fmt, "html")) {
@@ -1236,8 +1278,7 @@ check:
 	return 0;
 }
 
-static int write_one(const char *dir, json_object *root, const char *fmt, char *err,
-		     size_t errlen)
+static int write_one(const char *dir, json_object *root, const char *fmt, char *err, size_t errlen)
 {
 	char path[4096], tmp[4200];
 	FILE *f;

@@ -17,7 +17,7 @@
 #include "stats.h"
 
 /* Any constant will do; a fixed one makes every render reproducible. */
-#define SEED	0x68767061746368ull
+#define SEED 0x68767061746368ull
 
 /* splitmix64 (Steele, Lea, Flood 2014): small, fast, and good enough here. */
 static uint64_t rng_next(uint64_t *s)
@@ -174,7 +174,7 @@ static int to_ranks(double *v, size_t n)
 	for (i = 0; i < n; i = j) {
 		for (j = i + 1; j < n && r[j].v == r[i].v; j++)
 			;
-		for (k = i; k < j; k++)	/* ranks i+1..j, their mean */
+		for (k = i; k < j; k++) /* ranks i+1..j, their mean */
 			v[r[k].at] = (double)(i + 1 + j) / 2;
 	}
 	free(r);

@@ -13,8 +13,8 @@
 
 #include <stddef.h>
 
-#define HVP_STATS_RESAMPLES	2000	/* bootstrap resamples and permutations */
-#define HVP_STATS_ALPHA		0.01	/* p at or above it: "not significant" */
+#define HVP_STATS_RESAMPLES 2000 /* bootstrap resamples and permutations */
+#define HVP_STATS_ALPHA	    0.01 /* p at or above it: "not significant" */
 
 /*
  * The p50 of n samples: the sorted sample at index round(0.5 (n - 1)), as
@@ -32,7 +32,7 @@ int hvp_stats_p50_ci(const double *v, size_t n, unsigned resamples, double *lo, 
 
 /* What a permutation test compares between the two samples. */
 enum hvp_stats_test {
-	HVP_STATS_P50,		/* |p50(x) - p50(y)| */
+	HVP_STATS_P50, /* |p50(x) - p50(y)| */
 	/*
 	 * |mean rank of x - mean rank of y| over the pooled samples, ties
 	 * given their mean rank (the Wilcoxon-Mann-Whitney statistic): for

@@ -16,11 +16,11 @@
 
 #include "svg.h"
 
-#define W		720
-#define PX0		76	/* plot area */
-#define PX1		(W - 196)
-#define PY0		38	/* top */
-#define BAND		18	/* the log axis' zero band */
+#define W    720
+#define PX0  76 /* plot area */
+#define PX1  (W - 196)
+#define PY0  38 /* top */
+#define BAND 18 /* the log axis' zero band */
 
 /* The frame's height and the plot's bottom edge: box charts need room for labels. */
 struct frame {
@@ -33,11 +33,11 @@ static const struct frame tall = { 420, 420 - 124 };
 /* A resolved axis: the range on screen and its ticks. */
 struct scale {
 	const struct svg_axis *a;
-	double lo, hi, step;	/* LOG: in decades; ORD: -0.5 .. n - 0.5 */
+	double lo, hi, step; /* LOG: in decades; ORD: -0.5 .. n - 0.5 */
 	bool band;
 	unsigned n;
 	double ord[SVG_MAX_ORD];
-	double p0, p1;		/* pixels of lo and hi */
+	double p0, p1; /* pixels of lo and hi */
 };
 
 void svg_escape(FILE *f, const char *s, size_t max)
@@ -50,17 +50,27 @@ void svg_escape(FILE *f, const char *s, size_t max)
 		unsigned char c = (unsigned char)s[i];
 
 		switch (c) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&#39;", f); break;
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&#39;", f);
+			break;
 		default:
 			fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
 		}
 	}
 	if (s[i])
-		fputs("\xe2\x80\xa6", f);	/* … */
+		fputs("\xe2\x80\xa6", f); /* … */
 }
 
 void svg_fmt(char *buf, size_t len, double v, enum svg_unit u)
@@ -259,7 +269,7 @@ static bool scale_setup(struct scale *s, const struct svg_axis *a, const double 
 		}
 		break;
 	case SVG_LOG:
-		if (!isfinite(mn)) {	/* zeros only */
+		if (!isfinite(mn)) { /* zeros only */
 			mn = 1;
 			mx = 10;
 		}
@@ -342,9 +352,10 @@ static unsigned scale_ticks(const struct scale *s, double *v, unsigned max)
 
 static void frame_open(FILE *f, const struct frame *fr, const char *title)
 {
-	fprintf(f, "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-		"role=\"img\" font-family=\"sans-serif\" font-size=\"11\">\n<title>", W, fr->h,
-		W, fr->h);
+	fprintf(f,
+		"<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+		"role=\"img\" font-family=\"sans-serif\" font-size=\"11\">\n<title>",
+		W, fr->h, W, fr->h);
 	svg_escape(f, title, 200);
 	fprintf(f, "</title>\n<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n",
 		W, fr->h);
@@ -368,7 +379,8 @@ static void axes_draw(FILE *f, const struct frame *fr, const struct scale *sx,
 
 		if (!isfinite(py))
 			continue;
-		fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e3e3e3\"/>\n",
+		fprintf(f,
+			"<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e3e3e3\"/>\n",
 			PX0, py, PX1, py);
 		tick_label(lab, sizeof(lab), sy, t[i]);
 		fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">", PX0 - 5, py + 4);
@@ -382,23 +394,28 @@ static void axes_draw(FILE *f, const struct frame *fr, const struct scale *sx,
 
 			if (!isfinite(px))
 				continue;
-			fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e3e3e3\"/>\n",
+			fprintf(f,
+				"<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e3e3e3\"/>\n",
 				px, PY0, px, fr->py1);
 			tick_label(lab, sizeof(lab), sx, t[i]);
-			fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", px, fr->py1 + 15);
+			fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", px,
+				fr->py1 + 15);
 			svg_escape(f, lab, sizeof(lab));
 			fputs("</text>\n", f);
 		}
 	}
-	fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n",
+	fprintf(f,
+		"<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n",
 		PX0, PY0, PX1 - PX0, fr->py1 - PY0);
 	if (sx && sx->a->label) {
-		fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", (PX0 + PX1) / 2, fr->h - 12);
+		fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", (PX0 + PX1) / 2,
+			fr->h - 12);
 		svg_escape(f, sx->a->label, 100);
 		fputs("</text>\n", f);
 	}
 	if (sy->a->label) {
-		fprintf(f, "<text transform=\"translate(14 %d) rotate(-90)\" text-anchor=\"middle\">",
+		fprintf(f,
+			"<text transform=\"translate(14 %d) rotate(-90)\" text-anchor=\"middle\">",
 			(PY0 + fr->py1) / 2);
 		svg_escape(f, sy->a->label, 60);
 		fputs("</text>\n", f);
@@ -407,8 +424,10 @@ static void axes_draw(FILE *f, const struct frame *fr, const struct scale *sx,
 
 static void legend_hollow(FILE *f, int y, const char *label)
 {
-	fprintf(f, "<circle cx=\"%d\" cy=\"%d\" r=\"3.2\" fill=\"#fff\" stroke=\"#555\" "
-		"stroke-width=\"1.5\"/>\n<text x=\"%d\" y=\"%d\">", PX1 + 24, y, PX1 + 42, y + 4);
+	fprintf(f,
+		"<circle cx=\"%d\" cy=\"%d\" r=\"3.2\" fill=\"#fff\" stroke=\"#555\" "
+		"stroke-width=\"1.5\"/>\n<text x=\"%d\" y=\"%d\">",
+		PX1 + 24, y, PX1 + 42, y + 4);
 	svg_escape(f, label, 26);
 	fputs("</text>\n", f);
 }
@@ -432,7 +451,8 @@ static void diagonal(FILE *f, const struct scale *sx, const struct scale *sy)
 	for (k = 0; k <= 32; k++) {
 		double px, py;
 
-		v = sx->a->kind == SVG_LOG ? lo * pow(hi / lo, k / 32.0) : lo + (hi - lo) * k / 32.0;
+		v = sx->a->kind == SVG_LOG ? lo * pow(hi / lo, k / 32.0) :
+					     lo + (hi - lo) * k / 32.0;
 		px = scale_map(sx, v);
 		py = scale_map(sy, v);
 		if (!isfinite(px) || !isfinite(py))
@@ -445,7 +465,9 @@ static void diagonal(FILE *f, const struct scale *sx, const struct scale *sy)
 
 static const char *dasharray(int dash)
 {
-	return dash == 1 ? " stroke-dasharray=\"6 3\"" : dash == 2 ? " stroke-dasharray=\"2 3\"" : "";
+	return dash == 1 ? " stroke-dasharray=\"6 3\"" :
+	       dash == 2 ? " stroke-dasharray=\"2 3\"" :
+			   "";
 }
 
 bool svg_chart_draw(FILE *f, struct svg_chart *c)
@@ -477,17 +499,20 @@ bool svg_chart_draw(FILE *f, struct svg_chart *c)
 		double px = scale_map(&sx, c->shade_from);
 
 		if (isfinite(px) && px < PX1) {
-			fprintf(f, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#f6e7e7\"/>\n",
+			fprintf(f,
+				"<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#f6e7e7\"/>\n",
 				px, PY0, PX1 - px, fr->py1 - PY0);
 			if (c->shade_label) {
-				fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#a33\">", px + 4, PY0 + 12);
+				fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#a33\">", px + 4,
+					PY0 + 12);
 				svg_escape(f, c->shade_label, 40);
 				fputs("</text>\n", f);
 			}
 		}
 	}
 	axes_draw(f, fr, &sx, &sy, true);
-	fprintf(f, "<clipPath id=\"clip%u\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/></clipPath>\n",
+	fprintf(f,
+		"<clipPath id=\"clip%u\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/></clipPath>\n",
 		clip_id, PX0 - 4, PY0 - 4, PX1 - PX0 + 8, fr->py1 - PY0 + 8);
 	fprintf(f, "<g clip-path=\"url(#clip%u)\">\n", clip_id);
 	if (c->diagonal)
@@ -503,7 +528,8 @@ bool svg_chart_draw(FILE *f, struct svg_chart *c)
 			fprintf(f, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\"%s d=\"",
 				s->color, dasharray(s->dash));
 			for (j = 0; j < s->n; j++) {
-				double px = scale_map(&sx, s->x[j]), py = scale_map(&sy, s->y[j]) + dy;
+				double px = scale_map(&sx, s->x[j]),
+				       py = scale_map(&sy, s->y[j]) + dy;
 
 				if (!isfinite(px) || !isfinite(py)) {
 					pen = false;
@@ -511,8 +537,10 @@ bool svg_chart_draw(FILE *f, struct svg_chart *c)
 				}
 				if (s->step) {
 					if (!pen)
-						fprintf(f, "M%.1f %.1f", px, isfinite(scale_map(&sy, 0)) ?
-							scale_map(&sy, 0) : (double)fr->py1);
+						fprintf(f, "M%.1f %.1f", px,
+							isfinite(scale_map(&sy, 0)) ?
+								scale_map(&sy, 0) :
+								(double)fr->py1);
 					else
 						fprintf(f, "H%.1f", px);
 					fprintf(f, "V%.1f", py);
@@ -534,9 +562,10 @@ bool svg_chart_draw(FILE *f, struct svg_chart *c)
 			if (!isfinite(px) || !isfinite(py))
 				continue;
 			hollow |= s->hollow[j];
-			fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.2\" fill=\"%s\" stroke=\"%s\" "
-				"stroke-width=\"1.5\"/>\n", px, py, s->hollow[j] ? "#fff" : s->color,
-				s->color);
+			fprintf(f,
+				"<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.2\" fill=\"%s\" stroke=\"%s\" "
+				"stroke-width=\"1.5\"/>\n",
+				px, py, s->hollow[j] ? "#fff" : s->color, s->color);
 		}
 	}
 	fputs("</g>\n", f);
@@ -544,9 +573,10 @@ bool svg_chart_draw(FILE *f, struct svg_chart *c)
 	for (i = 0; i < c->nr_series; i++) {
 		int y = PY0 + 8 + 17 * (int)i;
 
-		fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
-			"stroke-width=\"2.5\"%s/>\n", PX1 + 12, y, PX1 + 36, y, c->s[i].color,
-			dasharray(c->s[i].dash));
+		fprintf(f,
+			"<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
+			"stroke-width=\"2.5\"%s/>\n",
+			PX1 + 12, y, PX1 + 36, y, c->s[i].color, dasharray(c->s[i].dash));
 		fprintf(f, "<text x=\"%d\" y=\"%d\">", PX1 + 42, y + 4);
 		svg_escape(f, c->s[i].name, 26);
 		fputs("</text>\n", f);
@@ -554,8 +584,10 @@ bool svg_chart_draw(FILE *f, struct svg_chart *c)
 	if (hollow && c->hollow_label)
 		legend_hollow(f, PY0 + 8 + 17 * (int)c->nr_series, c->hollow_label);
 	if (c->dodge)
-		fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"9\" fill=\"#666\">lines nudged "
-			"apart by 2.5 px</text>\n", PX1 + 12, fr->py1);
+		fprintf(f,
+			"<text x=\"%d\" y=\"%d\" font-size=\"9\" fill=\"#666\">lines nudged "
+			"apart by 2.5 px</text>\n",
+			PX1 + 12, fr->py1);
 	fputs("</svg>\n", f);
 	return true;
 }
@@ -600,20 +632,29 @@ bool svg_boxes_draw(FILE *f, const struct svg_boxes *b)
 		const char *fill = x->hollow ? "#fff" : x->color;
 
 		if (isfinite(ymin) && isfinite(ymax))
-			fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n",
+			fprintf(f,
+				"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n",
 				cx, ymin, cx, ymax, x->color);
 		if (isfinite(y50) && isfinite(y90))
-			fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" "
-				"fill-opacity=\"0.55\" stroke=\"%s\"/>\n", cx - bw / 2, fmin(y50, y90), bw,
-				fmax(fabs(y90 - y50), 1.5), fill, x->color);
+			fprintf(f,
+				"<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" "
+				"fill-opacity=\"0.55\" stroke=\"%s\"/>\n",
+				cx - bw / 2, fmin(y50, y90), bw, fmax(fabs(y90 - y50), 1.5), fill,
+				x->color);
 		if (isfinite(y50))
-			fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\" "
-				"stroke-width=\"2\"/>\n", cx - bw / 2, y50, cx + bw / 2, y50);
+			fprintf(f,
+				"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\" "
+				"stroke-width=\"2\"/>\n",
+				cx - bw / 2, y50, cx + bw / 2, y50);
 		if (isfinite(y99))
-			fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-				"stroke-width=\"2\"/>\n", cx - bw / 3, y99, cx + bw / 3, y99, x->color);
-		fprintf(f, "<text transform=\"translate(%.1f %d) rotate(-60)\" text-anchor=\"end\" "
-			"font-size=\"10\">", cx + 3, fr->py1 + 10);
+			fprintf(f,
+				"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+				"stroke-width=\"2\"/>\n",
+				cx - bw / 3, y99, cx + bw / 3, y99, x->color);
+		fprintf(f,
+			"<text transform=\"translate(%.1f %d) rotate(-60)\" text-anchor=\"end\" "
+			"font-size=\"10\">",
+			cx + 3, fr->py1 + 10);
 		svg_escape(f, x->label, 24);
 		fputs("</text>\n", f);
 		hollow |= x->hollow;

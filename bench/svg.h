@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#define SVG_MAX_SERIES	16
-#define SVG_MAX_ORD	32
+#define SVG_MAX_SERIES 16
+#define SVG_MAX_ORD    32
 
 enum svg_axis_kind { SVG_LIN, SVG_LOG, SVG_ORD };
 enum svg_unit { SVG_U_NONE, SVG_U_NS, SVG_U_RATIO, SVG_U_RATE };
@@ -20,12 +20,12 @@ struct svg_axis {
 	enum svg_axis_kind kind;
 	enum svg_unit unit;
 	const char *label;
-	bool fixed;			/* use min..max as given */
+	bool fixed; /* use min..max as given */
 	double min, max;
-	bool zero_band;			/* log: 0 gets its own band at the low end */
-	bool integer;			/* linear: ticks at whole numbers only */
+	bool zero_band; /* log: 0 gets its own band at the low end */
+	bool integer;	/* linear: ticks at whole numbers only */
 	/* ordinal: the distinct values in display order; zero_label names 0 */
-	bool zero_last;			/* ordinal: 0 sorts after every other value */
+	bool zero_last; /* ordinal: 0 sorts after every other value */
 	const char *zero_label;
 	unsigned nr_ord;
 	double ord[SVG_MAX_ORD];
@@ -34,22 +34,22 @@ struct svg_axis {
 struct svg_series {
 	char name[64];
 	const char *color;
-	int dash;			/* 0 solid, 1 dashed, 2 dotted */
-	bool step;			/* a staircase (a CDF) */
-	bool lines;			/* join the points */
+	int dash;   /* 0 solid, 1 dashed, 2 dotted */
+	bool step;  /* a staircase (a CDF) */
+	bool lines; /* join the points */
 	unsigned n;
-	double *x, *y;			/* owned by the series */
-	bool *hollow;			/* optional: an open marker */
+	double *x, *y; /* owned by the series */
+	bool *hollow;  /* optional: an open marker */
 };
 
 struct svg_chart {
 	const char *title;
 	struct svg_axis x, y;
-	double shade_from;		/* x from which the plot is shaded, NAN: none */
+	double shade_from; /* x from which the plot is shaded, NAN: none */
 	const char *shade_label;
-	const char *hollow_label;	/* the legend's words for an open marker */
-	bool dodge;			/* nudge series apart where they coincide */
-	bool diagonal;			/* draw y = x, labelled */
+	const char *hollow_label; /* the legend's words for an open marker */
+	bool dodge;		  /* nudge series apart where they coincide */
+	bool diagonal;		  /* draw y = x, labelled */
 	unsigned nr_series;
 	struct svg_series s[SVG_MAX_SERIES];
 };
@@ -59,7 +59,7 @@ struct svg_box {
 	char label[48];
 	const char *color;
 	bool hollow;
-	double min, p50, p90, p99, max;	/* NAN: absent */
+	double min, p50, p90, p99, max; /* NAN: absent */
 };
 
 struct svg_boxes {

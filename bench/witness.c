@@ -52,14 +52,18 @@ struct hvp_bpf_witness *hvp_bpf_witness_open(pid_t tgid, char *why, size_t whyle
 	w->skel->rodata->target_tgid = (__u32)tgid;
 	r = witness__load(w->skel);
 	if (r) {
-		snprintf(why, whylen, "cannot load the bpf program: %s (needs root or CAP_BPF "
-			 "and CAP_PERFMON)", strerror(-r));
+		snprintf(why, whylen,
+			 "cannot load the bpf program: %s (needs root or CAP_BPF "
+			 "and CAP_PERFMON)",
+			 strerror(-r));
 		goto destroy;
 	}
 	r = witness__attach(w->skel);
 	if (r) {
-		snprintf(why, whylen, "cannot attach to the raw tracepoints kvm_userspace_exit and "
-			 "kvm_pio: %s", strerror(-r));
+		snprintf(why, whylen,
+			 "cannot attach to the raw tracepoints kvm_userspace_exit and "
+			 "kvm_pio: %s",
+			 strerror(-r));
 		goto destroy;
 	}
 	w->map_fd = bpf_map__fd(w->skel->maps.per_thread);

@@ -15,8 +15,8 @@
 struct hvp_bpf_witness;
 
 struct hvp_bpf_counts {
-	uint64_t userspace_exits, pio;	/* sums over the threads */
-	unsigned threads;		/* threads seen so far    */
+	uint64_t userspace_exits, pio; /* sums over the threads */
+	unsigned threads;	       /* threads seen so far    */
 };
 
 /* Count the threads of process tgid from now on; NULL with the reason in why. */

@@ -5,25 +5,25 @@
 
 #include "hvp_agent.h"
 
-#define SEL_KCODE	0x08
-#define SEL_KDATA	0x10
-#define SEL_KCODE32	0x18	/* flat 32-bit code: the AP trampoline's jump */
-#define SEL_UDATA	0x23	/* GDT entry 4, RPL 3 */
-#define SEL_UCODE	0x2b	/* GDT entry 5, RPL 3 */
-#define SEL_TSS0	0x30	/* GDT entries 6.., 16 bytes per vCPU */
-#define GDT_ENTRIES	(6 + 2 * 64)
+#define SEL_KCODE   0x08
+#define SEL_KDATA   0x10
+#define SEL_KCODE32 0x18 /* flat 32-bit code: the AP trampoline's jump */
+#define SEL_UDATA   0x23 /* GDT entry 4, RPL 3 */
+#define SEL_UCODE   0x2b /* GDT entry 5, RPL 3 */
+#define SEL_TSS0    0x30 /* GDT entries 6.., 16 bytes per vCPU */
+#define GDT_ENTRIES (6 + 2 * 64)
 
-#define KSTACK_SIZE	8192
-#define ISTACK_SIZE	4096	/* NMI and #DF each get one (IST1, IST2) */
-#define USTACK_SIZE	16384
+#define KSTACK_SIZE 8192
+#define ISTACK_SIZE 4096 /* NMI and #DF each get one (IST1, IST2) */
+#define USTACK_SIZE 16384
 
 /* Key ids: the order of keys[] in kernel.c and of the run functions. */
-#define KEY_SINGLE	0
-#define KEY_SMALL	1
-#define KEY_MEDIUM	2
-#define KEY_BATCH	3
-#define KEY_TRAMP	4
-#define NR_KEYS		5
+#define KEY_SINGLE 0
+#define KEY_SMALL  1
+#define KEY_MEDIUM 2
+#define KEY_BATCH  3
+#define KEY_TRAMP  4
+#define NR_KEYS	   5
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -31,7 +31,7 @@
 struct trap_frame {
 	uint64_t r11, r10, r9, r8, rdi, rsi, rdx, rcx, rax;
 	uint64_t vector, error_code;
-	uint64_t rip, cs, rflags, rsp, ss;	/* pushed by the CPU */
+	uint64_t rip, cs, rflags, rsp, ss; /* pushed by the CPU */
 };
 
 extern struct hvp_agent hvp_agent;

@@ -20,7 +20,7 @@ extern char __text_end[];
 
 /* Key small's first site, as the linker placed it (never the table's word). */
 static uint64_t small_site;
-static uint64_t small_first;	/* its index in sites[] */
+static uint64_t small_first; /* its index in sites[] */
 
 void hvp_hostile_boot(uint32_t mode)
 {
@@ -91,22 +91,22 @@ void hvp_hostile_tick(uint32_t mode, uint64_t n)
 		/* Send every patch the service might start somewhere else. */
 		switch (n & 3) {
 		case 0:
-			a->sites[small_first] = 0xfff0000000ull;	/* outside RAM */
+			a->sites[small_first] = 0xfff0000000ull; /* outside RAM */
 			a->nr_sites = 0x7fffffff;
 			small->nr_sites = 0xffffff;
 			break;
 		case 1:
-			a->sites[small_first] = (uint64_t)&a->keys[0];	/* agent area */
+			a->sites[small_first] = (uint64_t)&a->keys[0]; /* agent area */
 			small->targets[0] = 0x10;
 			a->magic = 0;
 			break;
 		case 2:
-			a->sites[small_first] = (uint64_t)small_b + 1;	/* inside a target */
+			a->sites[small_first] = (uint64_t)small_b + 1; /* inside a target */
 			small->first_site = 0xfffffff0u;
 			a->nr_keys = 0x10000;
 			break;
 		default:
-			a->sites[small_first] = small_site + 1;		/* straddling */
+			a->sites[small_first] = small_site + 1; /* straddling */
 			small->targets[1] = (uint64_t)small_c + 3;
 			break;
 		}
@@ -126,9 +126,9 @@ void hvp_hostile_tick(uint32_t mode, uint64_t n)
 
 			/* same destination, 5 bytes earlier */
 			put_insn(small_site, HVP_OPC_CALL, nrel + HVP_INSN_LEN);
-		} else if (n & 1) {	/* ud2; ud2; nop */
+		} else if (n & 1) { /* ud2; ud2; nop */
 			put_insn(small_site, 0x0f, 0x900b0f0bu);
-		} else {		/* a call into the middle of a target */
+		} else { /* a call into the middle of a target */
 			rel = (uint64_t)small_b + 1 - (small_site + HVP_INSN_LEN);
 			put_insn(small_site, HVP_OPC_CALL, (uint32_t)rel);
 		}

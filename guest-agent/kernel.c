@@ -17,7 +17,7 @@ struct idt_entry {
 	uint16_t off0;
 	uint16_t sel;
 	uint8_t ist;
-	uint8_t type;		/* P | DPL | 0xe (interrupt gate) */
+	uint8_t type; /* P | DPL | 0xe (interrupt gate) */
 	uint16_t off1;
 	uint32_t off2;
 	uint32_t zero;
@@ -47,11 +47,11 @@ struct hvp_agent hvp_agent __attribute__((section(".agent"), used)) = {
 
 uint64_t hvp_gdt[GDT_ENTRIES] __attribute__((aligned(16))) = {
 	[0] = 0,
-	[1] = 0x00af9a000000ffffull,	/* kernel code, 64-bit */
-	[2] = 0x00cf92000000ffffull,	/* kernel data */
-	[3] = 0x00cf9a000000ffffull,	/* kernel code, 32-bit (unused) */
-	[4] = 0x00cff2000000ffffull,	/* user data, DPL 3 */
-	[5] = 0x00affa000000ffffull,	/* user code, 64-bit, DPL 3 */
+	[1] = 0x00af9a000000ffffull, /* kernel code, 64-bit */
+	[2] = 0x00cf92000000ffffull, /* kernel data */
+	[3] = 0x00cf9a000000ffffull, /* kernel code, 32-bit (unused) */
+	[4] = 0x00cff2000000ffffull, /* user data, DPL 3 */
+	[5] = 0x00affa000000ffffull, /* user code, 64-bit, DPL 3 */
 };
 
 static struct idt_entry idt[256] __attribute__((aligned(16)));
@@ -80,18 +80,24 @@ static volatile uint32_t boot_stage;
 struct key_desc {
 	const char *name;
 	uint32_t kind;
-	uint32_t calls_per_pass;	/* 0: one per site */
+	uint32_t calls_per_pass; /* 0: one per site */
 	const char *targets[3];
 	void *addrs[3];
 };
 
-#define KEY3(n, kind, cpp) { #n, kind, cpp, { #n "_a", #n "_b", #n "_c" }, { n##_a, n##_b, n##_c } }
+#define KEY3(n, kind, cpp)                                    \
+	{                                                     \
+#n, kind, cpp, { #n "_a", #n "_b", #n "_c" }, \
+		{                                             \
+			n##_a, n##_b, n##_c                   \
+		}                                             \
+	}
 static const struct key_desc key_descs[NR_KEYS] = {
 	[KEY_SINGLE] = KEY3(single, HVP_KEY_INLINE, 0),
 	[KEY_SMALL] = KEY3(small, HVP_KEY_INLINE, 0),
 	[KEY_MEDIUM] = KEY3(medium, HVP_KEY_INLINE, 0),
 	[KEY_BATCH] = KEY3(batch, HVP_KEY_INLINE, 0),
-	[KEY_TRAMP] = KEY3(tramp, HVP_KEY_TRAMP, 4),	/* run_tramp calls it 4 times */
+	[KEY_TRAMP] = KEY3(tramp, HVP_KEY_TRAMP, 4), /* run_tramp calls it 4 times */
 };
 
 static void serial_puts(const char *s)
@@ -129,7 +135,7 @@ static void copy_name(char *dst, const char *src)
  * emulated on some hosts: no table walks in a handler).  Built by vCPU 0 at
  * boot from the agent's own .static_call_sites, never from the agent area.
  */
-#define SITE_MAP_SPAN	(512u << 10)
+#define SITE_MAP_SPAN (512u << 10)
 static uint8_t site_map[SITE_MAP_SPAN / 8];
 
 static bool is_site(uint64_t a)
@@ -197,9 +203,9 @@ static void build_idt(void)
 
 	for (v = 0; v < 22; v++)
 		set_gate(v, hvp_isr_table[v], 0, 0);
-	set_gate(2, hvp_isr_table[2], 0, 1);	/* NMI on IST1 */
-	set_gate(3, hvp_isr_table[3], 3, 0);	/* int3 allowed from CPL3 */
-	set_gate(8, hvp_isr_table[8], 0, 2);	/* #DF on IST2 */
+	set_gate(2, hvp_isr_table[2], 0, 1); /* NMI on IST1 */
+	set_gate(3, hvp_isr_table[3], 3, 0); /* int3 allowed from CPL3 */
+	set_gate(8, hvp_isr_table[8], 0, 2); /* #DF on IST2 */
 }
 
 static void wrmsr(uint32_t msr, uint64_t v)
@@ -228,7 +234,7 @@ static void setup_cpu(unsigned cpu)
 	__asm__ volatile("lgdt %0" : : "m"(gdtr));
 	__asm__ volatile("lidt %0" : : "m"(idtr));
 	__asm__ volatile("ltr %0" : : "r"(sel));
-	wrmsr(0xc0000101, (uint64_t)&hvp_agent.vcpu[cpu]);	/* GS base */
+	wrmsr(0xc0000101, (uint64_t)&hvp_agent.vcpu[cpu]); /* GS base */
 }
 
 /* Busy-wait on the TSC (only at boot, in kernel mode, before any workload). */
@@ -241,14 +247,14 @@ static void delay_us(uint64_t us)
 		cpu_relax();
 }
 
-#define LAPIC_BASE	0xfee00000ul
-#define LAPIC_SVR	0xf0
-#define LAPIC_ICR_LO	0x300
-#define LAPIC_ICR_HI	0x310
+#define LAPIC_BASE	 0xfee00000ul
+#define LAPIC_SVR	 0xf0
+#define LAPIC_ICR_LO	 0x300
+#define LAPIC_ICR_HI	 0x310
 #define ICR_ALL_BUT_SELF (3u << 18)
 #define ICR_LEVEL_ASSERT (1u << 14)
-#define ICR_INIT	(5u << 8)
-#define ICR_STARTUP	(6u << 8)
+#define ICR_INIT	 (5u << 8)
+#define ICR_STARTUP	 (6u << 8)
 
 static void lapic_write(unsigned reg, uint32_t v)
 {
@@ -262,7 +268,7 @@ static void lapic_write(unsigned reg, uint32_t v)
  * second SIPI.  Interrupts stay off everywhere: only INIT, SIPI and NMI are
  * ever delivered, and those ignore IF.
  */
-#define LAPIC_LVT_LINT1	0x360
+#define LAPIC_LVT_LINT1 0x360
 #define LVT_DM_NMI	(4u << 8)
 
 /*
@@ -272,7 +278,7 @@ static void lapic_write(unsigned reg, uint32_t v)
  */
 static void lapic_nmi_setup(void)
 {
-	lapic_write(LAPIC_SVR, 0x1ff);		/* software-enable, spurious 0xff */
+	lapic_write(LAPIC_SVR, 0x1ff); /* software-enable, spurious 0xff */
 	lapic_write(LAPIC_LVT_LINT1, LVT_DM_NMI);
 }
 
@@ -285,13 +291,13 @@ static void start_aps(void)
 	for (i = 0; src + i < hvp_ap_tramp_end; i++)
 		dst[i] = src[i];
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	lapic_write(LAPIC_SVR, 0x1ff);		/* software-enable, spurious 0xff */
+	lapic_write(LAPIC_SVR, 0x1ff); /* software-enable, spurious 0xff */
 	lapic_write(LAPIC_ICR_HI, 0);
 	lapic_write(LAPIC_ICR_LO, ICR_ALL_BUT_SELF | ICR_LEVEL_ASSERT | ICR_INIT);
 	delay_us(10000);
 	for (i = 0; i < 2; i++) {
 		lapic_write(LAPIC_ICR_LO, ICR_ALL_BUT_SELF | ICR_LEVEL_ASSERT | ICR_STARTUP |
-				(HVP_AP_TRAMPOLINE_PA >> 12));
+						  (HVP_AP_TRAMPOLINE_PA >> 12));
 		delay_us(200);
 	}
 }
@@ -303,14 +309,16 @@ static void enter_user(unsigned cpu)
 
 	__asm__ volatile("movw %w0, %%ds\n\t"
 			 "movw %w0, %%es\n\t"
-			 "pushq %q0\n\t"	/* ss */
-			 "pushq %1\n\t"		/* rsp */
-			 "pushq $0x2\n\t"	/* rflags: IF clear, no interrupts used */
-			 "pushq %q2\n\t"	/* cs */
-			 "pushq %3\n\t"		/* rip */
+			 "pushq %q0\n\t"  /* ss */
+			 "pushq %1\n\t"	  /* rsp */
+			 "pushq $0x2\n\t" /* rflags: IF clear, no interrupts used */
+			 "pushq %q2\n\t"  /* cs */
+			 "pushq %3\n\t"	  /* rip */
 			 "iretq"
-			 : : "r"((uint64_t)SEL_UDATA), "r"(usp), "r"((uint64_t)SEL_UCODE),
-			   "r"((uint64_t)hvp_workload_main), "D"((uint64_t)cpu) : "memory");
+			 :
+			 : "r"((uint64_t)SEL_UDATA), "r"(usp), "r"((uint64_t)SEL_UCODE),
+			   "r"((uint64_t)hvp_workload_main), "D"((uint64_t)cpu)
+			 : "memory");
 	__builtin_unreachable();
 }
 
@@ -321,7 +329,7 @@ void hvp_kernel_main(unsigned cpu)
 
 	if (nr == 0 || nr > HVP_MAX_VCPUS)
 		nr = 1;
-	if (cpu >= nr) {	/* more vCPUs than configured: stay parked */
+	if (cpu >= nr) { /* more vCPUs than configured: stay parked */
 		for (;;)
 			__asm__ volatile("cli; hlt");
 	}
@@ -329,7 +337,7 @@ void hvp_kernel_main(unsigned cpu)
 		serial_puts("hvpatch guest agent: building tables\n");
 		build_key_tables();
 		if (cfg->hostile)
-			hvp_hostile_boot(cfg->hostile);	/* test only: lie */
+			hvp_hostile_boot(cfg->hostile); /* test only: lie */
 		build_idt();
 		__atomic_store_n(&boot_stage, 1, __ATOMIC_RELEASE);
 		if ((cfg->flags & HVP_CFG_START_APS) && nr > 1) {
@@ -345,7 +353,7 @@ void hvp_kernel_main(unsigned cpu)
 	if (cfg->flags & HVP_CFG_START_APS)
 		lapic_nmi_setup();
 	if (cpu == 0 && (cfg->flags & HVP_CFG_PROBE_KINT3))
-		__asm__ volatile("int3");	/* doctor: does kernel-mode int3 work here? */
+		__asm__ volatile("int3"); /* doctor: does kernel-mode int3 work here? */
 	hvp_agent.vcpu[cpu].started_tsc = rdtsc();
 	__atomic_store_n(&hvp_agent.vcpu[cpu].state, HVP_VCPU_RUNNING, __ATOMIC_RELEASE);
 	if (__atomic_add_fetch(&hvp_agent.vcpus_online, 1, __ATOMIC_ACQ_REL) == nr) {
@@ -450,14 +458,14 @@ static int bp_cancel(struct trap_frame *f, uint64_t site, struct hvp_vcpu *me)
 
 	if (__atomic_load_n(&p->write_addr, __ATOMIC_ACQUIRE) != site)
 		return 0;
-	__atomic_compare_exchange_n(&p->state, &state, HVP_BPS_CANCELLED, 0,
-				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	__atomic_compare_exchange_n(&p->state, &state, HVP_BPS_CANCELLED, 0, __ATOMIC_ACQ_REL,
+				    __ATOMIC_ACQUIRE);
 	/* state now holds the value seen before the exchange */
 	switch (state) {
 	case HVP_BPS_CANCELLABLE:
 	case HVP_BPS_CANCELLED:
-		__atomic_compare_exchange_n(text, &cc, p->old_insn[0], 0,
-					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+		__atomic_compare_exchange_n(text, &cc, p->old_insn[0], 0, __ATOMIC_ACQ_REL,
+					    __ATOMIC_RELAXED);
 		me->bp_cancels++;
 		break;
 	case HVP_BPS_FINAL:
@@ -476,7 +484,7 @@ static int bp_cancel(struct trap_frame *f, uint64_t site, struct hvp_vcpu *me)
 	default:
 		return 0;
 	}
-	f->rip = site;		/* re-execute; iretq serializes first */
+	f->rip = site; /* re-execute; iretq serializes first */
 	return 1;
 }
 
@@ -515,10 +523,10 @@ static void do_bp(struct trap_frame *f)
 
 	me->bp_traps++;
 	if ((f->cs & 3) != 3)
-		record_fault(f);	/* never a site of ours: they run at CPL3 */
+		record_fault(f); /* never a site of ours: they run at CPL3 */
 	if (f->rip == __atomic_load_n(&me->ack_rip, __ATOMIC_RELAXED) &&
 	    me->loops == __atomic_load_n(&me->ack_loops, __ATOMIC_RELAXED))
-		me->bp_late++;		/* see protocol/hvp_agent.h */
+		me->bp_late++; /* see protocol/hvp_agent.h */
 	/*
 	 * Only a site's int3 is ours.  Re-executing anything else would jump
 	 * into the middle of an instruction (a #BP delivered with a frame some
@@ -537,7 +545,7 @@ static void do_bp(struct trap_frame *f)
 		break;
 	}
 	if (!handled && !bp_int3_gone(f, site, me))
-		record_fault(f);	/* a stray #BP: report it */
+		record_fault(f); /* a stray #BP: report it */
 }
 
 /*
@@ -558,7 +566,7 @@ static void do_nmi(struct trap_frame *f)
 
 	me->nmis++;
 	if ((f->cs & 3) != 3)
-		return;		/* inside a handler: the VMM will send another */
+		return; /* inside a handler: the VMM will send another */
 	/*
 	 * User mode one byte past a site: the int3 there executed and its #BP
 	 * has not been delivered yet (RIP is inside a 5-byte instruction,
@@ -616,9 +624,9 @@ void hvp_trap(struct trap_frame *f)
 			do_ping(f);
 			return;
 		}
-		break;	/* any other #UD is a fault like the rest */
+		break; /* any other #UD is a fault like the rest */
 	default:
 		break;
 	}
-	record_fault(f);	/* does not return */
+	record_fault(f); /* does not return */
 }

@@ -35,7 +35,7 @@ void hvp_workload_main(unsigned cpu)
 	if ((cfg->flags & HVP_CFG_FAULT_TEST) && cpu == cfg->fault_vcpu)
 		fault_at = 1000;
 	if ((cfg->flags & HVP_CFG_PROBE_UINT3) && cpu == 0)
-		__asm__ volatile("int3");	/* doctor: who gets a user-mode #BP? */
+		__asm__ volatile("int3"); /* doctor: who gets a user-mode #BP? */
 
 	/* The last vCPU plays the compromised guest kernel (test only). */
 	if (cfg->hostile > HVP_HOSTILE__BOOT_LAST && cfg->hostile < HVP_HOSTILE__COUNT &&
@@ -66,7 +66,7 @@ void hvp_workload_main(unsigned cpu)
 			next = now;
 		}
 		if (cfg->flags & HVP_CFG_PING) {
-			hvp_ping();	/* a burst of exits, see isr.S */
+			hvp_ping(); /* a burst of exits, see isr.S */
 			continue;
 		}
 		if (period && (int64_t)(now - next) < 0)
@@ -81,7 +81,7 @@ void hvp_workload_main(unsigned cpu)
 		if (period) {
 			next += period;
 			if ((int64_t)(now - next) > (int64_t)(period * 16))
-				next = now + period;	/* don't burst after a stall */
+				next = now + period; /* don't burst after a stall */
 		}
 		if (fault_at && this_vcpu->loops >= fault_at)
 			__asm__ volatile("ud2");

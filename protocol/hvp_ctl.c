@@ -39,11 +39,11 @@
 #include "hvp_ctl.h"
 #include "lib/hvp_base.h"
 
-#define CTL_MAX_DEPTH	32	/* json-c counts the top-level object as 1 */
-#define CTL_CMD_MAX	64
+#define CTL_MAX_DEPTH 32 /* json-c counts the top-level object as 1 */
+#define CTL_CMD_MAX   64
 
 /* The request hvp_ctl_call() sends; any non-zero value would do. */
-#define CTL_CALL_SEQ	1
+#define CTL_CALL_SEQ 1
 
 static void put_le16(uint8_t *p, uint16_t v)
 {
@@ -66,8 +66,7 @@ static uint16_t get_le16(const uint8_t *p)
 
 static uint32_t get_le32(const uint8_t *p)
 {
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 void hvp_ctl_hdr_encode(uint8_t out[HVP_CTL_HDR_SIZE], const struct hvp_ctl_hdr *h)
@@ -127,7 +126,7 @@ int hvp_ctl_payload_parse(const char *buf, size_t len, json_object **out)
 
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
 	if (!obj)
-		goto out_free_tok;	/* syntax error, too deep, or truncated */
+		goto out_free_tok; /* syntax error, too deep, or truncated */
 
 	/* Strict mode already refuses trailing bytes; do not rely on it. */
 	end = json_tokener_get_parse_end(tok);
@@ -159,8 +158,8 @@ static int obj_add(json_object *obj, const char *key, json_object *val)
 	return 0;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
+						      ...)
 {
 	va_list ap;
 
@@ -174,12 +173,11 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 
 static bool cmd_char_ok(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-	       c == '-';
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
 }
 
-int hvp_ctl_request_check(json_object *req, const char **cmd, json_object **args,
-			  char *err, size_t errlen)
+int hvp_ctl_request_check(json_object *req, const char **cmd, json_object **args, char *err,
+			  size_t errlen)
 {
 	json_object *jcmd = NULL, *jargs = NULL;
 	const char *s;
@@ -188,7 +186,8 @@ int hvp_ctl_request_check(json_object *req, const char **cmd, json_object **args
 	if (!json_object_is_type(req, json_type_object))
 		return fail(err, errlen, "request is not an object");
 
-	json_object_object_foreach(req, key, val) {
+	json_object_object_foreach(req, key, val)
+	{
 		if (!strcmp(key, "cmd"))
 			jcmd = val;
 		else if (!strcmp(key, "args"))
@@ -236,7 +235,8 @@ int hvp_ctl_response_check(json_object *resp, char *err, size_t errlen)
 	if (!json_object_is_type(resp, json_type_object))
 		return fail(err, errlen, "response is not an object");
 
-	json_object_object_foreach(resp, key, val) {
+	json_object_object_foreach(resp, key, val)
+	{
 		if (!strcmp(key, "ok"))
 			ok = val;
 		else if (!strcmp(key, "result"))
@@ -259,7 +259,8 @@ int hvp_ctl_response_check(json_object *resp, char *err, size_t errlen)
 		return fail(err, errlen, "error response carries a \"result\"");
 	if (!json_object_is_type(error, json_type_object))
 		return fail(err, errlen, "error response has no \"error\" object");
-	json_object_object_foreach(error, ekey, eval) {
+	json_object_object_foreach(error, ekey, eval)
+	{
 		if (!strcmp(ekey, "class"))
 			cls = eval;
 		else if (!strcmp(ekey, "desc"))
@@ -283,7 +284,7 @@ json_object *hvp_ctl_request_new(const char *cmd, json_object *args)
 		goto out_put;
 	if (!args || obj_add(req, "args", args) == 0)
 		return req;
-	args = NULL;	/* obj_add() consumed it */
+	args = NULL; /* obj_add() consumed it */
 out_put:
 	json_object_put(args);
 	json_object_put(req);
@@ -300,7 +301,7 @@ json_object *hvp_ctl_ok_new(json_object *result)
 	/* No "result" key at all rather than "result": null. */
 	if (!result || obj_add(resp, "result", result) == 0)
 		return resp;
-	result = NULL;	/* obj_add() consumed it */
+	result = NULL; /* obj_add() consumed it */
 out_put:
 	json_object_put(result);
 	json_object_put(resp);
@@ -391,7 +392,7 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 		}
 		n = poll(&pfd, 1, ms);
 		if (n > 0)
-			return 0;	/* POLLERR/POLLHUP: let the next I/O call report it */
+			return 0; /* POLLERR/POLLHUP: let the next I/O call report it */
 		if (n < 0 && errno != EINTR)
 			return -errno;
 	}
@@ -459,7 +460,10 @@ static int write_full(int fd, struct iovec *iov, int iovcnt, uint64_t deadline)
 static int ctl_send(int fd, uint16_t type, uint32_t seq, json_object *obj, uint64_t deadline)
 {
 	struct hvp_ctl_hdr h = {
-		.magic = HVP_CTL_MAGIC, .version = HVP_CTL_VERSION, .type = type, .seq = seq,
+		.magic = HVP_CTL_MAGIC,
+		.version = HVP_CTL_VERSION,
+		.type = type,
+		.seq = seq,
 	};
 	uint8_t hdr[HVP_CTL_HDR_SIZE];
 	struct iovec iov[2];
@@ -534,7 +538,7 @@ static int connect_deadline(int fd, const struct sockaddr_un *sun, uint64_t dead
 			tv.tv_sec = (time_t)(rest / 1000000000ull);
 			tv.tv_usec = (suseconds_t)(rest % 1000000000ull / 1000);
 			if (!tv.tv_sec && !tv.tv_usec)
-				tv.tv_usec = 1;	/* 0 would mean "forever" */
+				tv.tv_usec = 1; /* 0 would mean "forever" */
 			if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
 				return -errno;
 		}
@@ -558,7 +562,7 @@ int hvp_ctl_call(const char *sock_path, const char *cmd, json_object *args, int 
 	int fd, r, rs, tries;
 
 	*resp = NULL;
-	req = hvp_ctl_request_new(cmd, args);	/* takes args on every path */
+	req = hvp_ctl_request_new(cmd, args); /* takes args on every path */
 	if (!req)
 		return -ENOMEM;
 	if (strlen(sock_path) >= sizeof(sun.sun_path)) {

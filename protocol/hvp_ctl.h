@@ -28,29 +28,29 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
-#define HVP_CTL_MAGIC		0x43505648u	/* "HVPC" */
-#define HVP_CTL_VERSION		1
-#define HVP_CTL_HDR_SIZE	16
-#define HVP_CTL_MAX_PAYLOAD	(1u << 20)
+#define HVP_CTL_MAGIC	    0x43505648u /* "HVPC" */
+#define HVP_CTL_VERSION	    1
+#define HVP_CTL_HDR_SIZE    16
+#define HVP_CTL_MAX_PAYLOAD (1u << 20)
 
 /* Message types.  Retired values stay here as comments, never reused. */
-#define HVP_CTL_T_REQUEST	1
-#define HVP_CTL_T_RESPONSE	2
+#define HVP_CTL_T_REQUEST  1
+#define HVP_CTL_T_RESPONSE 2
 
 /* Error classes carried in responses and printed by the CLI. */
-#define HVP_ERR_USAGE		"UsageError"	/* bad arguments          */
-#define HVP_ERR_NOT_FOUND	"NotFound"	/* no such VM/key/target  */
-#define HVP_ERR_PROTOCOL	"ProtocolError"	/* malformed message      */
-#define HVP_ERR_REFUSED		"Refused"	/* valid but not allowed  */
-#define HVP_ERR_GUEST		"GuestError"	/* the guest misbehaved   */
-#define HVP_ERR_INTERNAL	"InternalError"
+#define HVP_ERR_USAGE	  "UsageError"	  /* bad arguments          */
+#define HVP_ERR_NOT_FOUND "NotFound"	  /* no such VM/key/target  */
+#define HVP_ERR_PROTOCOL  "ProtocolError" /* malformed message      */
+#define HVP_ERR_REFUSED	  "Refused"	  /* valid but not allowed  */
+#define HVP_ERR_GUEST	  "GuestError"	  /* the guest misbehaved   */
+#define HVP_ERR_INTERNAL  "InternalError"
 
 struct hvp_ctl_hdr {
 	uint32_t magic;
 	uint16_t version;
 	uint16_t type;
 	uint32_t len;
-	uint32_t seq;		/* 0 in refusals sent before a request was read */
+	uint32_t seq; /* 0 in refusals sent before a request was read */
 };
 _Static_assert(sizeof(struct hvp_ctl_hdr) == HVP_CTL_HDR_SIZE, "header is 16 bytes on the wire");
 
@@ -75,8 +75,8 @@ int hvp_ctl_payload_parse(const char *buf, size_t len, json_object **out);
  * the "args" object (borrowed; an empty object is created and attached if
  * absent).  On failure returns -EBADMSG and writes a reason into err.
  */
-int hvp_ctl_request_check(json_object *req, const char **cmd, json_object **args,
-			  char *err, size_t errlen);
+int hvp_ctl_request_check(json_object *req, const char **cmd, json_object **args, char *err,
+			  size_t errlen);
 
 /* Validate a response object, same conventions. */
 int hvp_ctl_response_check(json_object *resp, char *err, size_t errlen);

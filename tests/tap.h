@@ -15,8 +15,7 @@ static inline void tap_plan(int n)
 	fflush(stdout);
 }
 
-__attribute__((format(printf, 2, 3)))
-static inline int tap_ok(int cond, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static inline int tap_ok(int cond, const char *fmt, ...)
 {
 	va_list ap;
 

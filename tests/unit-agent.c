@@ -14,15 +14,17 @@
 #include "agent.h"
 #include "tap.h"
 
-#define RAM_SIZE	(4u << 20)
-#define TEXT_START	0x100000u
-#define TEXT_END	0x110000u
-#define AGENT_GPA	0x200000u
+#define RAM_SIZE   (4u << 20)
+#define TEXT_START 0x100000u
+#define TEXT_END   0x110000u
+#define AGENT_GPA  0x200000u
 
 static uint8_t *ram;
 static struct hvp_agent_bounds bd = {
-	.ram_size = RAM_SIZE, .agent_gpa = AGENT_GPA,
-	.text_start = TEXT_START, .text_end = TEXT_END,
+	.ram_size = RAM_SIZE,
+	.agent_gpa = AGENT_GPA,
+	.text_start = TEXT_START,
+	.text_end = TEXT_END,
 };
 
 static struct hvp_agent *agent(void)
@@ -58,7 +60,8 @@ static void build_good(void)
 	a->keys[0].calls_per_pass = 3;
 	for (i = 0; i < 3; i++) {
 		a->sites[i] = TEXT_START + 0x1000 + 8 * i;
-		hvp_agent_encode(ram + a->sites[i], a->sites[i], HVP_OPC_CALL, a->keys[0].targets[0]);
+		hvp_agent_encode(ram + a->sites[i], a->sites[i], HVP_OPC_CALL,
+				 a->keys[0].targets[0]);
 	}
 
 	strcpy(a->keys[1].name, "beta");
@@ -86,13 +89,13 @@ static int read_keys(char *err, size_t len)
 }
 
 /* Corrupt the good agent with `mutate`, expect a refusal naming `what`. */
-#define EXPECT_REFUSED(desc, what, ...)						\
-	do {									\
-		char why_[256] = "";						\
-		int r_;								\
-		build_good();							\
-		__VA_ARGS__;							\
-		r_ = read_keys(why_, sizeof(why_));				\
+#define EXPECT_REFUSED(desc, what, ...)                                                      \
+	do {                                                                                 \
+		char why_[256] = "";                                                         \
+		int r_;                                                                      \
+		build_good();                                                                \
+		__VA_ARGS__;                                                                 \
+		r_ = read_keys(why_, sizeof(why_));                                          \
 		tap_ok(r_ == -EINVAL && strstr(why_, what), "refused: %s (%s)", desc, why_); \
 	} while (0)
 
@@ -114,13 +117,13 @@ int main(void)
 	r = hvp_agent_read_keys(ram, &bd, &keys, &nr, err, sizeof(err));
 	tap_ok(r == 0 && nr == 2, "a valid agent is accepted (%s)", err);
 	tap_ok(r == 0 && keys[0].nr_sites == 3 && keys[0].opcode == HVP_OPC_CALL &&
-	       keys[1].opcode == HVP_OPC_JMP && !strcmp(keys[1].name, "beta"),
+		       keys[1].opcode == HVP_OPC_JMP && !strcmp(keys[1].name, "beta"),
 	       "keys, kinds and sites are read");
 	tap_ok(r == 0 && keys[0].sites[0] < keys[0].sites[1] && keys[0].sites[1] < keys[0].sites[2],
 	       "sites come back sorted");
 	if (r == 0) {
 		tap_ok(hvp_key_target_by_name(&keys[0], "alpha_b") == 1 &&
-		       hvp_key_target_by_name(&keys[0], "beta_a") == -1,
+			       hvp_key_target_by_name(&keys[0], "beta_a") == -1,
 		       "targets are found by name, only within their key");
 	} else {
 		tap_ok(0, "targets are found by name");
@@ -129,10 +132,11 @@ int main(void)
 
 	/* encode / decode */
 	tap_ok(hvp_agent_encode(insn, 0x1000, HVP_OPC_CALL, 0x2000) == 0 &&
-	       hvp_agent_decode(insn, 0x1000, HVP_OPC_CALL, &dest) == 0 && dest == 0x2000,
+		       hvp_agent_decode(insn, 0x1000, HVP_OPC_CALL, &dest) == 0 && dest == 0x2000,
 	       "call rel32 round trip");
 	tap_ok(hvp_agent_encode(insn, 0x1000, HVP_OPC_CALL, 0x1000 - 0x100) == 0 &&
-	       hvp_agent_decode(insn, 0x1000, HVP_OPC_CALL, &dest) == 0 && dest == 0x1000 - 0x100,
+		       hvp_agent_decode(insn, 0x1000, HVP_OPC_CALL, &dest) == 0 &&
+		       dest == 0x1000 - 0x100,
 	       "backward call round trip");
 	tap_ok(hvp_agent_encode(insn, 0x1000, HVP_OPC_CALL, 0x1000ull + (1ull << 32)) == -ERANGE,
 	       "a displacement beyond 2 GiB is refused");
@@ -149,7 +153,8 @@ int main(void)
 		bd.agent_gpa = RAM_SIZE - 4096;
 		build_good();
 		r = hvp_agent_check_header(ram, &bd, err, sizeof(err));
-		tap_ok(r == -EINVAL && strstr(err, "does not fit"), "agent past the end of RAM (%s)", err);
+		tap_ok(r == -EINVAL && strstr(err, "does not fit"),
+		       "agent past the end of RAM (%s)", err);
 		bd.agent_gpa = UINT64_MAX - 16;
 		r = hvp_agent_check_header(ram, &bd, err, sizeof(err));
 		tap_ok(r == -EINVAL, "agent address that overflows is refused");
@@ -160,10 +165,10 @@ int main(void)
 	EXPECT_REFUSED("no keys", "keys", agent()->nr_keys = 0);
 	EXPECT_REFUSED("absurd key count", "keys", agent()->nr_keys = 1000000);
 	EXPECT_REFUSED("absurd site count", "sites", agent()->nr_sites = 0xffffffffu);
-	EXPECT_REFUSED("key sites beyond the table", "outside the",
-		       agent()->keys[0].nr_sites = 40);
+	EXPECT_REFUSED("key sites beyond the table", "outside the", agent()->keys[0].nr_sites = 40);
 	EXPECT_REFUSED("first_site + nr_sites overflows", "outside the",
-		       agent()->keys[0].first_site = 0xffffffffu; agent()->keys[0].nr_sites = 2);
+		       agent()->keys[0].first_site = 0xffffffffu;
+		       agent()->keys[0].nr_sites = 2);
 	EXPECT_REFUSED("a key with no sites", "outside the", agent()->keys[1].nr_sites = 0);
 	EXPECT_REFUSED("calls_per_pass 0", "calls_per_pass", agent()->keys[0].calls_per_pass = 0);
 
@@ -202,8 +207,7 @@ int main(void)
 		       agent()->keys[1].kind = HVP_KEY_INLINE;
 		       agent()->sites[3] = agent()->sites[0];
 		       agent()->keys[1].targets[0] = agent()->keys[0].targets[0]);
-	EXPECT_REFUSED("a site that is not a call", "not a call",
-		       ram[agent()->sites[2]] = 0x90);
+	EXPECT_REFUSED("a site that is not a call", "not a call", ram[agent()->sites[2]] = 0x90);
 	EXPECT_REFUSED("a site calling an unregistered function", "not a call",
 		       hvp_agent_encode(ram + agent()->sites[2], agent()->sites[2], HVP_OPC_CALL,
 					TEXT_START + 0x4444));

@@ -36,15 +36,15 @@
 #include "tap.h"
 #include "util.h"
 
-#define IO_MS		5000	/* client-side deadline for one exchange */
-#define SRV_IDLE_S	5	/* the server's per-request deadline */
+#define IO_MS		5000 /* client-side deadline for one exchange */
+#define SRV_IDLE_S	5    /* the server's per-request deadline */
 #define NR_CALLERS	50
-#define SRV_MAX_CLIENTS	128
+#define SRV_MAX_CLIENTS 128
 #define NOBODY		65534
 
 static char dir[64];
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-static int handler_entered;	/* set by echo_fn on {"mark": true} */
+static int handler_entered; /* set by echo_fn on {"mark": true} */
 
 /* ---- helpers ---- */
 
@@ -133,7 +133,11 @@ static int raw_hdr(int fd, uint32_t magic, uint16_t version, uint16_t type, uint
 		   uint32_t seq)
 {
 	struct hvp_ctl_hdr h = {
-		.magic = magic, .version = version, .type = type, .len = len, .seq = seq,
+		.magic = magic,
+		.version = version,
+		.type = type,
+		.len = len,
+		.seq = seq,
 	};
 	uint8_t b[HVP_CTL_HDR_SIZE];
 
@@ -163,8 +167,8 @@ static bool got_error(int fd, uint32_t seq, const char *cls)
 		printf("# recv: %s\n", strerror(-r));
 		return false;
 	}
-	ok = h.type == HVP_CTL_T_RESPONSE && h.seq == seq &&
-	     !hvp_ctl_response_check(o, NULL, 0) && resp_is_error(o, cls);
+	ok = h.type == HVP_CTL_T_RESPONSE && h.seq == seq && !hvp_ctl_response_check(o, NULL, 0) &&
+	     resp_is_error(o, cls);
 	if (!ok)
 		printf("# got seq %u: %s\n", h.seq, json_object_to_json_string(o));
 	json_object_put(o);
@@ -233,7 +237,7 @@ static void test_header(void)
 	tap_ok(!memcmp(b, want, sizeof(b)), "header: encoded little-endian field by field");
 	memset(&d, 0xa5, sizeof(d));
 	tap_ok(hvp_ctl_hdr_decode(b, &d) == 0 && d.magic == h.magic && d.version == h.version &&
-	       d.type == h.type && d.len == h.len && d.seq == h.seq,
+		       d.type == h.type && d.len == h.len && d.seq == h.seq,
 	       "header: decode(encode(h)) == h");
 
 	tap_ok(decode_fields(M, V, T, 1) == 0, "header: len 1 accepted");
@@ -278,13 +282,13 @@ static int parse_n(const char *s, size_t len)
 	if (r == 0 && !json_object_is_type(o, json_type_object))
 		r = -1000;
 	if (r < 0 && o)
-		r = -1001;	/* *out must be NULL on failure */
+		r = -1001; /* *out must be NULL on failure */
 	if (r == 0)
 		json_object_put(o);
 	return r;
 }
 
-#define PARSE(lit)	parse_n(lit, sizeof(lit) - 1)
+#define PARSE(lit) parse_n(lit, sizeof(lit) - 1)
 
 static char *nested(int depth)
 {
@@ -348,7 +352,7 @@ static int check_req(const char *json)
 		return -1000;
 	r = hvp_ctl_request_check(req, &cmd, &args, err, sizeof(err));
 	if (r < 0 && !err[0])
-		r = -1001;	/* a refusal must say why */
+		r = -1001; /* a refusal must say why */
 	json_object_put(req);
 	return r;
 }
@@ -364,7 +368,7 @@ static void test_request_check(void)
 	req = json_tokener_parse("{\"cmd\":\"patch.apply-2_x\",\"args\":{\"key\":\"k\"}}");
 	r = hvp_ctl_request_check(req, &cmd, &args, err, sizeof(err));
 	tap_ok(r == 0 && cmd && !strcmp(cmd, "patch.apply-2_x") &&
-	       json_object_object_get_ex(args, "key", &v),
+		       json_object_object_get_ex(args, "key", &v),
 	       "request: good request gives cmd and args");
 	json_object_put(req);
 
@@ -372,8 +376,8 @@ static void test_request_check(void)
 	args = NULL;
 	r = hvp_ctl_request_check(req, &cmd, &args, err, sizeof(err));
 	tap_ok(r == 0 && json_object_is_type(args, json_type_object) &&
-	       json_object_object_length(args) == 0 &&
-	       json_object_object_get_ex(req, "args", &v) && v == args,
+		       json_object_object_length(args) == 0 &&
+		       json_object_object_get_ex(req, "args", &v) && v == args,
 	       "request: missing args becomes an attached empty object");
 	json_object_put(req);
 
@@ -470,12 +474,13 @@ static void test_builders(void)
 
 	o = hvp_ctl_ok_new(json_object_new_int(7));
 	tap_ok(o && !hvp_ctl_response_check(o, err, sizeof(err)) &&
-	       json_object_get_int(result_of(o)) == 7, "builder: ok with result");
+		       json_object_get_int(result_of(o)) == 7,
+	       "builder: ok with result");
 	json_object_put(o);
 
 	o = hvp_ctl_error_new(HVP_ERR_USAGE, "bad %s %d", "arg", 3);
 	tap_ok(o && !hvp_ctl_response_check(o, err, sizeof(err)) &&
-	       resp_is_error(o, HVP_ERR_USAGE) && !strcmp(resp_desc(o), "bad arg 3"),
+		       resp_is_error(o, HVP_ERR_USAGE) && !strcmp(resp_desc(o), "bad arg 3"),
 	       "builder: error has class and formatted desc");
 	json_object_put(o);
 
@@ -483,7 +488,7 @@ static void test_builders(void)
 	json_object_object_add(args, "n", json_object_new_int(1));
 	o = hvp_ctl_request_new("stats", args);
 	tap_ok(o && !hvp_ctl_request_check(o, &cmd, &args, err, sizeof(err)) &&
-	       !strcmp(cmd, "stats") && int_at(args, "n") == 1,
+		       !strcmp(cmd, "stats") && int_at(args, "n") == 1,
 	       "builder: request passes request_check");
 	json_object_put(o);
 }
@@ -583,8 +588,7 @@ static void test_io(void)
 
 /* ---- live server ---- */
 
-static json_object *echo_fn(void *ctx, const char *cmd, json_object *args,
-			    const struct ucred *peer)
+static json_object *echo_fn(void *ctx, const char *cmd, json_object *args, const struct ucred *peer)
 {
 	json_object *res, *v;
 
@@ -704,8 +708,8 @@ static void test_concurrent(void)
 			pthread_join(c[i].tid, NULL);
 		good += c[i].ok;
 	}
-	tap_ok(good == NR_CALLERS, "server: %d concurrent clients all answered (%d ok)",
-	       NR_CALLERS, good);
+	tap_ok(good == NR_CALLERS, "server: %d concurrent clients all answered (%d ok)", NR_CALLERS,
+	       good);
 }
 
 /* A request whose handler is still running when the server closes. */
@@ -790,7 +794,7 @@ static void test_server(pid_t stranger, int go)
 	r = call("echo", args, &resp);
 	res = result_of(resp);
 	tap_ok(r == 0 && resp_ok(resp) && !strcmp(str_at(res, "cmd"), "echo") &&
-	       !strcmp(str_at(json_object_object_get(res, "args"), "x"), "y"),
+		       !strcmp(str_at(json_object_object_get(res, "args"), "x"), "y"),
 	       "server: call round trip");
 	tap_ok(int_at(res, "uid") == geteuid() && int_at(res, "pid") == getpid(),
 	       "server: handler sees the peer's credentials");
@@ -881,7 +885,7 @@ static void test_server(pid_t stranger, int go)
 
 	/* The request deadline: never before ~5 s, and not long after. */
 	tap_ok(hung_up(silent, (SRV_IDLE_S + 15) * 1000) &&
-	       hvp_now_ns() - silent_since >= (SRV_IDLE_S - 1) * 1000000000ull,
+		       hvp_now_ns() - silent_since >= (SRV_IDLE_S - 1) * 1000000000ull,
 	       "server: a silent client is dropped after the %d s deadline", SRV_IDLE_S);
 	tap_ok(hung_up(half, IO_MS), "server: so is one that stalls mid-header");
 	close(silent);
@@ -894,7 +898,7 @@ static void test_server(pid_t stranger, int go)
 	silent = raw_connect(sock_path);
 	half = raw_connect(sock_path);
 	raw_hdr(half, HVP_CTL_MAGIC, HVP_CTL_VERSION, HVP_CTL_T_REQUEST, 100, 1);
-	r = call("echo", NULL, &resp);	/* both are accepted by now */
+	r = call("echo", NULL, &resp); /* both are accepted by now */
 	json_object_put(resp);
 	inflight_ok = false;
 	r = pthread_create(&inflight, NULL, inflight_thread, &inflight_ok);
@@ -948,8 +952,8 @@ static void test_server(pid_t stranger, int go)
 	longp[sizeof(longp) - 1] = '\0';
 	tap_ok(hvp_ctlsrv_open(&srv, longp, echo_fn, NULL, err, sizeof(err)) == -ENAMETOOLONG,
 	       "server: over-long path -> ENAMETOOLONG");
-	tap_ok(hvp_ctl_call(longp, "echo", json_object_new_object(), IO_MS, &resp) ==
-	       -ENAMETOOLONG, "client: over-long path -> ENAMETOOLONG");
+	tap_ok(hvp_ctl_call(longp, "echo", json_object_new_object(), IO_MS, &resp) == -ENAMETOOLONG,
+	       "client: over-long path -> ENAMETOOLONG");
 }
 
 int main(void)

@@ -39,17 +39,17 @@ static int parse(const uint8_t *buf, size_t n, char *err, size_t len)
 }
 
 /* Copy the image, apply `fn`, expect a refusal whose reason contains `what`. */
-#define CORRUPT(desc, what, ...)						\
-	do {									\
-		uint8_t *b_ = malloc(img_size);					\
-		Elf64_Ehdr *eh = (Elf64_Ehdr *)b_;				\
-		char why_[256] = "";						\
-		memcpy(b_, img, img_size);					\
-		(void)eh;							\
-		__VA_ARGS__;							\
+#define CORRUPT(desc, what, ...)                                                          \
+	do {                                                                              \
+		uint8_t *b_ = malloc(img_size);                                           \
+		Elf64_Ehdr *eh = (Elf64_Ehdr *)b_;                                        \
+		char why_[256] = "";                                                      \
+		memcpy(b_, img, img_size);                                                \
+		(void)eh;                                                                 \
+		__VA_ARGS__;                                                              \
 		tap_ok(parse(b_, img_size, why_, sizeof(why_)) < 0 && strstr(why_, what), \
-		       "refused: %s (%s)", desc, why_);				\
-		free(b_);							\
+		       "refused: %s (%s)", desc, why_);                                   \
+		free(b_);                                                                 \
 	} while (0)
 
 static Elf64_Phdr *phdr(uint8_t *b, unsigned i)
@@ -90,15 +90,17 @@ int main(void)
 	       (unsigned long long)e.pvh_entry, e.nr_segs);
 	tap_ok(hvp_elf_symbol(&e, "hvp_agent", &v, &sz) == 0 && v && v % 4096 == 0,
 	       "hvp_agent is found, page aligned");
-	tap_ok(hvp_elf_symbol(&e, "no_such_symbol", &v, NULL) == -ENOENT, "a missing symbol is -ENOENT");
+	tap_ok(hvp_elf_symbol(&e, "no_such_symbol", &v, NULL) == -ENOENT,
+	       "a missing symbol is -ENOENT");
 	hvp_elf_symbol(&e, "batch_c", &v, NULL);
 	tap_ok(hvp_elf_symbol_at(&e, v) && !strcmp(hvp_elf_symbol_at(&e, v), "batch_c"),
 	       "symbol_at names a target");
 	tap_ok(hvp_elf_section(&e, ".static_call_sites", &p, &sz, NULL) == 0 && sz == 16 * 1298,
-	       ".static_call_sites holds 1298 {site, key} pairs (%llu bytes)", (unsigned long long)sz);
+	       ".static_call_sites holds 1298 {site, key} pairs (%llu bytes)",
+	       (unsigned long long)sz);
 	ram = calloc(1, 32u << 20);
 	tap_ok(hvp_elf_load_into(&e, ram, 32u << 20, err, sizeof(err)) == 0 &&
-	       !memcmp(ram + e.segs[0].paddr, e.data + e.segs[0].offset, e.segs[0].filesz),
+		       !memcmp(ram + e.segs[0].paddr, e.data + e.segs[0].offset, e.segs[0].filesz),
 	       "load_into copies the segments");
 	tap_ok(hvp_elf_load_into(&e, ram, 1u << 20, err, sizeof(err)) == -E2BIG,
 	       "a RAM too small is refused (%s)", err);
@@ -120,7 +122,8 @@ int main(void)
 		if (pr == 0 && n < img_size - 4096)
 			bad++;
 	}
-	tap_ok(bad == 0, "every truncation short of the section table is refused (%zu accepted)", bad);
+	tap_ok(bad == 0, "every truncation short of the section table is refused (%zu accepted)",
+	       bad);
 
 	CORRUPT("bad magic", "not an ELF", b_[1] = 'X');
 	CORRUPT("32-bit class", "64-bit", b_[EI_CLASS] = ELFCLASS32);

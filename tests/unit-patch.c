@@ -18,19 +18,25 @@
 #include "patch.h"
 #include "tap.h"
 
-#define RAM_SIZE	(4u << 20)
-#define AGENT_GPA	0x200000u
-#define SITE0		0x101000u
-#define NR_SITES	4
-#define TARGET_A	0x108000u
-#define TARGET_B	0x109000u
+#define RAM_SIZE  (4u << 20)
+#define AGENT_GPA 0x200000u
+#define SITE0	  0x101000u
+#define NR_SITES  4
+#define TARGET_A  0x108000u
+#define TARGET_B  0x109000u
 
 static uint8_t *ram, *before;
 static uint64_t sites[NR_SITES];
 static struct hvp_key_info key = {
-	.name = "alpha", .kind = HVP_KEY_INLINE, .opcode = HVP_OPC_CALL, .nr_targets = 2,
-	.targets = { TARGET_A, TARGET_B }, .target_names = { "alpha_a", "alpha_b" },
-	.calls_per_pass = NR_SITES, .nr_sites = NR_SITES, .sites = sites,
+	.name = "alpha",
+	.kind = HVP_KEY_INLINE,
+	.opcode = HVP_OPC_CALL,
+	.nr_targets = 2,
+	.targets = { TARGET_A, TARGET_B },
+	.target_names = { "alpha_a", "alpha_b" },
+	.calls_per_pass = NR_SITES,
+	.nr_sites = NR_SITES,
+	.sites = sites,
 };
 
 /* The scripted guest: called at the start of round `round` (1-based). */
@@ -39,7 +45,10 @@ static void (*guest)(unsigned round);
 
 static int fake_sync(struct hvp_backend *b, enum hvp_sync_kind kind, uint64_t gen, int ms)
 {
-	(void)b; (void)kind; (void)gen; (void)ms;
+	(void)b;
+	(void)kind;
+	(void)gen;
+	(void)ms;
 	rounds++;
 	if (guest)
 		guest(rounds);
@@ -48,24 +57,29 @@ static int fake_sync(struct hvp_backend *b, enum hvp_sync_kind kind, uint64_t ge
 
 static int fake_pause(struct hvp_backend *b, int ms)
 {
-	(void)b; (void)ms;
+	(void)b;
+	(void)ms;
 	if (guest)
-		guest(0);	/* the guest's last word before it is stopped */
+		guest(0); /* the guest's last word before it is stopped */
 	return 0;
 }
 
 static int fake_resume(struct hvp_backend *b, bool nmi)
 {
-	(void)b; (void)nmi;
+	(void)b;
+	(void)nmi;
 	return 0;
 }
 
 static const struct hvp_backend_ops ops = {
-	.name = "fake", .sync_round = fake_sync, .pause_all = fake_pause,
+	.name = "fake",
+	.sync_round = fake_sync,
+	.pause_all = fake_pause,
 	.resume_all = fake_resume,
 };
-static struct hvp_backend be = { .ops = &ops, .ram_size = RAM_SIZE, .nr_vcpus = 2,
-				 .tsc_khz = 1000000 };
+static struct hvp_backend be = {
+	.ops = &ops, .ram_size = RAM_SIZE, .nr_vcpus = 2, .tsc_khz = 1000000
+};
 
 static void put_call(uint64_t site, uint64_t dest)
 {
@@ -78,7 +92,7 @@ static void setup(void)
 
 	memset(ram, 0xcc, RAM_SIZE);
 	for (i = 0; i < RAM_SIZE; i += 7)
-		ram[i] = (uint8_t)(i * 13);	/* anything, so a stray write shows */
+		ram[i] = (uint8_t)(i * 13); /* anything, so a stray write shows */
 	memset(ram + AGENT_GPA, 0, sizeof(struct hvp_agent));
 	for (i = 0; i < NR_SITES; i++) {
 		sites[i] = SITE0 + 16 * i;
@@ -120,8 +134,9 @@ static int target_of(unsigned s)
 static int run(enum hvp_method m, struct hvp_patch_result *res)
 {
 	struct hvp_patch_ctx ctx = { .be = &be, .agent = (struct hvp_agent *)(ram + AGENT_GPA) };
-	struct hvp_patch_req rq = { .key = &key, .target = 1, .method = m, .sync = HVP_SYNC_KICK,
-				    .timeout_ms = 5000 };
+	struct hvp_patch_req rq = {
+		.key = &key, .target = 1, .method = m, .sync = HVP_SYNC_KICK, .timeout_ms = 5000
+	};
 
 	return hvp_patch_apply(&ctx, &rq, res);
 }
@@ -243,8 +258,7 @@ int main(void)
 	r = run(HVP_METHOD_BP_EMULATE, &res);
 	snprintf(want, sizeof(want), "read-back mismatch at site 0x%x", (unsigned)sites[1]);
 	tap_ok(r == -EIO && !res.completed && strstr(res.reason, want),
-	       "bp-emulate, a tail rewritten mid-patch: reported naming the site (%s)",
-	       res.reason);
+	       "bp-emulate, a tail rewritten mid-patch: reported naming the site (%s)", res.reason);
 	tap_ok(((struct hvp_agent *)(ram + AGENT_GPA))->patch.method == HVP_PM_NONE,
 	       "bp-emulate: the batch was finished (no emulation left armed)");
 	check_others("bp-emulate, rewritten tail", 1, 1);
@@ -255,8 +269,7 @@ int main(void)
 	r = run(HVP_METHOD_STOP, &res);
 	snprintf(want, sizeof(want), "site 0x%x calls alpha_b", (unsigned)sites[3]);
 	tap_ok(r == -EILSEQ && !res.written && strstr(res.reason, want),
-	       "stop, a site changed before the pause: refused, nothing written (%s)",
-	       res.reason);
+	       "stop, a site changed before the pause: refused, nothing written (%s)", res.reason);
 	check_others("stop, mixed key", 3, 0);
 
 	/* the validated copy itself: a site outside RAM is refused before any write */

@@ -31,7 +31,8 @@ int main(void)
 	double one = 5;
 	size_t i;
 
-	tap_ok(hvp_stats_p50(four, 4) == 30, "p50 of 4 samples is the upper median, as the bench's");
+	tap_ok(hvp_stats_p50(four, 4) == 30,
+	       "p50 of 4 samples is the upper median, as the bench's");
 	tap_ok(isnan(hvp_stats_p50(four, 0)), "p50 of no samples is NAN");
 
 	fill(a, 40, 1000, 400);
@@ -60,7 +61,7 @@ int main(void)
 	tap_ok(p2 == p, "  and the same when computed again");
 	p = hvp_stats_perm_p(HVP_STATS_P50, a, 40, a, 40, 2000);
 	tap_ok(p == 1, "identical samples: p = %g, not significant", p);
-	for (i = 0; i < 40; i++)	/* the same range as a's, other values */
+	for (i = 0; i < 40; i++) /* the same range as a's, other values */
 		b[i] = 1000 + 400 * fmod(i * 0.6180339887, 1.0);
 	p = hvp_stats_perm_p(HVP_STATS_P50, a, 40, b, 40, 2000);
 	tap_ok(p >= 0.2, "samples from one distribution: p = %g, not significant", p);

@@ -41,8 +41,8 @@ static const char *place(const struct hvp_agent_bounds *bd, uint64_t addr, uint6
 	return NULL;
 }
 
-int hvp_agent_check_header(const uint8_t *ram, const struct hvp_agent_bounds *bd,
-			   char *err, size_t errlen)
+int hvp_agent_check_header(const uint8_t *ram, const struct hvp_agent_bounds *bd, char *err,
+			   size_t errlen)
 {
 	struct hvp_agent hdr;
 
@@ -60,7 +60,8 @@ int hvp_agent_check_header(const uint8_t *ram, const struct hvp_agent_bounds *bd
 		return -EINVAL;
 	}
 	if (hdr.abi_version != HVP_AGENT_ABI_VERSION) {
-		snprintf(err, errlen, "agent ABI version %u, this hvpatch speaks %u (stale guest image?)",
+		snprintf(err, errlen,
+			 "agent ABI version %u, this hvpatch speaks %u (stale guest image?)",
 			 hdr.abi_version, HVP_AGENT_ABI_VERSION);
 		return -EINVAL;
 	}
@@ -210,7 +211,8 @@ static int check_key(const uint8_t *ram, const struct hvp_agent_bounds *bd,
 	for (s = 1; s < k->nr_sites; s++) {
 		if (k->sites[s] - k->sites[s - 1] < HVP_INSN_LEN) {
 			snprintf(err, errlen, "key %s: sites 0x%llx and 0x%llx overlap", k->name,
-				 (unsigned long long)k->sites[s - 1], (unsigned long long)k->sites[s]);
+				 (unsigned long long)k->sites[s - 1],
+				 (unsigned long long)k->sites[s]);
 			return -EINVAL;
 		}
 	}
@@ -254,7 +256,8 @@ int hvp_agent_read_keys(const uint8_t *ram, const struct hvp_agent_bounds *bd,
 	nr_keys = __atomic_load_n(&a->nr_keys, __ATOMIC_RELAXED);
 	nr_sites = __atomic_load_n(&a->nr_sites, __ATOMIC_RELAXED);
 	if (nr_keys == 0 || nr_keys > HVP_MAX_KEYS) {
-		snprintf(err, errlen, "agent reports %u keys (1..%d allowed)", nr_keys, HVP_MAX_KEYS);
+		snprintf(err, errlen, "agent reports %u keys (1..%d allowed)", nr_keys,
+			 HVP_MAX_KEYS);
 		return -EINVAL;
 	}
 	if (nr_sites == 0 || nr_sites > HVP_MAX_SITES) {

@@ -12,31 +12,31 @@
 #include "hvp_agent.h"
 
 struct hvp_key_info {
-	unsigned index;			/* position in the agent's keys[]   */
+	unsigned index; /* position in the agent's keys[]   */
 	char name[HVP_NAME_LEN];
-	uint32_t kind;			/* HVP_KEY_*                        */
-	uint8_t opcode;			/* e8 for inline, e9 for tramp      */
+	uint32_t kind;	/* HVP_KEY_*                        */
+	uint8_t opcode; /* e8 for inline, e9 for tramp      */
 	unsigned nr_targets;
 	uint64_t targets[HVP_MAX_TARGETS];
 	char target_names[HVP_MAX_TARGETS][HVP_NAME_LEN];
 	unsigned calls_per_pass;
 	unsigned nr_sites;
-	uint64_t *sites;		/* sorted ascending, owned          */
+	uint64_t *sites; /* sorted ascending, owned          */
 };
 
 /* The trusted frame a guest's claims are checked against (from the ELF). */
 struct hvp_agent_bounds {
 	uint64_t ram_size;
-	uint64_t agent_gpa;		/* address of struct hvp_agent      */
-	uint64_t text_start, text_end;	/* the image's executable segment   */
+	uint64_t agent_gpa;	       /* address of struct hvp_agent      */
+	uint64_t text_start, text_end; /* the image's executable segment   */
 };
 
 /*
  * Check that the agent area fits in RAM and carries our magic, ABI version
  * and size.  Returns 0 or -EINVAL with a reason.
  */
-int hvp_agent_check_header(const uint8_t *ram, const struct hvp_agent_bounds *bd,
-			   char *err, size_t errlen);
+int hvp_agent_check_header(const uint8_t *ram, const struct hvp_agent_bounds *bd, char *err,
+			   size_t errlen);
 
 /*
  * Copy and validate the key and site tables: counts in range, names printable

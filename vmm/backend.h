@@ -13,8 +13,8 @@
 struct hvp_backend;
 
 enum hvp_sync_kind {
-	HVP_SYNC_KICK,	/* every vCPU leaves guest mode and comes back, acked */
-	HVP_SYNC_NMI,	/* an NMI into every vCPU, acked by the guest handler */
+	HVP_SYNC_KICK, /* every vCPU leaves guest mode and comes back, acked */
+	HVP_SYNC_NMI,  /* an NMI into every vCPU, acked by the guest handler */
 };
 
 /* Events a backend reports to its owner (from vCPU threads: be quick). */
@@ -29,12 +29,12 @@ struct hvp_backend_events {
 
 /* Counters a backend keeps per vCPU (its own witnesses, not the guest's). */
 struct hvp_vcpu_exits {
-	uint64_t exits;		/* KVM_RUN returns of any kind           */
+	uint64_t exits; /* KVM_RUN returns of any kind           */
 	uint64_t io_exits;
-	uint64_t kicks;		/* returns caused by our kick (EINTR)    */
+	uint64_t kicks; /* returns caused by our kick (EINTR)    */
 	uint64_t nmis_injected;
 	uint64_t nmi_acks;
-	uint64_t kick_bp_inflight;	/* kicks refused: a #BP may be queued */
+	uint64_t kick_bp_inflight; /* kicks refused: a #BP may be queued */
 };
 
 /* KVM's own per-vCPU statistics (KVM_GET_STATS_FD): a witness we did not write. */
@@ -47,25 +47,25 @@ struct hvp_kvm_witness {
  * they were and what their host thread was doing (issue 10: a slow round
  * names its holders, as Xen's "Timed out on semaphore" does not).
  */
-#define HVP_ROUND_HOLDERS	4
+#define HVP_ROUND_HOLDERS 4
 
 struct hvp_round_holder {
 	unsigned vcpu;
-	bool acked;		/* false: it still held the round at the end */
-	uint64_t wait_ns;	/* round start to its acknowledgement (or the end) */
-	uint64_t rip;		/* where the VMM last saw it stopped   */
-	int cpl;		/* of that stop; -1: not seen          */
-	unsigned refusals;	/* kicks it refused in this round      */
-	unsigned bp_inflight;	/* of those: a #BP in flight (kvm.c)   */
-	char thread;		/* its host thread's state while it held the
+	bool acked;	      /* false: it still held the round at the end */
+	uint64_t wait_ns;     /* round start to its acknowledgement (or the end) */
+	uint64_t rip;	      /* where the VMM last saw it stopped   */
+	int cpl;	      /* of that stop; -1: not seen          */
+	unsigned refusals;    /* kicks it refused in this round      */
+	unsigned bp_inflight; /* of those: a #BP in flight (kvm.c)   */
+	char thread;	      /* its host thread's state while it held the
 				 * round, as /proc shows it: 'R' running or
 				 * runnable, 'S' sleeping, ...; 0 not sampled */
 };
 
 struct hvp_round_info {
-	const char *what;	/* "kick", "nmi" or "pause"; NULL: no round yet */
-	uint64_t ns;		/* the round, start to end             */
-	unsigned nr;		/* holders, the last to acknowledge first */
+	const char *what; /* "kick", "nmi" or "pause"; NULL: no round yet */
+	uint64_t ns;	  /* the round, start to end             */
+	unsigned nr;	  /* holders, the last to acknowledge first */
 	struct hvp_round_holder hold[HVP_ROUND_HOLDERS];
 };
 
@@ -97,9 +97,9 @@ struct hvp_backend_ops {
 
 struct hvp_backend {
 	const struct hvp_backend_ops *ops;
-	uint8_t *ram;		/* guest RAM mapped at guest-physical 0 */
+	uint8_t *ram; /* guest RAM mapped at guest-physical 0 */
 	uint64_t ram_size;
-	const char *ram_path;	/* file behind guest RAM (qemu, libvirt); NULL: anonymous */
+	const char *ram_path; /* file behind guest RAM (qemu, libvirt); NULL: anonymous */
 	/* Why NMI sync rounds must not run while guest int3s are in flight on
 	 * this backend and host (NULL: they may).  The service refuses the
 	 * breakpoint methods with --sync nmi then, unless --unsafe. */

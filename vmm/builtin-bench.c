@@ -34,8 +34,17 @@ const char cmd_bench_run_help[] =
 	"  --image PATH       guest ELF\n";
 
 enum {
-	BENCH_QUICK, BENCH_OUT, BENCH_VCPUS, BENCH_METHODS, BENCH_SYNC, BENCH_RATES,
-	BENCH_NMI_RATES, BENCH_SITES, BENCH_REPEAT, BENCH_BACKENDS, BENCH_IMAGE,
+	BENCH_QUICK,
+	BENCH_OUT,
+	BENCH_VCPUS,
+	BENCH_METHODS,
+	BENCH_SYNC,
+	BENCH_RATES,
+	BENCH_NMI_RATES,
+	BENCH_SITES,
+	BENCH_REPEAT,
+	BENCH_BACKENDS,
+	BENCH_IMAGE,
 };
 
 /* A list's max is its largest value. */
@@ -121,7 +130,8 @@ static int parse_backends(const char *s, unsigned *mask)
 			if (!strcmp(tok, hvp_bench_backends[i]))
 				break;
 		if (i == HVP_BENCH_NR_BE)
-			return usage_error("--backends: '%s' is not one of kvm, qemu, libvirt", tok);
+			return usage_error("--backends: '%s' is not one of kvm, qemu, libvirt",
+					   tok);
 		*mask |= 1u << i;
 	}
 	return 0;
@@ -165,7 +175,8 @@ static int bench_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
 			return r;
 		for (i = 0; i < n; i++) {
 			if (list[i] != 1 && list[i] != 16 && list[i] != 256 && list[i] != 1024)
-				return usage_error("--sites: the guest has keys of 1, 16, 256 and 1024 sites");
+				return usage_error(
+					"--sites: the guest has keys of 1, 16, 256 and 1024 sites");
 			o->sites[i] = (unsigned)list[i];
 		}
 		o->nr_sites = n;
@@ -216,9 +227,8 @@ CLI_CMD(cmd_bench_run)
 	return 0;
 }
 
-const char cmd_report_help[] =
-	"usage: hvpatch report html|json|text|csv DIR\n"
-	"Render a finished 'bench run' (DIR/report.json) to stdout.\n";
+const char cmd_report_help[] = "usage: hvpatch report html|json|text|csv DIR\n"
+			       "Render a finished 'bench run' (DIR/report.json) to stdout.\n";
 
 CLI_CMD(cmd_report)
 {
@@ -231,7 +241,8 @@ CLI_CMD(cmd_report)
 		return r;
 	if (strcmp(argv[1], "html") && strcmp(argv[1], "json") && strcmp(argv[1], "text") &&
 	    strcmp(argv[1], "csv"))
-		return usage_error("report: unknown format '%.64s' (html, json, text, csv)", argv[1]);
+		return usage_error("report: unknown format '%.64s' (html, json, text, csv)",
+				   argv[1]);
 	r = hvp_report_load(argv[2], &rep, err, sizeof(err));
 	if (r < 0)
 		return cli_fail(HVP_ERR_NOT_FOUND, "%s", err);

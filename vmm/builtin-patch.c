@@ -32,8 +32,14 @@ const char cmd_patch_apply_help[] =
 	"See 'hvpatch patch methods' and README.md for what each method does.\n";
 
 enum {
-	APPLY_METHOD, APPLY_SYNC, APPLY_TIMEOUT, APPLY_REPEAT, APPLY_UNSAFE, APPLY_VERIFY,
-	APPLY_NAIVE_DELAY, APPLY_NAIVE_BYTES,
+	APPLY_METHOD,
+	APPLY_SYNC,
+	APPLY_TIMEOUT,
+	APPLY_REPEAT,
+	APPLY_UNSAFE,
+	APPLY_VERIFY,
+	APPLY_NAIVE_DELAY,
+	APPLY_NAIVE_BYTES,
 };
 
 /* Each becomes the request argument named by its key. */
@@ -45,12 +51,13 @@ const struct cli_opt cmd_patch_apply_opts[] = {
 	[APPLY_UNSAFE] = { "unsafe", 0, CLI_OPT_FLAG, .key = "unsafe" },
 	[APPLY_VERIFY] = { "verify", 0, CLI_OPT_FLAG, .key = "verify" },
 	[APPLY_NAIVE_DELAY] = { "naive-delay-us", 0, CLI_OPT_NUM, 0, 1000000, "naive_delay_us" },
-	[APPLY_NAIVE_BYTES] = { "naive-bytes", 0, CLI_OPT_NUM, 0, 5 * HVP_MAX_SITES, "naive_bytes" },
+	[APPLY_NAIVE_BYTES] = { "naive-bytes", 0, CLI_OPT_NUM, 0, 5 * HVP_MAX_SITES,
+				"naive_bytes" },
 	{ NULL }
 };
 
 struct apply_args {
-	json_object *args;	/* the request's */
+	json_object *args; /* the request's */
 	uint64_t timeout, repeat;
 };
 
@@ -64,7 +71,8 @@ static int apply_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
 	case APPLY_METHOD:
 		if (hvp_method_by_name(arg) < 0)
 			return usage_error("--method: unknown method '%.64s' (stop, bp-cancel, "
-					   "bp-emulate, naive)", arg);
+					   "bp-emulate, naive)",
+					   arg);
 		break;
 	case APPLY_SYNC:
 		if (hvp_sync_by_name(arg) < 0)
@@ -105,7 +113,8 @@ CLI_CMD(cmd_patch_apply)
 		if (!cli_symbol_name_ok(argv[optind + c])) {
 			json_object_put(args);
 			return usage_error("'%.64s' is not a %s name: 1 to %d of [a-z0-9_]",
-					   argv[optind + c], c == 1 ? "key" : "target", HVP_NAME_LEN - 1);
+					   argv[optind + c], c == 1 ? "key" : "target",
+					   HVP_NAME_LEN - 1);
 		}
 	}
 	json_object_object_add(args, "key", json_object_new_string(argv[optind + 1]));

@@ -20,14 +20,12 @@ const char cmd_sites_help[] =
 
 enum { SITES_VERBOSE, SITES_KEY };
 
-const struct cli_opt cmd_sites_opts[] = {
-	[SITES_VERBOSE] = { "verbose", 'v', CLI_OPT_FLAG },
-	[SITES_KEY] = { "key", 'k', CLI_OPT_STR },
-	{ NULL }
-};
+const struct cli_opt cmd_sites_opts[] = { [SITES_VERBOSE] = { "verbose", 'v', CLI_OPT_FLAG },
+					  [SITES_KEY] = { "key", 'k', CLI_OPT_STR },
+					  { NULL } };
 
 struct sites_args {
-	json_object *args;	/* the request's */
+	json_object *args; /* the request's */
 	bool verbose;
 };
 
@@ -74,24 +72,25 @@ CLI_CMD(cmd_sites)
 
 		json_object_object_get_ex(k, "targets", &f);
 		for (j = 0; j < json_object_array_length(f); j++)
-			snprintf(targets + strlen(targets), sizeof(targets) - strlen(targets), "%s%s",
-				 j ? " " : "", json_object_get_string(json_object_array_get_idx(f, j)));
+			snprintf(targets + strlen(targets), sizeof(targets) - strlen(targets),
+				 "%s%s", j ? " " : "",
+				 json_object_get_string(json_object_array_get_idx(f, j)));
 		json_object_object_get_ex(k, "sites", &sites);
 		json_object_object_get_ex(k, "current", &cur);
 		json_object_object_get_ex(k, "name", &f);
 		printf("%-8s ", json_object_get_string(f));
 		json_object_object_get_ex(k, "kind", &f);
 		printf("%-10s %6zu  %-10s %s\n", json_object_get_string(f),
-		       json_object_array_length(sites), cur ? json_object_get_string(cur) : "(mixed)",
-		       targets);
+		       json_object_array_length(sites),
+		       cur ? json_object_get_string(cur) : "(mixed)", targets);
 		for (j = 0; verbose && j < json_object_array_length(sites); j++) {
 			json_object *s = json_object_array_get_idx(sites, j), *a, *b, *t;
 
 			json_object_object_get_ex(s, "addr", &a);
 			json_object_object_get_ex(s, "bytes", &b);
 			json_object_object_get_ex(s, "target", &t);
-			printf("    %s  %s  %s\n", json_object_get_string(a), json_object_get_string(b),
-			       t ? json_object_get_string(t) : "?");
+			printf("    %s  %s  %s\n", json_object_get_string(a),
+			       json_object_get_string(b), t ? json_object_get_string(t) : "?");
 		}
 	}
 	if (verbose && json_object_object_get_ex(res, "text", &keys)) {
@@ -99,8 +98,9 @@ CLI_CMD(cmd_sites)
 
 		json_object_object_get_ex(keys, "first_changed", &first);
 		printf("text outside the sites: %lld of %lld bytes differ from the image%s%s\n",
-		       (long long)cli_jint(keys, "changed_outside_sites"), (long long)cli_jint(keys, "bytes"),
-		       first ? ", first at " : "", first ? json_object_get_string(first) : "");
+		       (long long)cli_jint(keys, "changed_outside_sites"),
+		       (long long)cli_jint(keys, "bytes"), first ? ", first at " : "",
+		       first ? json_object_get_string(first) : "");
 	}
 	json_object_put(res);
 	return 0;

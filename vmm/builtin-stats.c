@@ -31,10 +31,12 @@ CLI_CMD(cmd_stats)
 		       (long long)cli_jint(v, "id"), json_object_get_string(st),
 		       (long long)cli_jint(v, "loops"), (long long)cli_jint(v, "total_calls"),
 		       (long long)cli_jint(v, "bp_traps"), (long long)cli_jint(v, "nmis"),
-		       (long long)cli_jint(v, "nr_faults"), (double)cli_jint(v, "max_gap_ns") / 1000.0);
+		       (long long)cli_jint(v, "nr_faults"),
+		       (double)cli_jint(v, "max_gap_ns") / 1000.0);
 		json_object_object_get_ex(v, "calls", &calls);
 		printf("     calls:");
-		json_object_object_foreach(calls, k, n) {
+		json_object_object_foreach(calls, k, n)
+		{
 			if (json_object_get_int64(n))
 				printf(" %s=%lld", k, (long long)json_object_get_int64(n));
 		}

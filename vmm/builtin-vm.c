@@ -76,7 +76,8 @@ CLI_CMD(cmd_vm_attach)
 		return cli_fail(HVP_ERR_NOT_FOUND, "no qemu or libvirt VM named '%s' to attach to",
 				argv[optind]);
 	if (r < 0)
-		return cli_fail(HVP_ERR_INTERNAL, "VM %s: its state file is unreadable", argv[optind]);
+		return cli_fail(HVP_ERR_INTERNAL, "VM %s: its state file is unreadable",
+				argv[optind]);
 	r = cli_spawn_service(&o, 120);
 	if (r)
 		return r;
@@ -89,15 +90,25 @@ CLI_CMD(cmd_vm_attach)
 }
 
 enum {
-	START_VCPUS, START_MEM, START_KEYS, START_RATE, START_NMI_RATE, START_NMI_KEY,
-	START_FAULT_TEST, START_HOSTILE, START_IMAGE, START_BACKEND, START_CONNECT, START_TIMEOUT,
+	START_VCPUS,
+	START_MEM,
+	START_KEYS,
+	START_RATE,
+	START_NMI_RATE,
+	START_NMI_KEY,
+	START_FAULT_TEST,
+	START_HOSTILE,
+	START_IMAGE,
+	START_BACKEND,
+	START_CONNECT,
+	START_TIMEOUT,
 };
 
 const struct cli_opt cmd_vm_start_opts[] = {
 	[START_VCPUS] = { "vcpus", 0, CLI_OPT_NUM, HVP_VM_MIN_VCPUS, HVP_VM_MAX_VCPUS },
 	[START_MEM] = { "mem", 0, CLI_OPT_NUM, HVP_VM_MIN_MEM_MIB, HVP_VM_MAX_MEM_MIB },
 	[START_KEYS] = { "keys", 0, CLI_OPT_STR },
-	[START_RATE] = { "rate", 0, CLI_OPT_STR },	/* N or max */
+	[START_RATE] = { "rate", 0, CLI_OPT_STR }, /* N or max */
 	[START_NMI_RATE] = { "nmi-rate", 0, CLI_OPT_NUM, 0, 100000 },
 	[START_NMI_KEY] = { "nmi-key", 0, CLI_OPT_STR },
 	[START_FAULT_TEST] = { "fault-test", 0, CLI_OPT_NUM_OPTIONAL, 0, HVP_VM_MAX_VCPUS - 1 },
@@ -129,8 +140,8 @@ static int start_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
 		o->mem_mib = (unsigned)num;
 		break;
 	case START_KEYS:
-		if (strlen(arg) >= sizeof(o->keys) || strspn(arg,
-		    "abcdefghijklmnopqrstuvwxyz0123456789_,") != strlen(arg) || !*arg ||
+		if (strlen(arg) >= sizeof(o->keys) ||
+		    strspn(arg, "abcdefghijklmnopqrstuvwxyz0123456789_,") != strlen(arg) || !*arg ||
 		    arg[0] == ',' || arg[strlen(arg) - 1] == ',' || strstr(arg, ",,"))
 			return usage_error("--keys: '%.64s' is not a comma list of key names", arg);
 		snprintf(o->keys, sizeof(o->keys), "%s", arg);
@@ -152,7 +163,7 @@ static int start_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
 		break;
 	case START_FAULT_TEST:
 		o->fault_test = 1;
-		o->fault_vcpu = (unsigned)num;	/* no VCPU: 0 */
+		o->fault_vcpu = (unsigned)num; /* no VCPU: 0 */
 		break;
 	case START_HOSTILE:
 		if (!strcmp(arg, "list")) {
@@ -163,7 +174,8 @@ static int start_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
 		r = hvp_hostile_by_name(arg);
 		if (r < 0)
 			return usage_error("--hostile: unknown mode '%.64s' ('--hostile list' "
-					   "prints them)", arg);
+					   "prints them)",
+					   arg);
 		o->hostile = (uint32_t)r;
 		break;
 	case START_IMAGE:
@@ -171,7 +183,8 @@ static int start_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
 		break;
 	case START_BACKEND:
 		if (strcmp(arg, "kvm") && strcmp(arg, "qemu") && strcmp(arg, "libvirt"))
-			return usage_error("--backend %s: not a backend (kvm, qemu or libvirt)", arg);
+			return usage_error("--backend %s: not a backend (kvm, qemu or libvirt)",
+					   arg);
 		snprintf(o->backend, sizeof(o->backend), "%s", arg);
 		break;
 	case START_CONNECT:
@@ -201,7 +214,8 @@ CLI_CMD(cmd_vm_start)
 		return r;
 	if (!hvp_name_valid(argv[optind]))
 		return usage_error("'%.64s' is not a valid VM name: 1 to %d of [A-Za-z0-9_.-], starting "
-				   "with a letter or digit", argv[optind], HVP_VM_NAME_MAX);
+				   "with a letter or digit",
+				   argv[optind], HVP_VM_NAME_MAX);
 	snprintf(o->name, sizeof(o->name), "%s", argv[optind]);
 	if (o->uri[0] && strcmp(o->backend, "libvirt"))
 		return usage_error("-c URI is for --backend libvirt");
@@ -225,8 +239,10 @@ CLI_CMD(cmd_vm_start)
 
 		if (hvp_vmstate_read(o->rundir, o->name, &old) == 0) {
 			if (cli_try_attach(o->name) == 0)
-				return cli_fail(HVP_ERR_REFUSED, "VM %s already exists (its service had "
-						"died; a new one is attached)", o->name);
+				return cli_fail(HVP_ERR_REFUSED,
+						"VM %s already exists (its service had "
+						"died; a new one is attached)",
+						o->name);
 			/* gone for good: its state is stale */
 			hvp_vmstate_remove(o->rundir, o->name);
 		}
@@ -376,10 +392,7 @@ const char cmd_vm_console_help[] =
 	"usage: hvpatch vm console NAME [-f|--follow]\n"
 	"Print the guest's serial console; --follow keeps printing until the VM stops or ^C.\n";
 
-const struct cli_opt cmd_vm_console_opts[] = {
-	{ "follow", 'f', CLI_OPT_FLAG },
-	{ NULL }
-};
+const struct cli_opt cmd_vm_console_opts[] = { { "follow", 'f', CLI_OPT_FLAG }, { NULL } };
 
 static int console_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
 {
@@ -412,7 +425,8 @@ CLI_CMD(cmd_vm_console)
 
 		fd = hvp_runfile_open(path, HVP_RUNFILE_READ, err, sizeof(err));
 		if (fd < 0)
-			return cli_fail(HVP_ERR_NOT_FOUND, "no console for VM %s (%s)", argv[optind], err);
+			return cli_fail(HVP_ERR_NOT_FOUND, "no console for VM %s (%s)",
+					argv[optind], err);
 	}
 	signal(SIGINT, on_sigint);
 	for (;;) {

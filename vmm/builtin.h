@@ -17,7 +17,7 @@
 #include "hvp_ctl.h"
 #include "vm.h"
 
-#define EXIT_USAGE	2
+#define EXIT_USAGE 2
 
 /*
  * A row of cli.c's command table.  A command with an option list parses it
@@ -25,11 +25,11 @@
  * answers a -h or --help anywhere before "--".
  */
 struct cli_cmd {
-	const char *group, *name;	/* name NULL: the group is the command */
+	const char *group, *name; /* name NULL: the group is the command */
 	int (*fn)(const struct cli_cmd *cmd, int argc, char **argv);
-	const char *synopsis;		/* its line in `hvpatch --help` */
-	const char *help;		/* --help; NULL: "usage: hvpatch SYNOPSIS" */
-	const struct cli_opt *opts;	/* NULL: no options */
+	const char *synopsis;	    /* its line in `hvpatch --help` */
+	const char *help;	    /* --help; NULL: "usage: hvpatch SYNOPSIS" */
+	const struct cli_opt *opts; /* NULL: no options */
 };
 
 /* The command's --help text. */
@@ -69,18 +69,18 @@ int cli_positional(int argc, char **argv, int n, const char *what);
  * option to the command's set() by its index in the list.
  */
 enum cli_opt_type {
-	CLI_OPT_FLAG,		/* --name */
-	CLI_OPT_STR,		/* --name S: set() checks S */
-	CLI_OPT_NUM,		/* --name N, N from min to max */
-	CLI_OPT_NUM_OPTIONAL,	/* --name[=N], N from min to max */
+	CLI_OPT_FLAG,	      /* --name */
+	CLI_OPT_STR,	      /* --name S: set() checks S */
+	CLI_OPT_NUM,	      /* --name N, N from min to max */
+	CLI_OPT_NUM_OPTIONAL, /* --name[=N], N from min to max */
 };
 
 struct cli_opt {
-	const char *name;	/* the long option, without "--"; NULL ends a list */
-	char short_name;	/* -x as well, or 0 */
+	const char *name; /* the long option, without "--"; NULL ends a list */
+	char short_name;  /* -x as well, or 0 */
 	enum cli_opt_type type;
-	uint64_t min, max;	/* CLI_OPT_NUM*: the range (a list's largest value: set()) */
-	const char *key;	/* the request argument it becomes, if the command says so */
+	uint64_t min, max; /* CLI_OPT_NUM*: the range (a list's largest value: set()) */
+	const char *key;   /* the request argument it becomes, if the command says so */
 };
 
 struct cli_cmd;
@@ -92,7 +92,7 @@ struct cli_cmd;
  * has nothing more to do (`--hostile list`).
  */
 typedef int cli_set_fn(void *ctx, unsigned opt, const char *arg, uint64_t num);
-#define CLI_DONE	(-1)
+#define CLI_DONE (-1)
 /*
  * Parse argv's options by cmd->opts (and -h, --help): 0 with optind at the
  * first positional argument, CLI_DONE when the command is over (its help
@@ -126,7 +126,7 @@ int cli_find_image(char *buf, size_t len, const char *given);
  * argv from its own name on; it returns the exit status.  (A command with
  * neither options nor a help text of its own has no use for its row.)
  */
-#define CLI_CMD(fn)	int fn(const struct cli_cmd *cmd __attribute__((unused)), int argc, char **argv)
+#define CLI_CMD(fn) int fn(const struct cli_cmd *cmd __attribute__((unused)), int argc, char **argv)
 
 /* builtin-vm.c: a VM's life */
 CLI_CMD(cmd_vm_start);

@@ -60,14 +60,15 @@ int cli_fail(const char *cls, const char *fmt, ...)
 void cli_print_json(json_object *o)
 {
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-						       JSON_C_TO_STRING_NOSLASHESCAPE));
+								 JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* A generic "key: value" printer for objects and arrays (info, doctor). */
 void cli_print_tree(json_object *o, int depth)
 {
 	if (json_object_is_type(o, json_type_object)) {
-		json_object_object_foreach(o, k, v) {
+		json_object_object_foreach(o, k, v)
+		{
 			bool nested = json_object_is_type(v, json_type_object) ||
 				      (json_object_is_type(v, json_type_array) &&
 				       json_object_array_length(v) &&
@@ -78,8 +79,11 @@ void cli_print_tree(json_object *o, int depth)
 			if (nested)
 				cli_print_tree(v, depth + 1);
 			else
-				printf("%s\n", v ? json_object_to_json_string_ext(v,
-					JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "-");
+				printf("%s\n",
+				       v ? json_object_to_json_string_ext(v,
+									  JSON_C_TO_STRING_PLAIN |
+										  JSON_C_TO_STRING_NOSLASHESCAPE) :
+					   "-");
 		}
 	} else if (json_object_is_type(o, json_type_array)) {
 		size_t i;
@@ -161,8 +165,8 @@ void cli_print_help(const struct cli_cmd *cmd)
 		printf("usage: hvpatch %s\n", cmd->synopsis);
 }
 
-#define CLI_MAX_OPTS	32
-#define CLI_OPT_VAL	256	/* a long option's getopt value: clear of every -x */
+#define CLI_MAX_OPTS 32
+#define CLI_OPT_VAL  256 /* a long option's getopt value: clear of every -x */
 
 int cli_parse_opts(const struct cli_cmd *cmd, int argc, char **argv, cli_set_fn *set, void *ctx)
 {
@@ -172,7 +176,7 @@ int cli_parse_opts(const struct cli_cmd *cmd, int argc, char **argv, cli_set_fn 
 		[CLI_OPT_NUM] = required_argument,
 		[CLI_OPT_NUM_OPTIONAL] = optional_argument,
 	};
-	static const char *const arg_suffix[] = { "", ":", "::" };	/* by has_arg */
+	static const char *const arg_suffix[] = { "", ":", "::" }; /* by has_arg */
 	struct option lopts[CLI_MAX_OPTS + 2] = { { "help", no_argument, NULL, 'h' } };
 	char sopts[3 * CLI_MAX_OPTS + 2] = "h", what[64], flag[64];
 	const struct cli_opt *o;
@@ -182,8 +186,8 @@ int cli_parse_opts(const struct cli_cmd *cmd, int argc, char **argv, cli_set_fn 
 
 	for (n = 0; cmd->opts[n].name && n < CLI_MAX_OPTS; n++) {
 		o = &cmd->opts[n];
-		lopts[n + 1] = (struct option){ o->name, has_arg[o->type], NULL,
-						CLI_OPT_VAL + (int)n };
+		lopts[n + 1] =
+			(struct option){ o->name, has_arg[o->type], NULL, CLI_OPT_VAL + (int)n };
 		if (o->short_name)
 			snprintf(sopts + strlen(sopts), sizeof(sopts) - strlen(sopts), "%c%s",
 				 o->short_name, arg_suffix[has_arg[o->type]]);
@@ -199,7 +203,7 @@ int cli_parse_opts(const struct cli_cmd *cmd, int argc, char **argv, cli_set_fn 
 		else
 			for (i = 0; i < n && cmd->opts[i].short_name != c; i++)
 				;
-		if (i >= n) {	/* getopt said what */
+		if (i >= n) { /* getopt said what */
 			snprintf(what, sizeof(what), "%s%s%s", cmd->group, cmd->name ? " " : "",
 				 cmd->name ? cmd->name : "");
 			return usage_error("%s: bad option (see 'hvpatch %s --help')", what, what);
@@ -246,16 +250,18 @@ static int service_gone(const char *name, int r)
 	if (hvp_vm_path(log, sizeof(log), hvp_rundir(), name, ".log") < 0)
 		snprintf(log, sizeof(log), "?");
 	if (!pid)
-		return cli_fail(HVP_ERR_INTERNAL, "VM %s: the service broke the connection without "
-				"answering (%s); it left no pid file; see its log: %s", name,
-				strerror(-r), log);
+		return cli_fail(HVP_ERR_INTERNAL,
+				"VM %s: the service broke the connection without "
+				"answering (%s); it left no pid file; see its log: %s",
+				name, strerror(-r), log);
 	/* the socket closes a moment before the process is gone */
 	for (i = 0; i < 100 && !hvp_proc_gone(pid); i++)
 		usleep(10000);
 	if (!hvp_proc_gone(pid))
-		return cli_fail(HVP_ERR_INTERNAL, "VM %s: its service (pid %ld) broke the connection "
-				"without answering (%s) and still runs; see its log: %s", name,
-				(long)pid, strerror(-r), log);
+		return cli_fail(HVP_ERR_INTERNAL,
+				"VM %s: its service (pid %ld) broke the connection "
+				"without answering (%s) and still runs; see its log: %s",
+				name, (long)pid, strerror(-r), log);
 	if (hvp_proc_zombie_status(pid, &status) == 0)
 		hvp_proc_describe_status(how, sizeof(how), status);
 	else
@@ -263,8 +269,10 @@ static int service_gone(const char *name, int r)
 	/* qemu, libvirt: the guest outlives its service */
 	if (hvp_vmstate_exists(hvp_rundir(), name))
 		attach = "; its VM may still run: 'hvpatch vm attach NAME' takes it over";
-	return cli_fail(HVP_ERR_INTERNAL, "VM %s: its service (pid %ld) died during the request (%s); "
-			"see its log: %s%s", name, (long)pid, how, log, attach);
+	return cli_fail(HVP_ERR_INTERNAL,
+			"VM %s: its service (pid %ld) died during the request (%s); "
+			"see its log: %s%s",
+			name, (long)pid, how, log, attach);
 }
 
 int cli_call_service(const char *name, const char *cmd, json_object *args, int timeout_ms,
@@ -293,11 +301,11 @@ int cli_call_service(const char *name, const char *cmd, json_object *args, int t
 		r = hvp_ctl_call(path, cmd, json_object_get(args), timeout_ms, &resp);
 	json_object_put(args);
 	if (r == -ENOENT || r == -ECONNREFUSED)
-		return cli_fail(HVP_ERR_NOT_FOUND, "no VM named '%s' (is it running? see 'hvpatch vm list')",
-				name);
+		return cli_fail(HVP_ERR_NOT_FOUND,
+				"no VM named '%s' (is it running? see 'hvpatch vm list')", name);
 	if (r == -ETIMEDOUT)
-		return cli_fail(HVP_ERR_INTERNAL, "VM %s: the service did not answer within %d s", name,
-				timeout_ms / 1000);
+		return cli_fail(HVP_ERR_INTERNAL, "VM %s: the service did not answer within %d s",
+				name, timeout_ms / 1000);
 	if (r == -ECONNRESET || r == -EPIPE)
 		return service_gone(name, r);
 	if (r < 0)
@@ -339,7 +347,8 @@ int cli_find_image(char *buf, size_t len, const char *given)
 	if (given) {
 		snprintf(buf, len, "%s", given);
 		if (access(buf, R_OK) < 0)
-			return cli_fail(HVP_ERR_NOT_FOUND, "guest image %s: %s", buf, strerror(errno));
+			return cli_fail(HVP_ERR_NOT_FOUND, "guest image %s: %s", buf,
+					strerror(errno));
 		return 0;
 	}
 	if (hvp_guest_image_find(buf, len) < 0)
@@ -368,9 +377,8 @@ int cli_try_attach(const char *name)
 
 	if (hvp_vmstate_read(hvp_rundir(), name, &o) < 0)
 		return -ENOENT;
-	fprintf(stderr, "hvpatch: VM %s has no service: attaching to its %s VM\n", name,
-		o.backend);
-	cli_json_mode = false;	/* the caller's own answer is what is printed */
+	fprintf(stderr, "hvpatch: VM %s has no service: attaching to its %s VM\n", name, o.backend);
+	cli_json_mode = false; /* the caller's own answer is what is printed */
 	r = cli_spawn_service(&o, 120);
 	cli_json_mode = saved;
 	return r ? -EIO : 0;

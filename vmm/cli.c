@@ -17,21 +17,24 @@
 #include "util.h"
 
 static const struct cli_cmd commands[] = {
-	{ "vm", "start", cmd_vm_start, "vm start NAME [--backend kvm|qemu|libvirt [-c URI]] [--vcpus N] [--mem MiB] [--keys LIST] [--rate N|max] [--nmi-rate HZ] [--nmi-key KEY] [--fault-test[=VCPU]] [--hostile MODE]",
+	{ "vm", "start", cmd_vm_start,
+	  "vm start NAME [--backend kvm|qemu|libvirt [-c URI]] [--vcpus N] [--mem MiB] [--keys LIST] [--rate N|max] [--nmi-rate HZ] [--nmi-key KEY] [--fault-test[=VCPU]] [--hostile MODE]",
 	  cmd_vm_start_help, cmd_vm_start_opts },
 	{ "vm", "attach", cmd_vm_attach, "vm attach NAME" },
 	{ "vm", "list", cmd_vm_list, "vm list" },
 	{ "vm", "info", cmd_vm_info, "vm info NAME" },
 	{ "vm", "stop", cmd_vm_stop, "vm stop NAME" },
-	{ "vm", "console", cmd_vm_console, "vm console NAME [-f]",
-	  cmd_vm_console_help, cmd_vm_console_opts },
-	{ "sites", "list", cmd_sites, "sites list NAME [--key KEY] [--verbose]",
-	  cmd_sites_help, cmd_sites_opts },
+	{ "vm", "console", cmd_vm_console, "vm console NAME [-f]", cmd_vm_console_help,
+	  cmd_vm_console_opts },
+	{ "sites", "list", cmd_sites, "sites list NAME [--key KEY] [--verbose]", cmd_sites_help,
+	  cmd_sites_opts },
 	{ "stats", NULL, cmd_stats, "stats NAME" },
-	{ "patch", "apply", cmd_patch_apply, "patch apply NAME KEY TARGET [--method M] [--sync kick|nmi] [--timeout MS] [--repeat N [--verify]] [--unsafe]",
+	{ "patch", "apply", cmd_patch_apply,
+	  "patch apply NAME KEY TARGET [--method M] [--sync kick|nmi] [--timeout MS] [--repeat N [--verify]] [--unsafe]",
 	  cmd_patch_apply_help, cmd_patch_apply_opts },
 	{ "patch", "methods", cmd_patch_methods, "patch methods" },
-	{ "bench", "run", cmd_bench_run, "bench run [--quick] [--out DIR] [--vcpus LIST] [--methods LIST] [--sync LIST] [--rates LIST] [--nmi-rates LIST] [--sites LIST] [--backends LIST] [--repeat N]",
+	{ "bench", "run", cmd_bench_run,
+	  "bench run [--quick] [--out DIR] [--vcpus LIST] [--methods LIST] [--sync LIST] [--rates LIST] [--nmi-rates LIST] [--sites LIST] [--backends LIST] [--repeat N]",
 	  cmd_bench_run_help, cmd_bench_run_opts },
 	{ "report", NULL, cmd_report, "report html|json|text|csv DIR", cmd_report_help },
 	{ "doctor", NULL, cmd_doctor, "doctor" },
@@ -47,10 +50,11 @@ static void usage(FILE *f, const char *group)
 	for (i = 0; i < HVP_ARRAY_SIZE(commands); i++)
 		if (!group || !strcmp(group, commands[i].group))
 			fprintf(f, "  hvpatch %s\n", commands[i].synopsis);
-	fprintf(f, "\n  -j, --json   machine-readable output; errors as {\"error\":{\"class\",\"desc\"}}\n"
-		   "Every command takes --help.  Exit status: 0 success, 1 failure, 2 usage.\n"
-		   "Runtime files: $HVPATCH_RUNTIME_DIR (default /run/hvpatch for root,\n"
-		   "$XDG_RUNTIME_DIR/hvpatch for other users), a directory of yours, mode 0700.\n");
+	fprintf(f,
+		"\n  -j, --json   machine-readable output; errors as {\"error\":{\"class\",\"desc\"}}\n"
+		"Every command takes --help.  Exit status: 0 success, 1 failure, 2 usage.\n"
+		"Runtime files: $HVPATCH_RUNTIME_DIR (default /run/hvpatch for root,\n"
+		"$XDG_RUNTIME_DIR/hvpatch for other users), a directory of yours, mode 0700.\n");
 }
 
 /* Run cmd on argv (from its own name on). */
@@ -66,12 +70,10 @@ static int run(const struct cli_cmd *cmd, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 }
-	};
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+					      { "help", no_argument, NULL, 'h' },
+					      { "version", no_argument, NULL, 'V' },
+					      { 0 } };
 	const char *group;
 	bool group_known = false;
 	unsigned i;

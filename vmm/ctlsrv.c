@@ -52,28 +52,28 @@
 #include "ctlsrv.h"
 #include "hvp_ctl.h"
 
-#define CTLSRV_MAX_CLIENTS	128
+#define CTLSRV_MAX_CLIENTS     128
 /*
  * A client must deliver each whole request within this long after the
  * previous answer (or after connecting): a silent peer, or one that sends
  * half a frame and stalls, is dropped then.  Its own thread waits, nobody
  * else does.
  */
-#define CTLSRV_RECV_TIMEOUT_MS	5000
+#define CTLSRV_RECV_TIMEOUT_MS 5000
 /* Deadline for writing each whole answer. */
-#define CTLSRV_MSG_TIMEOUT_MS	10000
+#define CTLSRV_MSG_TIMEOUT_MS  10000
 /* How long the accept thread backs off when out of fds or memory. */
-#define CTLSRV_BACKOFF_MS	100
+#define CTLSRV_BACKOFF_MS      100
 /* How long close() lets answers already being written reach their clients. */
-#define CTLSRV_GRACE_MS		2000
+#define CTLSRV_GRACE_MS	       2000
 
 struct ctl_client {
 	struct hvp_ctlsrv *srv;
-	struct ctl_client *next;	/* accept thread and close() only */
+	struct ctl_client *next; /* accept thread and close() only */
 	pthread_t tid;
 	struct ucred peer;
-	int fd;				/* -1 once closing; guarded by srv->lock */
-	bool done;			/* thread finished; guarded by srv->lock */
+	int fd;	   /* -1 once closing; guarded by srv->lock */
+	bool done; /* thread finished; guarded by srv->lock */
 };
 
 struct hvp_ctlsrv {
@@ -81,22 +81,22 @@ struct hvp_ctlsrv {
 	void *ctx;
 	uid_t euid;
 	int lfd;
-	int stop_fd;			/* eventfd: readable once close() began */
-	dev_t dev;			/* the socket inode we bound, so that */
-	ino_t ino;			/* close() unlinks nobody else's */
+	int stop_fd; /* eventfd: readable once close() began */
+	dev_t dev;   /* the socket inode we bound, so that */
+	ino_t ino;   /* close() unlinks nobody else's */
 	pthread_t accept_tid;
 
 	pthread_mutex_t lock;
-	pthread_cond_t client_done;	/* a client thread set c->done */
-	struct ctl_client *clients;	/* guarded by lock */
-	unsigned nr_live;		/* threads not done yet; guarded by lock */
-	bool stopping;			/* guarded by lock */
+	pthread_cond_t client_done; /* a client thread set c->done */
+	struct ctl_client *clients; /* guarded by lock */
+	unsigned nr_live;	    /* threads not done yet; guarded by lock */
+	bool stopping;		    /* guarded by lock */
 
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
-__attribute__((format(printf, 3, 4)))
-static void errf(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void errf(char *err, size_t errlen, const char *fmt,
+						       ...)
 {
 	va_list ap;
 
@@ -126,7 +126,7 @@ static int send_put(int fd, uint32_t seq, json_object *obj, int timeout_ms)
 static json_object *recv_error_response(int r, const struct hvp_ctl_hdr *h, uint32_t *seq)
 {
 	if (r != -EPROTO && r != -EPROTONOSUPPORT && r != -EMSGSIZE && r != -EBADMSG)
-		return NULL;	/* transport failure or timeout: nobody to tell */
+		return NULL; /* transport failure or timeout: nobody to tell */
 	/* Without our magic the seq field is noise; do not echo it. */
 	*seq = r == -EPROTO ? 0 : h->seq;
 
@@ -135,11 +135,11 @@ static json_object *recv_error_response(int r, const struct hvp_ctl_hdr *h, uint
 		return hvp_ctl_error_new(HVP_ERR_PROTOCOL, "bad magic 0x%08x", h->magic);
 	case -EPROTONOSUPPORT:
 		return hvp_ctl_error_new(HVP_ERR_PROTOCOL,
-					 "protocol version %u not supported (%u is)",
-					 h->version, HVP_CTL_VERSION);
+					 "protocol version %u not supported (%u is)", h->version,
+					 HVP_CTL_VERSION);
 	case -EMSGSIZE:
-		return hvp_ctl_error_new(HVP_ERR_PROTOCOL, "payload length %u not in 1..%u",
-					 h->len, HVP_CTL_MAX_PAYLOAD);
+		return hvp_ctl_error_new(HVP_ERR_PROTOCOL, "payload length %u not in 1..%u", h->len,
+					 HVP_CTL_MAX_PAYLOAD);
 	default:
 		if (h->type != HVP_CTL_T_REQUEST && h->type != HVP_CTL_T_RESPONSE)
 			return hvp_ctl_error_new(HVP_ERR_PROTOCOL, "unknown message type %u",
@@ -149,8 +149,8 @@ static json_object *recv_error_response(int r, const struct hvp_ctl_hdr *h, uint
 }
 
 /* One line in the service log (stderr) about a peer. */
-__attribute__((format(printf, 2, 3)))
-static void log_peer(const struct ctl_client *c, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void log_peer(const struct ctl_client *c,
+							   const char *fmt, ...)
 {
 	char msg[300];
 	va_list ap;
@@ -205,8 +205,11 @@ static void serve(struct ctl_client *c, int fd)
 		if (r < 0) {
 			resp = recv_error_response(r, &h, &seq);
 			if (resp) {
-				log_peer(c, "dropped: %s", json_object_get_string(json_object_object_get(
-					 json_object_object_get(resp, "error"), "desc")));
+				log_peer(c, "dropped: %s",
+					 json_object_get_string(
+						 json_object_object_get(json_object_object_get(resp,
+											       "error"),
+									"desc")));
 				send_put(fd, seq, resp, CTLSRV_MSG_TIMEOUT_MS);
 			} else if (r == -ETIMEDOUT) {
 				log_peer(c, "dropped: no complete request within %d ms",
@@ -216,8 +219,10 @@ static void serve(struct ctl_client *c, int fd)
 		}
 		if (h.type != HVP_CTL_T_REQUEST) {
 			json_object_put(req);
-			send_put(fd, h.seq, hvp_ctl_error_new(HVP_ERR_PROTOCOL,
-				 "expected a request, got message type %u", h.type),
+			send_put(fd, h.seq,
+				 hvp_ctl_error_new(HVP_ERR_PROTOCOL,
+						   "expected a request, got message type %u",
+						   h.type),
 				 CTLSRV_MSG_TIMEOUT_MS);
 			return;
 		}
@@ -229,13 +234,17 @@ static void serve(struct ctl_client *c, int fd)
 		}
 		resp = dispatch(c, req);
 		r = resp ? hvp_ctl_send(fd, HVP_CTL_T_RESPONSE, h.seq, resp,
-					CTLSRV_MSG_TIMEOUT_MS) : -ENOMEM;
+					CTLSRV_MSG_TIMEOUT_MS) :
+			   -ENOMEM;
 		/* Refused before a byte went out: the client still needs an answer. */
 		if (r == -EMSGSIZE || r == -EINVAL)
-			r = send_put(fd, h.seq, hvp_ctl_error_new(HVP_ERR_INTERNAL,
-				     "the answer to '%s' cannot be sent (%s)",
-				     json_object_get_string(json_object_object_get(req, "cmd")),
-				     strerror(-r)), CTLSRV_MSG_TIMEOUT_MS);
+			r = send_put(fd, h.seq,
+				     hvp_ctl_error_new(HVP_ERR_INTERNAL,
+						       "the answer to '%s' cannot be sent (%s)",
+						       json_object_get_string(
+							       json_object_object_get(req, "cmd")),
+						       strerror(-r)),
+				     CTLSRV_MSG_TIMEOUT_MS);
 		json_object_put(resp);
 		json_object_put(req);
 		if (r < 0)
@@ -247,7 +256,7 @@ static void *client_thread(void *arg)
 {
 	struct ctl_client *c = arg;
 	struct hvp_ctlsrv *s = c->srv;
-	int fd = c->fd;		/* only this thread changes c->fd from now on */
+	int fd = c->fd; /* only this thread changes c->fd from now on */
 
 	serve(c, fd);
 
@@ -287,8 +296,8 @@ static void reap(struct hvp_ctlsrv *s, bool all)
 }
 
 /* Answer without reading and hang up; never blocks the accept thread. */
-__attribute__((format(printf, 3, 4)))
-static void refuse(int fd, const char *cls, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void refuse(int fd, const char *cls, const char *fmt,
+							 ...)
 {
 	char desc[256];
 	va_list ap;
@@ -315,16 +324,20 @@ static void take_client(struct hvp_ctlsrv *s, int fd)
 	}
 	/* The socket is 0600 already; this holds even if someone chmods it. */
 	if (peer.uid != 0 && peer.uid != s->euid) {
-		fprintf(stderr, "control socket: refused client pid %ld uid %u: only uid %u "
-			"(the owner) and root may use this socket\n", (long)peer.pid,
-			(unsigned)peer.uid, (unsigned)s->euid);
+		fprintf(stderr,
+			"control socket: refused client pid %ld uid %u: only uid %u "
+			"(the owner) and root may use this socket\n",
+			(long)peer.pid, (unsigned)peer.uid, (unsigned)s->euid);
 		if (s->euid)
-			refuse(fd, HVP_ERR_REFUSED, "permission denied: uid %u may not use this "
-			       "socket (only uid %u and root)", (unsigned)peer.uid,
-			       (unsigned)s->euid);
+			refuse(fd, HVP_ERR_REFUSED,
+			       "permission denied: uid %u may not use this "
+			       "socket (only uid %u and root)",
+			       (unsigned)peer.uid, (unsigned)s->euid);
 		else
-			refuse(fd, HVP_ERR_REFUSED, "permission denied: uid %u may not use this "
-			       "socket (only root: the service runs as root)", (unsigned)peer.uid);
+			refuse(fd, HVP_ERR_REFUSED,
+			       "permission denied: uid %u may not use this "
+			       "socket (only root: the service runs as root)",
+			       (unsigned)peer.uid);
 		return;
 	}
 
@@ -358,7 +371,7 @@ static void take_client(struct hvp_ctlsrv *s, int fd)
 	r = pthread_create(&c->tid, NULL, client_thread, c);
 	if (r) {
 		pthread_mutex_lock(&s->lock);
-		s->clients = c->next;	/* still first: only this thread adds */
+		s->clients = c->next; /* still first: only this thread adds */
 		s->nr_live--;
 		pthread_mutex_unlock(&s->lock);
 		free(c);
@@ -403,9 +416,9 @@ static void *accept_thread(void *arg)
 		case EINVAL:
 		case ENOTSOCK:
 		case EOPNOTSUPP:
-			return NULL;	/* the listener itself is gone: a bug */
+			return NULL; /* the listener itself is gone: a bug */
 		default:
-			break;		/* EAGAIN, EINTR, ECONNABORTED, EPROTO... */
+			break; /* EAGAIN, EINTR, ECONNABORTED, EPROTO... */
 		}
 	}
 	return NULL;
@@ -454,8 +467,7 @@ static int probe_live(const struct sockaddr_un *sun)
 	}
 }
 
-static int bind_path(struct hvp_ctlsrv *s, const struct sockaddr_un *sun, char *err,
-		     size_t errlen)
+static int bind_path(struct hvp_ctlsrv *s, const struct sockaddr_un *sun, char *err, size_t errlen)
 {
 	struct stat st;
 	int r;
@@ -480,8 +492,8 @@ static int bind_path(struct hvp_ctlsrv *s, const struct sockaddr_un *sun, char *
 			}
 			if (unlink(s->path) < 0 && errno != ENOENT) {
 				r = -errno;
-				errf(err, errlen, "%s: cannot remove the stale socket: %s",
-				     s->path, strerror(-r));
+				errf(err, errlen, "%s: cannot remove the stale socket: %s", s->path,
+				     strerror(-r));
 				return r;
 			}
 		}

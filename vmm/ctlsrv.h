@@ -9,7 +9,7 @@
 #define HVP_CTLSRV_H
 
 #include <stddef.h>
-#include <sys/socket.h>		/* struct ucred */
+#include <sys/socket.h> /* struct ucred */
 #include <json-c/json.h>
 
 struct hvp_ctlsrv;

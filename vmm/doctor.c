@@ -107,7 +107,8 @@ static json_object *kvm_caps(int *api)
 	*api = ioctl(fd, KVM_GET_API_VERSION, 0);
 	for (i = 0; i < HVP_ARRAY_SIZE(caps); i++)
 		json_object_object_add(o, caps[i].name,
-				       json_object_new_int(ioctl(fd, KVM_CHECK_EXTENSION, caps[i].cap)));
+				       json_object_new_int(
+					       ioctl(fd, KVM_CHECK_EXTENSION, caps[i].cap)));
 	close(fd);
 	return o;
 }
@@ -159,8 +160,8 @@ static void probe(json_object *out, const char *key, const char *image, uint32_t
 		verdict = "kills the VM (KVM_EXIT_INTERNAL_ERROR, emulation)";
 	else if (s->faults_seen && s->agent && s->agent->vcpu[0].nr_faults &&
 		 s->agent->vcpu[0].faults[0].vector == 3)
-		verdict = guest_debug ? "accepted but ignored: the #BP went to the guest's IDT"
-				      : "works: delivered to the guest's IDT";
+		verdict = guest_debug ? "accepted but ignored: the #BP went to the guest's IDT" :
+					"works: delivered to the guest's IDT";
 	else if (s->dead_reason[0])
 		verdict = s->dead_reason;
 	else
@@ -306,9 +307,10 @@ int hvp_doctor_run(json_object **out)
 
 	if (uname(&u) == 0)
 		add_str(host, "kernel", u.release);
-	json_object_object_add(host, "cores", json_object_new_int((int)sysconf(_SC_NPROCESSORS_ONLN)));
-	if (run_cmd("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'",
-		    line, sizeof(line)) == 0)
+	json_object_object_add(host, "cores",
+			       json_object_new_int((int)sysconf(_SC_NPROCESSORS_ONLN)));
+	if (run_cmd("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'", line,
+		    sizeof(line)) == 0)
 		add_str(host, "cpu", line);
 	json_object_object_add(o, "host", host);
 	add_str(o, "kvm_module", kvm_module());
@@ -318,7 +320,8 @@ int hvp_doctor_run(json_object **out)
 	if (api < 0) {
 		add_str(probes, "skipped", "no usable /dev/kvm");
 	} else if (hvp_guest_image_find(image, sizeof(image)) < 0) {
-		add_str(probes, "skipped", "guest image not found (build it, or set HVPATCH_GUEST)");
+		add_str(probes, "skipped",
+			"guest image not found (build it, or set HVPATCH_GUEST)");
 	} else {
 		int saved = stderr_silence();
 
@@ -330,10 +333,13 @@ int hvp_doctor_run(json_object **out)
 	json_object_object_add(o, "probes", probes);
 	add_str(o, "nmi_path", "user-mode upcall (guest kernel mode never executes a site)");
 
-	add_str(tools, "qemu", run_cmd("qemu-system-x86_64 --version 2>/dev/null", line,
-				       sizeof(line)) == 0 ? line : "not installed");
-	add_str(tools, "libvirt", run_cmd("virsh --version 2>/dev/null", line, sizeof(line)) == 0 ?
-				  line : "not installed");
+	add_str(tools, "qemu",
+		run_cmd("qemu-system-x86_64 --version 2>/dev/null", line, sizeof(line)) == 0 ?
+			line :
+			"not installed");
+	add_str(tools, "libvirt",
+		run_cmd("virsh --version 2>/dev/null", line, sizeof(line)) == 0 ? line :
+										  "not installed");
 #ifdef HVP_HAVE_LIBVIRT
 	{
 		char cg[1024];
@@ -344,9 +350,11 @@ int hvp_doctor_run(json_object **out)
 #endif
 	add_str(tools, "bpf", bpf_state());
 	add_str(tools, "tracefs_kvm_events",
-		access("/sys/kernel/tracing/events/kvm", F_OK) == 0 ? "mounted" :
-		access("/sys/kernel/tracing", F_OK) == 0 ? "mountable (mount -t tracefs nodev /sys/kernel/tracing)" :
-		"absent");
+		access("/sys/kernel/tracing/events/kvm", F_OK) == 0 ?
+			"mounted" :
+		access("/sys/kernel/tracing", F_OK) == 0 ?
+			"mountable (mount -t tracefs nodev /sys/kernel/tracing)" :
+			"absent");
 	json_object_object_add(o, "tools", tools);
 	*out = o;
 	return 0;

@@ -18,9 +18,9 @@
 
 #include "elf.h"
 
-#define MAX_PHDRS	64
-#define MAX_SHDRS	256
-#define MAX_FILE	(64u << 20)
+#define MAX_PHDRS		 64
+#define MAX_SHDRS		 256
+#define MAX_FILE		 (64u << 20)
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 
 /* [off, off+len) inside a buffer of `size` bytes, without overflow. */
@@ -83,7 +83,8 @@ static int parse_phdrs(struct hvp_elf *elf, const Elf64_Ehdr *eh, char *err, siz
 		return -EINVAL;
 	}
 	if (!in_file(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), elf->size)) {
-		snprintf(err, errlen, "truncated: program headers at 0x%llx end past the file size 0x%zx",
+		snprintf(err, errlen,
+			 "truncated: program headers at 0x%llx end past the file size 0x%zx",
 			 (unsigned long long)eh->e_phoff, elf->size);
 		return -EINVAL;
 	}
@@ -107,8 +108,9 @@ static int parse_phdrs(struct hvp_elf *elf, const Elf64_Ehdr *eh, char *err, siz
 			return -EINVAL;
 		}
 		if (ph.p_filesz > ph.p_memsz) {
-			snprintf(err, errlen, "segment %u: file size 0x%llx exceeds memory size 0x%llx",
-				 i, (unsigned long long)ph.p_filesz, (unsigned long long)ph.p_memsz);
+			snprintf(err, errlen,
+				 "segment %u: file size 0x%llx exceeds memory size 0x%llx", i,
+				 (unsigned long long)ph.p_filesz, (unsigned long long)ph.p_memsz);
 			return -EINVAL;
 		}
 		if (!in_file(ph.p_offset, ph.p_filesz, elf->size)) {
@@ -130,8 +132,12 @@ static int parse_phdrs(struct hvp_elf *elf, const Elf64_Ehdr *eh, char *err, siz
 			}
 		}
 		elf->segs[elf->nr_segs++] = (struct hvp_elf_seg){
-			.paddr = ph.p_paddr, .vaddr = ph.p_vaddr, .filesz = ph.p_filesz,
-			.memsz = ph.p_memsz, .offset = ph.p_offset, .flags = ph.p_flags,
+			.paddr = ph.p_paddr,
+			.vaddr = ph.p_vaddr,
+			.filesz = ph.p_filesz,
+			.memsz = ph.p_memsz,
+			.offset = ph.p_offset,
+			.flags = ph.p_flags,
 		};
 	}
 	if (!elf->nr_segs) {
@@ -176,8 +182,9 @@ static int parse_shdrs(struct hvp_elf *elf, const Elf64_Ehdr *eh, char *err, siz
 		if (sh.sh_type != SHT_SYMTAB || elf->symtab)
 			continue;
 		if (sh.sh_entsize != sizeof(Elf64_Sym) || shdr_at(elf, eh, sh.sh_link, &link) < 0 ||
-		    link.sh_type != SHT_STRTAB || !in_file(link.sh_offset, link.sh_size, elf->size) ||
-		    link.sh_size == 0 || elf->data[link.sh_offset + link.sh_size - 1] != 0) {
+		    link.sh_type != SHT_STRTAB ||
+		    !in_file(link.sh_offset, link.sh_size, elf->size) || link.sh_size == 0 ||
+		    elf->data[link.sh_offset + link.sh_size - 1] != 0) {
 			snprintf(err, errlen, "section %u: malformed symbol table", i);
 			return -EINVAL;
 		}
@@ -196,8 +203,10 @@ int hvp_elf_parse(struct hvp_elf *elf, const void *data, size_t size, char *err,
 
 	memset(elf, 0, sizeof(*elf));
 	if (size < sizeof(eh) || memcmp(data, ELFMAG, SELFMAG)) {
-		snprintf(err, errlen, size < sizeof(eh) ? "truncated: %zu bytes, shorter than an ELF header"
-							: "not an ELF file", size);
+		snprintf(err, errlen,
+			 size < sizeof(eh) ? "truncated: %zu bytes, shorter than an ELF header" :
+					     "not an ELF file",
+			 size);
 		return -EINVAL;
 	}
 	memcpy(&eh, data, sizeof(eh));
@@ -207,8 +216,8 @@ int hvp_elf_parse(struct hvp_elf *elf, const void *data, size_t size, char *err,
 		return -EINVAL;
 	}
 	if (eh.e_machine != EM_X86_64 || eh.e_type != ET_EXEC) {
-		snprintf(err, errlen, "not an x86-64 executable (machine %u, type %u)", eh.e_machine,
-			 eh.e_type);
+		snprintf(err, errlen, "not an x86-64 executable (machine %u, type %u)",
+			 eh.e_machine, eh.e_type);
 		return -EINVAL;
 	}
 	elf->data = malloc(size);
@@ -240,7 +249,8 @@ int hvp_elf_load_file(struct hvp_elf *elf, const char *path, char *err, size_t e
 		return r;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE) {
-		snprintf(err, errlen, "%s: not a regular file of at most %u MiB", path, MAX_FILE >> 20);
+		snprintf(err, errlen, "%s: not a regular file of at most %u MiB", path,
+			 MAX_FILE >> 20);
 		close(fd);
 		return -EINVAL;
 	}
@@ -285,8 +295,9 @@ int hvp_elf_load_into(const struct hvp_elf *elf, void *ram, uint64_t ram_size, c
 		const struct hvp_elf_seg *s = &elf->segs[i];
 
 		if (!in_file(s->paddr, s->memsz, ram_size)) {
-			snprintf(err, errlen, "segment %u at 0x%llx+0x%llx does not fit in %llu MiB of RAM",
-				 i, (unsigned long long)s->paddr, (unsigned long long)s->memsz,
+			snprintf(err, errlen,
+				 "segment %u at 0x%llx+0x%llx does not fit in %llu MiB of RAM", i,
+				 (unsigned long long)s->paddr, (unsigned long long)s->memsz,
 				 (unsigned long long)(ram_size >> 20));
 			return -E2BIG;
 		}
@@ -308,7 +319,8 @@ int hvp_elf_symbol(const struct hvp_elf *elf, const char *name, uint64_t *value,
 	size_t i;
 
 	for (i = 0; elf->symtab && i < elf->nr_syms; i++) {
-		const char *n = table_str(elf->strtab, elf->strtab_size, sym_at(elf, i, &s)->st_name);
+		const char *n =
+			table_str(elf->strtab, elf->strtab_size, sym_at(elf, i, &s)->st_name);
 
 		if (n && !strcmp(n, name) && s.st_shndx != SHN_UNDEF) {
 			*value = s.st_value;
@@ -355,8 +367,8 @@ const char *hvp_elf_symbol_at(const struct hvp_elf *elf, uint64_t addr)
 	return best;
 }
 
-int hvp_elf_section(const struct hvp_elf *elf, const char *name, const void **ptr,
-		    uint64_t *size, uint64_t *addr)
+int hvp_elf_section(const struct hvp_elf *elf, const char *name, const void **ptr, uint64_t *size,
+		    uint64_t *addr)
 {
 	Elf64_Ehdr eh;
 	Elf64_Shdr sh, strs;

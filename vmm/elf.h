@@ -10,25 +10,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HVP_ELF_MAX_SEGS	16
+#define HVP_ELF_MAX_SEGS 16
 
 struct hvp_elf_seg {
-	uint64_t paddr;		/* guest-physical load address (p_paddr) */
+	uint64_t paddr; /* guest-physical load address (p_paddr) */
 	uint64_t vaddr;
 	uint64_t filesz, memsz;
-	uint64_t offset;	/* into the file                          */
-	uint32_t flags;		/* PF_R | PF_W | PF_X                      */
+	uint64_t offset; /* into the file                          */
+	uint32_t flags;	 /* PF_R | PF_W | PF_X                      */
 };
 
 struct hvp_elf {
-	uint8_t *data;		/* the whole file, owned                   */
+	uint8_t *data; /* the whole file, owned                   */
 	size_t size;
-	uint64_t entry;		/* e_entry                                 */
-	uint64_t pvh_entry;	/* XEN_ELFNOTE_PHYS32_ENTRY, 0 if absent   */
+	uint64_t entry;	    /* e_entry                                 */
+	uint64_t pvh_entry; /* XEN_ELFNOTE_PHYS32_ENTRY, 0 if absent   */
 	unsigned nr_segs;
 	struct hvp_elf_seg segs[HVP_ELF_MAX_SEGS];
 	/* symbol table (may be absent: then lookups fail with -ENOENT) */
-	const void *symtab;	/* Elf64_Sym array inside data             */
+	const void *symtab; /* Elf64_Sym array inside data             */
 	size_t nr_syms;
 	const char *strtab;
 	size_t strtab_size;
@@ -49,7 +49,8 @@ void hvp_elf_free(struct hvp_elf *elf);
  * Check that every PT_LOAD segment fits in [0, ram_size) and copy them into
  * guest RAM at `ram` (zero-filling memsz beyond filesz).  Returns 0 or -errno.
  */
-int hvp_elf_load_into(const struct hvp_elf *elf, void *ram, uint64_t ram_size, char *err, size_t errlen);
+int hvp_elf_load_into(const struct hvp_elf *elf, void *ram, uint64_t ram_size, char *err,
+		      size_t errlen);
 
 /* Look a symbol up by name: 0 and its value and size, or -ENOENT. */
 int hvp_elf_symbol(const struct hvp_elf *elf, const char *name, uint64_t *value, uint64_t *size);
@@ -62,7 +63,7 @@ const struct hvp_elf_seg *hvp_elf_text_seg(const struct hvp_elf *elf);
  * Iterate a named section's contents (e.g. ".static_call_sites"):
  * 0 and its bytes, size and address, or -ENOENT; the bytes point into elf->data.
  */
-int hvp_elf_section(const struct hvp_elf *elf, const char *name, const void **ptr,
-		    uint64_t *size, uint64_t *addr);
+int hvp_elf_section(const struct hvp_elf *elf, const char *name, const void **ptr, uint64_t *size,
+		    uint64_t *addr);
 
 #endif /* HVP_ELF_H */

@@ -75,28 +75,28 @@
 #include "hvp_agent.h"
 #include "util.h"
 
-#define WATCH_PERIOD_NS		10000000L
-#define ACK_POLL_NS		20000L
-#define NMI_RESEND_NS		1000000ull
+#define WATCH_PERIOD_NS 10000000L
+#define ACK_POLL_NS	20000L
+#define NMI_RESEND_NS	1000000ull
 
 struct hvp_ext {
 	struct hvp_backend b;
-	struct hvp_backend_ops ops;	/* ext_ops, named after the transport */
+	struct hvp_backend_ops ops; /* ext_ops, named after the transport */
 	const struct hvp_ext_transport *tr;
 	void *t;
 	struct hvp_backend_events ev;
 	struct hvp_ext_opts opts;
 	char ram_path[PATH_MAX];
-	struct hvp_agent *agent;	/* in guest RAM: untrusted */
+	struct hvp_agent *agent; /* in guest RAM: untrusted */
 	bool leave_running;
-	bool running;			/* attach: the VM already runs */
+	bool running; /* attach: the VM already runs */
 
-	pthread_mutex_t lock;		/* one stop/cont/NMI sequence at a time */
+	pthread_mutex_t lock; /* one stop/cont/NMI sequence at a time */
 	pthread_t watch;
 	bool watch_started;
-	bool stopping;			/* atomic */
-	bool paused;			/* under lock: pause_all held */
-	bool dead;			/* atomic: QEMU went away */
+	bool stopping; /* atomic */
+	bool paused;   /* under lock: pause_all held */
+	bool dead;     /* atomic: QEMU went away */
 	uint64_t faults_seen[HVP_MAX_VCPUS];
 	struct hvp_vcpu_exits exits[HVP_MAX_VCPUS];
 };
@@ -138,7 +138,8 @@ static void *watch_thread(void *arg)
 				x->ev.ready(x->ev.ctx);
 		}
 		for (i = 0; i < x->b.nr_vcpus; i++) {
-			uint64_t nf = __atomic_load_n(&x->agent->vcpu[i].nr_faults, __ATOMIC_ACQUIRE);
+			uint64_t nf =
+				__atomic_load_n(&x->agent->vcpu[i].nr_faults, __ATOMIC_ACQUIRE);
 
 			if (nf != x->faults_seen[i]) {
 				x->faults_seen[i] = nf;
@@ -188,7 +189,7 @@ static int ext_pause_all(struct hvp_backend *b, int timeout_ms)
 	unsigned i;
 	int r;
 
-	(void)timeout_ms;	/* QMP's own reply timeout bounds it */
+	(void)timeout_ms; /* QMP's own reply timeout bounds it */
 	pthread_mutex_lock(&x->lock);
 	r = x->tr->stop(x->t, err, sizeof(err));
 	if (r == 0) {
@@ -313,7 +314,8 @@ static int nmi_round(struct hvp_ext *x, uint64_t gen, int timeout_ms)
 				uint64_t g = __atomic_load_n(&x->agent->vcpu[i].nmi_acked_gen,
 							     __ATOMIC_ACQUIRE);
 
-				if ((int32_t)((uint32_t)g - (uint32_t)gen) >= 0 || vcpu_gone(x, i)) {
+				if ((int32_t)((uint32_t)g - (uint32_t)gen) >= 0 ||
+				    vcpu_gone(x, i)) {
 					acked[i] = true;
 					x->exits[i].nmi_acks++;
 				}
@@ -362,7 +364,7 @@ static int ext_inject_nmi(struct hvp_backend *b, unsigned vcpu)
 	if (vcpu >= b->nr_vcpus)
 		return -EINVAL;
 	if (vcpu != 0)
-		return 0;	/* all-CPU: vCPU 0's call already reached it */
+		return 0; /* all-CPU: vCPU 0's call already reached it */
 	pthread_mutex_lock(&x->lock);
 	r = x->tr->nmi(x->t, err, sizeof(err));
 	pthread_mutex_unlock(&x->lock);
@@ -386,7 +388,7 @@ static int ext_get_exits(struct hvp_backend *b, unsigned vcpu, struct hvp_vcpu_e
 
 	if (vcpu >= b->nr_vcpus)
 		return -EINVAL;
-	*out = x->exits[vcpu];	/* racy counters; a snapshot is enough */
+	*out = x->exits[vcpu]; /* racy counters; a snapshot is enough */
 	return 0;
 }
 
@@ -412,15 +414,17 @@ static int ext_witness(struct hvp_backend *b, unsigned vcpu, struct hvp_kvm_witn
 	r = -ENOTSUP;
 	/* one entry per vCPU, in vCPU order */
 	jv = json_object_is_type(ret, json_type_array) && vcpu < json_object_array_length(ret) ?
-	     json_object_array_get_idx(ret, vcpu) : NULL;
+		     json_object_array_get_idx(ret, vcpu) :
+		     NULL;
 	if (jv && json_object_object_get_ex(jv, "stats", &jv)) {
 		for (i = 0; i < json_object_array_length(jv); i++) {
 			json_object *st = json_object_array_get_idx(jv, i), *n, *v;
 			static const char *const names[] = {
-				"exits", "io_exits", "signal_exits", "nmi_injections", "insn_emulation",
+				"exits",	  "io_exits",	    "signal_exits",
+				"nmi_injections", "insn_emulation",
 			};
 			uint64_t *dst[] = {
-				&out->exits, &out->io_exits, &out->signal_exits,
+				&out->exits,	      &out->io_exits,	    &out->signal_exits,
 				&out->nmi_injections, &out->insn_emulation,
 			};
 
@@ -477,7 +481,8 @@ static uint64_t read_tsc_khz(struct hvp_ext *x)
 	if (x->tr->qmp(x->t, "query-cpus-fast", NULL, &ret, err, sizeof(err)) < 0)
 		return 0;
 	cpu = json_object_is_type(ret, json_type_array) && json_object_array_length(ret) ?
-	      json_object_array_get_idx(ret, 0) : NULL;
+		      json_object_array_get_idx(ret, 0) :
+		      NULL;
 	if (!cpu || !json_object_object_get_ex(cpu, "qom-path", &path)) {
 		json_object_put(ret);
 		return 0;
@@ -495,8 +500,8 @@ static uint64_t read_tsc_khz(struct hvp_ext *x)
 }
 
 int hvp_ext_create(struct hvp_backend **out, const struct hvp_ext_transport *tr, void *t,
-		   const struct hvp_ext_opts *o, const struct hvp_backend_events *ev,
-		   char *err, size_t errlen)
+		   const struct hvp_ext_opts *o, const struct hvp_backend_events *ev, char *err,
+		   size_t errlen)
 {
 	struct hvp_ext *x = calloc(1, sizeof(*x));
 	struct stat st;
@@ -515,7 +520,7 @@ int hvp_ext_create(struct hvp_backend **out, const struct hvp_ext_transport *tr,
 	x->opts = *o;
 	x->b.nr_vcpus = o->nr_vcpus;
 	x->b.ram_size = o->ram_size;
-	x->leave_running = o->attach;	/* until the attach has succeeded */
+	x->leave_running = o->attach; /* until the attach has succeeded */
 	pthread_mutex_init(&x->lock, NULL);
 	snprintf(x->ram_path, sizeof(x->ram_path), "%s", o->ram_path);
 	x->b.ram_path = x->ram_path;

@@ -27,17 +27,17 @@
  * (KVM_GET_SUPPORTED_CPUID) and boots; named models such as EPYC ask for
  * features this host's KVM lacks (SSE3 and up) and only warn.
  */
-#define HVP_QEMU_CPU		"host,-arch-capabilities"
+#define HVP_QEMU_CPU "host,-arch-capabilities"
 
 struct hvp_ext_transport {
-	const char *name;	/* the backend's name: "qemu", "libvirt" */
+	const char *name; /* the backend's name: "qemu", "libvirt" */
 	int (*stop)(void *t, char *err, size_t errlen);
 	int (*cont)(void *t, char *err, size_t errlen);
 	/* An NMI into every vCPU: QMP inject-nmi cannot aim at one. */
 	int (*nmi)(void *t, char *err, size_t errlen);
 	/* A QMP command (args taken); *ret owned by the caller. */
-	int (*qmp)(void *t, const char *cmd, json_object *args, json_object **ret,
-		   char *err, size_t errlen);
+	int (*qmp)(void *t, const char *cmd, json_object *args, json_object **ret, char *err,
+		   size_t errlen);
 	/* Is the QEMU process still there? */
 	bool (*alive)(void *t);
 	/* Free the transport; with leave_running the VM keeps running. */
@@ -47,9 +47,9 @@ struct hvp_ext_transport {
 struct hvp_ext_opts {
 	unsigned nr_vcpus;
 	uint64_t ram_size;
-	uint64_t agent_gpa;	/* where the agent area is (from the ELF) */
-	const char *ram_path;	/* file to map MAP_SHARED                 */
-	bool attach;		/* an existing VM: never killed on failure */
+	uint64_t agent_gpa;   /* where the agent area is (from the ELF) */
+	const char *ram_path; /* file to map MAP_SHARED                 */
+	bool attach;	      /* an existing VM: never killed on failure */
 };
 
 /*
@@ -58,8 +58,8 @@ struct hvp_ext_opts {
  * running (attach).
  */
 int hvp_ext_create(struct hvp_backend **out, const struct hvp_ext_transport *tr, void *t,
-		   const struct hvp_ext_opts *o, const struct hvp_backend_events *ev,
-		   char *err, size_t errlen);
+		   const struct hvp_ext_opts *o, const struct hvp_backend_events *ev, char *err,
+		   size_t errlen);
 /* On destroy leave the VM running (recovery tests, detach). */
 void hvp_ext_leave_running(struct hvp_backend *b);
 /* Is this backend an external one? */
@@ -76,7 +76,7 @@ struct hvp_qemu_opts {
 	unsigned nr_vcpus;
 	unsigned mem_mib;
 	uint64_t agent_gpa;
-	bool attach;		/* connect to the QEMU a dead service left */
+	bool attach; /* connect to the QEMU a dead service left */
 };
 
 int hvp_qemu_create(struct hvp_backend **out, const struct hvp_qemu_opts *o,
@@ -88,7 +88,7 @@ struct hvp_libvirt_opts {
 	const char *name;
 	const char *rundir;
 	const char *image;
-	const char *uri;	/* "" or NULL: qemu:///embed?root=<rundir>/libvirt-NAME */
+	const char *uri; /* "" or NULL: qemu:///embed?root=<rundir>/libvirt-NAME */
 	unsigned nr_vcpus;
 	unsigned mem_mib;
 	uint64_t agent_gpa;

@@ -53,11 +53,11 @@ static int journal_addv(struct hvp_journal *j, bool sync, const char *fmt, va_li
 	buf[n++] = '\n';
 	w = write(j->fd, buf, (size_t)n);
 	if (w != n)
-		r = w < 0 ? -errno : -ENOSPC;	/* a short write: the disk is full */
+		r = w < 0 ? -errno : -ENOSPC; /* a short write: the disk is full */
 	else if (sync && fdatasync(j->fd) < 0)
 		r = -errno;
 	if (r == 0 && j->records + 1 == j->fail_at)
-		r = -EIO;			/* the test hook: as a failing disk */
+		r = -EIO; /* the test hook: as a failing disk */
 	if (r < 0)
 		fprintf(stderr, "journal: record %u: %s\n", j->records + 1, strerror(-r));
 	if (++j->records == j->kill_at) {
@@ -133,7 +133,8 @@ int hvp_journal_pending(const char *path, struct hvp_journal_patch *jp)
 	if (!f)
 		return errno == ENOENT ? 0 : -errno;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "begin key=%63s method=%63s target=%63s sites=%u", k, m, t, &n) == 4) {
+		if (sscanf(line, "begin key=%63s method=%63s target=%63s sites=%u", k, m, t, &n) ==
+		    4) {
 			hvp_journal_patch_free(jp);
 			if (n > 65536)
 				break;
@@ -148,8 +149,8 @@ int hvp_journal_pending(const char *path, struct hvp_journal_patch *jp)
 				return -ENOMEM;
 			}
 			open = 1;
-		} else if (open && sscanf(line, "site 0x%llx old=%15s new=%15s", &addr, oldh,
-					  newh) == 3) {
+		} else if (open &&
+			   sscanf(line, "site 0x%llx old=%15s new=%15s", &addr, oldh, newh) == 3) {
 			if (jp->nr_sites < 65536 && jp->addr &&
 			    hexbytes(newh, jp->new_insn[jp->nr_sites]) == 0)
 				jp->addr[jp->nr_sites++] = addr;

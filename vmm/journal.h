@@ -25,9 +25,9 @@
 
 struct hvp_journal {
 	int fd;
-	unsigned records;	/* since the service started */
-	unsigned kill_at;	/* 0: never */
-	unsigned fail_at;	/* 0: never */
+	unsigned records; /* since the service started */
+	unsigned kill_at; /* 0: never */
+	unsigned fail_at; /* 0: never */
 };
 
 /* Open (create 0600) for appending; a link or a file not ours is refused. */
@@ -52,8 +52,8 @@ void hvp_journal_reset(struct hvp_journal *j);
 struct hvp_journal_patch {
 	char key[64], method[64], target[64];
 	unsigned nr_sites;
-	uint64_t *addr;			/* malloc'd, nr_sites */
-	uint8_t (*new_insn)[5];		/* malloc'd, nr_sites */
+	uint64_t *addr;		/* malloc'd, nr_sites */
+	uint8_t (*new_insn)[5]; /* malloc'd, nr_sites */
 };
 
 /*

@@ -79,11 +79,11 @@
 #include "kvm.h"
 #include "util.h"
 
-#define REQ_KICK	(1u << 0)	/* leave guest mode and acknowledge */
-#define REQ_NMI		(1u << 1)	/* KVM_NMI before the next entry     */
-#define REQ_STOP	(1u << 2)	/* leave the thread                  */
+#define REQ_KICK (1u << 0) /* leave guest mode and acknowledge */
+#define REQ_NMI	 (1u << 1) /* KVM_NMI before the next entry     */
+#define REQ_STOP (1u << 2) /* leave the thread                  */
 
-#define KICK_SIGNAL	SIGUSR1
+#define KICK_SIGNAL SIGUSR1
 
 struct kvm_vcpu_state {
 	struct hvp_kvm *vm;
@@ -92,20 +92,20 @@ struct kvm_vcpu_state {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
-	uint32_t requests;		/* REQ_*, atomic                     */
+	uint32_t requests; /* REQ_*, atomic                     */
 	/* under vm->lock */
-	uint64_t kick_acked;		/* last kick generation seen         */
-	uint64_t nmi_acked;		/* low 32 bits of the last generation acked */
-	bool parked;			/* out of guest mode, held by pause  */
-	bool halted;			/* guest executed hlt: never resumes */
-	bool exited;			/* thread ended                      */
+	uint64_t kick_acked; /* last kick generation seen         */
+	uint64_t nmi_acked;  /* low 32 bits of the last generation acked */
+	bool parked;	     /* out of guest mode, held by pause  */
+	bool halted;	     /* guest executed hlt: never resumes */
+	bool exited;	     /* thread ended                      */
 	struct hvp_vcpu_exits exits;
 	/* who holds the current round (hvp_round_info), under vm->lock */
 	pid_t tid;			/* its host thread                   */
 	uint64_t ack_ns;		/* when it last acknowledged or parked */
 	uint64_t stop_rip;		/* where a kick last found it        */
 	int stop_cpl;			/* of that stop, -1 not seen         */
-	unsigned refusals, bp_refusals;	/* kicks refused in this round       */
+	unsigned refusals, bp_refusals; /* kicks refused in this round       */
 	char thread_state;		/* sampled while it held it (atomic) */
 	int stats_fd;			/* KVM_GET_STATS_FD, -1 if absent    */
 	off_t stat_off[5];		/* of the witness fields, -1 absent  */
@@ -123,12 +123,12 @@ struct hvp_kvm {
 	struct hvp_kvm_opts opts;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool paused;			/* under lock */
-	uint64_t kick_gen;		/* under lock */
-	bool sync_regs;			/* RIP and CS come with kvm_run     */
-	bool ack_cpl3_only;		/* test only: the rule before issue 9 */
-	uint64_t round_t0;		/* under lock: the round being waited */
-	struct hvp_round_info last;	/* under lock: the last one finished  */
+	bool paused;		    /* under lock */
+	uint64_t kick_gen;	    /* under lock */
+	bool sync_regs;		    /* RIP and CS come with kvm_run     */
+	bool ack_cpl3_only;	    /* test only: the rule before issue 9 */
+	uint64_t round_t0;	    /* under lock: the round being waited */
+	struct hvp_round_info last; /* under lock: the last one finished  */
 	struct kvm_vcpu_state *vcpus;
 };
 
@@ -150,10 +150,10 @@ static int kvm_ioctl_raw(int fd, unsigned long req, void *arg)
 	return r < 0 ? -errno : r;
 }
 
-#define kvm_ioctl_arg(fd, req, ptr)						\
-	({									\
-		_Static_assert(_IOC_SIZE(req) == sizeof(*(ptr)), #req " size");	\
-		kvm_ioctl_raw(fd, req, ptr);					\
+#define kvm_ioctl_arg(fd, req, ptr)                                             \
+	({                                                                      \
+		_Static_assert(_IOC_SIZE(req) == sizeof(*(ptr)), #req " size"); \
+		kvm_ioctl_raw(fd, req, ptr);                                    \
 	})
 
 static int kvm_check(int r, const char *what, char *err, size_t errlen)
@@ -178,7 +178,7 @@ static void deadline_after(struct timespec *ts, int timeout_ms)
 
 static void vcpu_request(struct kvm_vcpu_state *v, uint32_t req)
 {
-	__atomic_fetch_or(&v->requests, req, __ATOMIC_RELEASE);	/* (a) */
+	__atomic_fetch_or(&v->requests, req, __ATOMIC_RELEASE); /* (a) */
 	if (v->thread_started)
 		pthread_kill(v->thread, KICK_SIGNAL);
 }
@@ -235,7 +235,7 @@ static void handle_io(struct kvm_vcpu_state *v)
 		pthread_mutex_unlock(&vm->lock);
 		break;
 	default:
-		break;	/* unknown ports are ignored, as on real hardware */
+		break; /* unknown ports are ignored, as on real hardware */
 	}
 }
 
@@ -341,7 +341,7 @@ static bool vcpu_handle_requests(struct kvm_vcpu_state *v)
 	if (vm->paused) {
 		v->parked = true;
 		v->ack_ns = hvp_now_ns();
-		if (vm->sync_regs && v->exits.exits)	/* free: kvm_run holds them */
+		if (vm->sync_regs && v->exits.exits) /* free: kvm_run holds them */
 			v->stop_cpl = vcpu_stop_point(v, &v->stop_rip);
 		pthread_cond_broadcast(&vm->cond);
 		while (vm->paused && !(__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) & REQ_STOP))
@@ -418,15 +418,17 @@ static void *vcpu_thread(void *arg)
 			vcpu_mark_dead(v, "triple fault (KVM_EXIT_SHUTDOWN)");
 			break;
 		case KVM_EXIT_INTERNAL_ERROR:
-			snprintf(why, sizeof(why),
-				 "KVM internal error, suberror %u%s", v->run->internal.suberror,
+			snprintf(why, sizeof(why), "KVM internal error, suberror %u%s",
+				 v->run->internal.suberror,
 				 v->run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
-				 " (instruction emulation failed)" : "");
+					 " (instruction emulation failed)" :
+					 "");
 			vcpu_mark_dead(v, why);
 			break;
 		case KVM_EXIT_FAIL_ENTRY:
 			snprintf(why, sizeof(why), "VM entry failed, reason 0x%llx",
-				 (unsigned long long)v->run->fail_entry.hardware_entry_failure_reason);
+				 (unsigned long long)
+					 v->run->fail_entry.hardware_entry_failure_reason);
 			vcpu_mark_dead(v, why);
 			break;
 		case KVM_EXIT_INTR:
@@ -435,7 +437,8 @@ static void *vcpu_thread(void *arg)
 			vcpu_mark_dead(v, "KVM_EXIT_DEBUG: the host trapped the guest's #BP");
 			break;
 		default:
-			snprintf(why, sizeof(why), "unexpected exit reason %u", v->run->exit_reason);
+			snprintf(why, sizeof(why), "unexpected exit reason %u",
+				 v->run->exit_reason);
 			vcpu_mark_dead(v, why);
 			break;
 		}
@@ -487,7 +490,7 @@ static void round_begin(struct hvp_kvm *vm)
 	vm->round_t0 = hvp_now_ns();
 	for (i = 0; i < vm->b.nr_vcpus; i++) {
 		vm->vcpus[i].refusals = vm->vcpus[i].bp_refusals = 0;
-		vm->vcpus[i].stop_cpl = -1;	/* seen in this round only */
+		vm->vcpus[i].stop_cpl = -1; /* seen in this round only */
 		__atomic_store_n(&vm->vcpus[i].thread_state, 0, __ATOMIC_RELAXED);
 	}
 }
@@ -512,7 +515,7 @@ static void sample_thread(struct kvm_vcpu_state *v, pid_t tid)
 	if (n <= 0)
 		return;
 	buf[n] = 0;
-	p = strrchr(buf, ')');	/* the name may hold spaces and parentheses */
+	p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
 	if (p && p[1] == ' ' && p[2])
 		__atomic_store_n(&v->thread_state, p[2], __ATOMIC_RELAXED);
 }
@@ -566,12 +569,12 @@ static void round_end(struct hvp_kvm *vm, const char *what,
  * Without, the waiter still wakes every SLOW_US to sample the holder's
  * thread; the owner's broadcast wakes it at once otherwise.
  */
-#define RETRY_US	200
-#define SLOW_US		1000
+#define RETRY_US 200
+#define SLOW_US	 1000
 
 static int wait_all(struct hvp_kvm *vm, const char *what,
-		    bool (*done)(const struct kvm_vcpu_state *, uint64_t),
-		    uint64_t arg, uint32_t retry_req, int timeout_ms)
+		    bool (*done)(const struct kvm_vcpu_state *, uint64_t), uint64_t arg,
+		    uint32_t retry_req, int timeout_ms)
 {
 	uint64_t deadline = hvp_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	unsigned i;
@@ -743,7 +746,7 @@ static int kvm_get_exits(struct hvp_backend *b, unsigned vcpu, struct hvp_vcpu_e
 	if (vcpu >= b->nr_vcpus)
 		return -EINVAL;
 	pthread_mutex_lock(&vm->lock);
-	*out = vm->vcpus[vcpu].exits;	/* racy counters; a snapshot is enough */
+	*out = vm->vcpus[vcpu].exits; /* racy counters; a snapshot is enough */
 	pthread_mutex_unlock(&vm->lock);
 	return 0;
 }
@@ -767,7 +770,8 @@ static void stats_open(struct kvm_vcpu_state *v)
 	descs = calloc(h.num_desc, dsz);
 	if (!descs)
 		return;
-	if (pread(v->stats_fd, descs, dsz * h.num_desc, h.desc_offset) == (ssize_t)(dsz * h.num_desc)) {
+	if (pread(v->stats_fd, descs, dsz * h.num_desc, h.desc_offset) ==
+	    (ssize_t)(dsz * h.num_desc)) {
 		for (i = 0; i < h.num_desc; i++) {
 			struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * dsz);
 
@@ -793,8 +797,8 @@ static int kvm_witness(struct hvp_backend *b, unsigned vcpu, struct hvp_kvm_witn
 	if (v->stats_fd < 0)
 		return -ENOTSUP;
 	for (j = 0; j < 5; j++)
-		if (v->stat_off[j] >= 0 &&
-		    pread(v->stats_fd, &vals[j], sizeof(vals[j]), v->stat_off[j]) != sizeof(vals[j]))
+		if (v->stat_off[j] >= 0 && pread(v->stats_fd, &vals[j], sizeof(vals[j]),
+						 v->stat_off[j]) != sizeof(vals[j]))
 			return -EIO;
 	out->exits = vals[0];
 	out->io_exits = vals[1];
@@ -887,9 +891,9 @@ static int setup_cpuid(struct hvp_kvm *vm, struct kvm_vcpu_state *v, char *err, 
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
 
 		if (e->function == 1) {
-			e->ebx = (e->ebx & 0x00ffffffu) | v->id << 24;	/* initial APIC id */
+			e->ebx = (e->ebx & 0x00ffffffu) | v->id << 24; /* initial APIC id */
 		} else if (e->function == 0xb || e->function == 0x1f) {
-			e->edx = v->id;					/* x2APIC id */
+			e->edx = v->id; /* x2APIC id */
 		}
 	}
 	r = kvm_check(kvm_ioctl_raw(v->fd, KVM_SET_CPUID2, c), "KVM_SET_CPUID2", err, errlen);
@@ -902,8 +906,16 @@ out:
 static int setup_regs(struct hvp_kvm *vm, struct kvm_vcpu_state *v, char *err, size_t errlen)
 {
 	struct kvm_segment code = {
-		.base = 0, .limit = 0xffffffff, .selector = 0x8, .type = 0xb,
-		.present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1,
+		.base = 0,
+		.limit = 0xffffffff,
+		.selector = 0x8,
+		.type = 0xb,
+		.present = 1,
+		.dpl = 0,
+		.db = 1,
+		.s = 1,
+		.l = 0,
+		.g = 1,
 	};
 	struct kvm_segment data = code;
 	struct kvm_sregs sregs;
@@ -917,7 +929,7 @@ static int setup_regs(struct hvp_kvm *vm, struct kvm_vcpu_state *v, char *err, s
 	data.selector = 0x10;
 	sregs.cs = code;
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
-	sregs.cr0 = 0x11;	/* PE | ET */
+	sregs.cr0 = 0x11; /* PE | ET */
 	sregs.cr4 = 0;
 	sregs.efer = 0;
 	r = kvm_check(kvm_ioctl_arg(v->fd, KVM_SET_SREGS, &sregs), "KVM_SET_SREGS", err, errlen);
@@ -983,7 +995,8 @@ int hvp_kvm_create(struct hvp_backend **out, const struct hvp_kvm_opts *o,
 	int r, max;
 
 	if (o->nr_vcpus == 0 || o->nr_vcpus > HVP_MAX_VCPUS) {
-		snprintf(err, errlen, "vCPU count %u out of range 1..%d", o->nr_vcpus, HVP_MAX_VCPUS);
+		snprintf(err, errlen, "vCPU count %u out of range 1..%d", o->nr_vcpus,
+			 HVP_MAX_VCPUS);
 		return -EINVAL;
 	}
 	vm = calloc(1, sizeof(*vm));
@@ -1025,11 +1038,11 @@ int hvp_kvm_create(struct hvp_backend **out, const struct hvp_kvm_opts *o,
 	}
 	r = kvm_ioctl_raw(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_SYNC_REGS);
 	vm->sync_regs = r > 0 && (r & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) ==
-				 (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+					 (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
 	/* Test only (tests/safety-load.sh): the kick rule before issue 9, so
 	 * that the test can show it sees what that rule let through. */
-	vm->ack_cpl3_only = getenv("HVP_TEST_KICK_ACK") &&
-			    !strcmp(getenv("HVP_TEST_KICK_ACK"), "cpl3");
+	vm->ack_cpl3_only =
+		getenv("HVP_TEST_KICK_ACK") && !strcmp(getenv("HVP_TEST_KICK_ACK"), "cpl3");
 	r = kvm_ioctl_raw(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
 	if (kvm_check(r, "KVM_GET_VCPU_MMAP_SIZE", err, errlen) < 0)
 		goto fail;

@@ -12,7 +12,7 @@ struct hvp_kvm_opts {
 	unsigned nr_vcpus;
 	uint64_t ram_size;
 	uint64_t entry32;	/* PVH 32-bit entry: every vCPU starts there */
-	bool guest_debug_sw_bp;	/* ask KVM to trap int3 (doctor's probe)     */
+	bool guest_debug_sw_bp; /* ask KVM to trap int3 (doctor's probe)     */
 };
 
 /*

@@ -28,8 +28,7 @@
 #include "util.h"
 
 /* The embedded driver's root: "" when the user chose a URI. */
-static int embed_root(char *buf, size_t len, const char *rundir, const char *name,
-		      const char *uri)
+static int embed_root(char *buf, size_t len, const char *rundir, const char *name, const char *uri)
 {
 	if (uri && uri[0])
 		return -ENOENT;
@@ -55,7 +54,8 @@ int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *
 	(void)out;
 	(void)o;
 	(void)ev;
-	snprintf(err, errlen, "the libvirt backend is not built: install libvirt-dev "
+	snprintf(err, errlen,
+		 "the libvirt backend is not built: install libvirt-dev "
 		 "(./quickstart does) and re-run ./configure");
 	return -ENOTSUP;
 }
@@ -195,8 +195,8 @@ static int lv_nmi(void *t, char *err, size_t errlen)
 	return 0;
 }
 
-static int lv_qmp(void *t, const char *cmd, json_object *args, json_object **ret,
-		  char *err, size_t errlen)
+static int lv_qmp(void *t, const char *cmd, json_object *args, json_object **ret, char *err,
+		  size_t errlen)
 {
 	struct lv_vm *l = t;
 	json_object *req = json_object_new_object(), *reply, *v;
@@ -269,11 +269,21 @@ static void xml_esc(char *buf, size_t len, const char *s)
 		const char *e = NULL;
 
 		switch (*s) {
-		case '&': e = "&amp;"; break;
-		case '<': e = "&lt;"; break;
-		case '>': e = "&gt;"; break;
-		case '\'': e = "&apos;"; break;
-		case '"': e = "&quot;"; break;
+		case '&':
+			e = "&amp;";
+			break;
+		case '<':
+			e = "&lt;";
+			break;
+		case '>':
+			e = "&gt;";
+			break;
+		case '\'':
+			e = "&apos;";
+			break;
+		case '"':
+			e = "&quot;";
+			break;
 		}
 		if (e) {
 			memcpy(buf + n, e, strlen(e));
@@ -292,8 +302,8 @@ static void xml_cat(char *buf, size_t len, const char *s)
 	snprintf(buf + n, len - n, "%s", s);
 }
 
-static void domain_xml(char *x, size_t len, const struct hvp_libvirt_opts *o,
-		       const char *dname, const char *console)
+static void domain_xml(char *x, size_t len, const struct hvp_libvirt_opts *o, const char *dname,
+		       const char *console)
 {
 	char num[64];
 
@@ -306,19 +316,23 @@ static void domain_xml(char *x, size_t len, const struct hvp_libvirt_opts *o,
 	snprintf(num, sizeof(num), "  <vcpu>%u</vcpu>\n", o->nr_vcpus);
 	xml_cat(x, len, num);
 	/* Guest RAM in a file QEMU maps shared: this service maps it too. */
-	xml_cat(x, len, "  <memoryBacking><source type='file'/><access mode='shared'/>"
+	xml_cat(x, len,
+		"  <memoryBacking><source type='file'/><access mode='shared'/>"
 		"</memoryBacking>\n");
 	xml_cat(x, len, "  <os><type arch='x86_64' machine='microvm'>hvm</type><kernel>");
 	xml_esc(x, len, o->image);
 	xml_cat(x, len, "</kernel></os>\n");
 	/* The qemu backend's model (HVP_QEMU_CPU): the host's, without
 	 * arch-capabilities, whose MSR this project's nested KVM refuses. */
-	xml_cat(x, len, "  <cpu mode='host-passthrough' check='none' migratable='off'>"
+	xml_cat(x, len,
+		"  <cpu mode='host-passthrough' check='none' migratable='off'>"
 		"<feature policy='disable' name='arch-capabilities'/></cpu>\n");
-	xml_cat(x, len, "  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot>"
+	xml_cat(x, len,
+		"  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot>"
 		"<on_crash>destroy</on_crash>\n  <devices>\n");
 	/* microvm has neither USB nor a balloon; libvirt adds both unless told. */
-	xml_cat(x, len, "    <controller type='usb' model='none'/>\n"
+	xml_cat(x, len,
+		"    <controller type='usb' model='none'/>\n"
 		"    <memballoon model='none'/>\n");
 	xml_cat(x, len, "    <serial type='file'><source path='");
 	xml_esc(x, len, console);
@@ -329,11 +343,10 @@ static void domain_xml(char *x, size_t len, const struct hvp_libvirt_opts *o,
 /* Settings the embedded driver needs here (see shared/PLATFORM.md). */
 static int write_embed_conf(const char *root, char *err, size_t errlen)
 {
-	static const char conf[] =
-		"# written by hvpatch for its embedded libvirt QEMU driver\n"
-		"user = \"root\"\ngroup = \"root\"\ndynamic_ownership = 0\n"
-		"security_driver = \"none\"\nstdio_handler = \"file\"\n"
-		"cgroup_controllers = [ ]\n";
+	static const char conf[] = "# written by hvpatch for its embedded libvirt QEMU driver\n"
+				   "user = \"root\"\ngroup = \"root\"\ndynamic_ownership = 0\n"
+				   "security_driver = \"none\"\nstdio_handler = \"file\"\n"
+				   "cgroup_controllers = [ ]\n";
 	static const char *const dirs[] = { "", "/etc" };
 	static const char *const files[] = { "/etc/qemu.conf" };
 	char path[PATH_MAX + 32];
@@ -349,8 +362,10 @@ static int write_embed_conf(const char *root, char *err, size_t errlen)
 		}
 		/* an old one must be ours: never a link to somewhere else */
 		if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
-			snprintf(err, errlen, "%s is not a directory of yours: refusing to use it "
-				 "(remove it)", path);
+			snprintf(err, errlen,
+				 "%s is not a directory of yours: refusing to use it "
+				 "(remove it)",
+				 path);
 			return -EPERM;
 		}
 	}
@@ -405,8 +420,8 @@ static int find_ram_file(struct lv_vm *l, char *err, size_t errlen)
 			if (stat(l->ram, &st) == 0 && S_ISREG(st.st_mode))
 				r = 0;
 			else
-				snprintf(err, errlen, "the domain's RAM (%s) is not a file we can map",
-					 l->ram);
+				snprintf(err, errlen,
+					 "the domain's RAM (%s) is not a file we can map", l->ram);
 		}
 		json_object_put(p);
 		if (r == 0)

@@ -21,7 +21,8 @@ json_object *hvp_methods_json(void)
 		json_object *m = json_object_new_object();
 
 		json_object_object_add(m, "name", json_object_new_string(hvp_methods[i].name));
-		json_object_object_add(m, "summary", json_object_new_string(hvp_methods[i].summary));
+		json_object_object_add(m, "summary",
+				       json_object_new_string(hvp_methods[i].summary));
 		json_object_object_add(m, "unsafe", json_object_new_boolean(hvp_methods[i].unsafe));
 		json_object_array_add(arr, m);
 	}

@@ -161,16 +161,17 @@
 
 const struct hvp_method_info hvp_methods[HVP_METHOD__COUNT] = {
 	[HVP_METHOD_STOP] = { "stop",
-		"hypervisor stop-machine: pause every vCPU, write, resume (NMI on resume serializes)",
-		false },
+			      "hypervisor stop-machine: pause every vCPU, write, resume (NMI on resume serializes)",
+			      false },
 	[HVP_METHOD_BP_CANCEL] = { "bp-cancel",
-		"H. Peter Anvin's cancellable breakpoint (states 0-4), one site at a time",
-		false },
+				   "H. Peter Anvin's cancellable breakpoint (states 0-4), one site at a time",
+				   false },
 	[HVP_METHOD_BP_EMULATE] = { "bp-emulate",
-		"Linux text_poke_bp batch: int3, tail, first byte; #BP emulates the new call; 3 rounds",
-		false },
+				    "Linux text_poke_bp batch: int3, tail, first byte; #BP emulates the new call; 3 rounds",
+				    false },
 	[HVP_METHOD_NAIVE] = { "naive",
-		"no protocol, byte by byte (test only: tears; needs --unsafe)", true },
+			       "no protocol, byte by byte (test only: tears; needs --unsafe)",
+			       true },
 };
 
 int hvp_method_by_name(const char *name)
@@ -199,8 +200,8 @@ struct patch_run {
 	 * journal record could not be made durable */
 	char stop_why[160];
 	bool vm_stopping;
-	bool jfailed;		/* the journal takes no more records */
-	bool undoing;		/* putting old bytes back: no more stops */
+	bool jfailed; /* the journal takes no more records */
+	bool undoing; /* putting old bytes back: no more stops */
 };
 
 /*
@@ -209,8 +210,7 @@ struct patch_run {
  * to the text (must_stop) and undoes what it wrote, unjournaled.  A round
  * whose record failed is still taken: it writes nothing.
  */
-__attribute__((format(printf, 2, 3)))
-static void jstep_(struct patch_run *p, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void jstep_(struct patch_run *p, const char *fmt, ...)
 {
 	va_list ap;
 	int r;
@@ -226,7 +226,7 @@ static void jstep_(struct patch_run *p, const char *fmt, ...)
 			snprintf(p->stop_why, sizeof(p->stop_why), "journal: %s", strerror(-r));
 	}
 }
-#define jstep(p, ...)	jstep_(p, "step " __VA_ARGS__)
+#define jstep(p, ...) jstep_(p, "step " __VA_ARGS__)
 
 /*
  * Asked before every write to the text, like the deadline: must the patch
@@ -263,8 +263,9 @@ static int stopped(struct patch_run *p, int undo_r)
 		return undo_r;
 	}
 	if (!res->written)
-		snprintf(res->reason, sizeof(res->reason), p->vm_stopping ?
-			 "%s: patch cancelled, nothing written" : "nothing written: %s",
+		snprintf(res->reason, sizeof(res->reason),
+			 p->vm_stopping ? "%s: patch cancelled, nothing written" :
+					  "nothing written: %s",
 			 p->stop_why);
 	else
 		snprintf(res->reason, sizeof(res->reason),
@@ -273,7 +274,6 @@ static int stopped(struct patch_run *p, int undo_r)
 }
 
 /* ---- text access: every write is guarded and read back ---- */
-
 
 /*
  * The last line of defence against a guest that lies: the engine only ever
@@ -289,7 +289,8 @@ static int guard(struct patch_run *p, uint64_t addr, unsigned off, unsigned len)
 	    bsearch(&addr, k->sites, k->nr_sites, sizeof(uint64_t), hvp_cmp_u64))
 		return 0;
 	snprintf(p->res->reason, sizeof(p->res->reason),
-		 "internal error: refusing to write %u byte(s) at 0x%" PRIx64 " + %u: not a registered site of key %s",
+		 "internal error: refusing to write %u byte(s) at 0x%" PRIx64
+		 " + %u: not a registered site of key %s",
 		 len, addr, off, k->name);
 	fprintf(stderr, "patch: %s\n", p->res->reason);
 	return -EFAULT;
@@ -330,7 +331,8 @@ static int check_bytes(struct patch_run *p, uint64_t addr, const uint8_t *want, 
 
 		if (got != want[i]) {
 			snprintf(p->res->reason, sizeof(p->res->reason),
-				 "read-back mismatch at site 0x%" PRIx64 " byte %u: wrote %02x, read %02x",
+				 "read-back mismatch at site 0x%" PRIx64
+				 " byte %u: wrote %02x, read %02x",
 				 addr, i, want[i], got);
 			return -EIO;
 		}
@@ -359,7 +361,8 @@ static int site_changed(struct patch_run *p, uint64_t addr)
 
 	memcpy(b, p->ram + addr, HVP_INSN_LEN);
 	snprintf(p->res->reason, sizeof(p->res->reason),
-		 "site 0x%" PRIx64 " changed under the patch (holds %02x %02x %02x %02x %02x): the guest rewrote it",
+		 "site 0x%" PRIx64
+		 " changed under the patch (holds %02x %02x %02x %02x %02x): the guest rewrote it",
 		 addr, b[0], b[1], b[2], b[3], b[4]);
 	return -EILSEQ;
 }
@@ -377,11 +380,13 @@ void hvp_round_describe(const struct hvp_round_info *ri, char *buf, size_t len)
 		if (h->cpl >= 0)
 			snprintf(where, sizeof(where), "CPL %d at 0x%" PRIx64 "%s", h->cpl, h->rip,
 				 h->cpl == 0 ? ", in a guest handler" : "");
-		n += (size_t)snprintf(buf + n, len - n, "%svCPU %u %s %.3f ms (%s, %u kicks refused%s, host thread %c)",
-				      i ? "; " : "", h->vcpu, h->acked ? "acked after" : "still held it after",
-				      h->wait_ns / 1e6, where, h->refusals,
-				      h->bp_inflight ? " with a #BP in flight" : "",
-				      h->thread ? h->thread : '?');
+		n += (size_t)
+			snprintf(buf + n, len - n,
+				 "%svCPU %u %s %.3f ms (%s, %u kicks refused%s, host thread %c)",
+				 i ? "; " : "", h->vcpu,
+				 h->acked ? "acked after" : "still held it after", h->wait_ns / 1e6,
+				 where, h->refusals, h->bp_inflight ? " with a #BP in flight" : "",
+				 h->thread ? h->thread : '?');
 	}
 }
 
@@ -441,7 +446,7 @@ static int sync_round(struct patch_run *p)
 			struct hvp_round_info ri;
 
 			if (be->ops->last_round(be, &ri) == 0) {
-				ri.nr = ri.nr ? 1 : 0;	/* the reason has room for one */
+				ri.nr = ri.nr ? 1 : 0; /* the reason has room for one */
 				hvp_round_describe(&ri, held, sizeof(held));
 			}
 		}
@@ -466,18 +471,21 @@ static int check_old(struct patch_run *p)
 		int t;
 
 		memcpy(insn, p->ram + k->sites[i], HVP_INSN_LEN);
-		t = hvp_agent_decode(insn, k->sites[i], k->opcode, &dest) < 0 ? -1 :
-		    hvp_key_target_index(k, dest);
+		t = hvp_agent_decode(insn, k->sites[i], k->opcode, &dest) < 0 ?
+			    -1 :
+			    hvp_key_target_index(k, dest);
 		if (t < 0) {
 			snprintf(p->res->reason, sizeof(p->res->reason),
-				 "site 0x%" PRIx64 " holds %02x %02x %02x %02x %02x, not a %s to a registered target of key %s",
+				 "site 0x%" PRIx64
+				 " holds %02x %02x %02x %02x %02x, not a %s to a registered target of key %s",
 				 k->sites[i], insn[0], insn[1], insn[2], insn[3], insn[4],
 				 k->opcode == HVP_OPC_CALL ? "call" : "jmp", k->name);
 			return -EILSEQ;
 		}
 		if (first >= 0 && t != first) {
 			snprintf(p->res->reason, sizeof(p->res->reason),
-				 "key %s is mixed: site 0x%" PRIx64 " calls %s, site 0x%" PRIx64 " calls %s",
+				 "key %s is mixed: site 0x%" PRIx64 " calls %s, site 0x%" PRIx64
+				 " calls %s",
 				 k->name, k->sites[0], k->target_names[first], k->sites[i],
 				 k->target_names[t]);
 			return -EILSEQ;
@@ -565,7 +573,7 @@ static int emulate_undo(struct patch_run *p, const uint64_t *sites, unsigned j)
 	unsigned i;
 	int r;
 
-	p->undoing = true;	/* an undo runs to its end */
+	p->undoing = true; /* an undo runs to its end */
 	memcpy(reason, p->res->reason, sizeof(reason));
 	for (i = 0; i < j; i++)
 		swap_byte(p, sites[i], HVP_OPC_INT3, p->req->key->opcode);
@@ -619,12 +627,12 @@ static int emulate_batch(struct patch_run *p, const uint64_t *sites, unsigned n,
 	for (i = 0; i < n; i++) {
 		encode(p, sites[i], from, old);
 		r = swap_byte(p, sites[i], op, HVP_OPC_INT3);
-		if (r == -EAGAIN || (r == 0 && memcmp(p->ram + sites[i] + 1, old + 1,
-						     HVP_INSN_LEN - 1))) {
+		if (r == -EAGAIN ||
+		    (r == 0 && memcmp(p->ram + sites[i] + 1, old + 1, HVP_INSN_LEN - 1))) {
 			/* the guest changed it: take the batch back */
 			site_changed(p, sites[i]);
 			if (r == 0)
-				i++;	/* this one has our int3 too */
+				i++; /* this one has our int3 too */
 			r = emulate_undo(p, sites, i);
 			return r < 0 ? r : -EILSEQ;
 		}
@@ -721,8 +729,7 @@ static bool past_deadline(const struct patch_run *p)
  * stay behind (`armed`: one may be on site i), and sites 0..i-1 go back to
  * the old target.
  */
-static int cancel_stop(struct patch_run *p, unsigned i, const uint8_t old[HVP_INSN_LEN],
-		       bool armed)
+static int cancel_stop(struct patch_run *p, unsigned i, const uint8_t old[HVP_INSN_LEN], bool armed)
 {
 	struct hvp_patch_ctl *ctl = &p->ctx->agent->patch;
 	const struct hvp_key_info *k = p->req->key;
@@ -801,7 +808,8 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 		if (past_deadline(p)) {
 			*gave_up = true;
 			snprintf(p->res->reason, sizeof(p->res->reason),
-				 "timed out after %d ms at site %u of %u (0x%" PRIx64 "): %u attempts cancelled",
+				 "timed out after %d ms at site %u of %u (0x%" PRIx64
+				 "): %u attempts cancelled",
 				 p->req->timeout_ms, i + 1, k->nr_sites, site, p->res->retries);
 			r = cancel_stop(p, i, old, true);
 			if (r == 0 && !holds_old(p, site, old, false))
@@ -881,7 +889,7 @@ static int method_cancel(struct patch_run *p)
 		r = cancel_one(p, i, &gave_up);
 		if (r == -EIO && !bad[0]) {
 			memcpy(bad, p->res->reason, sizeof(bad));
-			continue;	/* the other sites still get patched */
+			continue; /* the other sites still get patched */
 		}
 		if ((r < 0 && r != -EIO) || gave_up)
 			return r;
@@ -912,10 +920,11 @@ static int method_naive(struct patch_run *p)
 		for (b = 0; b < HVP_INSN_LEN && r == 0; b++) {
 			if (max && n++ >= max) {
 				snprintf(p->res->reason, sizeof(p->res->reason),
-					 "stopped after %u bytes as asked: site 0x%" PRIx64 " is torn",
+					 "stopped after %u bytes as asked: site 0x%" PRIx64
+					 " is torn",
 					 max, k->sites[i]);
 				p->res->completed = false;
-				return 0;	/* a deliberate partial write */
+				return 0; /* a deliberate partial write */
 			}
 			r = write_bytes(p, k->sites[i], insn, b, 1);
 			if (p->req->naive_delay_us)
@@ -973,7 +982,8 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 		return -EPERM;
 	}
 	if (req->target >= k->nr_targets) {
-		snprintf(res->reason, sizeof(res->reason), "target index %u out of range", req->target);
+		snprintf(res->reason, sizeof(res->reason), "target index %u out of range",
+			 req->target);
 		return -EINVAL;
 	}
 	if (k->nr_sites == 0 || k->nr_sites > HVP_MAX_SITES) {
@@ -1004,8 +1014,9 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 	p.deadline_ns = t0 + (uint64_t)req->timeout_ms * 1000000u;
 	if (ctx->journal) {
 		/* one fsync for the lot: the first step's record makes them durable */
-		r = hvp_journal_add_nosync(ctx->journal, "begin key=%s method=%s target=%s sites=%u",
-					   k->name, hvp_methods[req->method].name,
+		r = hvp_journal_add_nosync(ctx->journal,
+					   "begin key=%s method=%s target=%s sites=%u", k->name,
+					   hvp_methods[req->method].name,
 					   k->target_names[req->target], k->nr_sites);
 		for (i = 0; r == 0 && i < k->nr_sites; i++) {
 			const uint8_t *b = ctx->be->ram + k->sites[i];
@@ -1013,9 +1024,10 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 
 			hvp_agent_encode(n, k->sites[i], k->opcode, p.new_dest);
 			r = hvp_journal_add_nosync(ctx->journal,
-					"site 0x%" PRIx64 " old=%02x%02x%02x%02x%02x new=%02x%02x%02x%02x%02x",
-					k->sites[i], b[0], b[1], b[2], b[3], b[4],
-					n[0], n[1], n[2], n[3], n[4]);
+						   "site 0x%" PRIx64
+						   " old=%02x%02x%02x%02x%02x new=%02x%02x%02x%02x%02x",
+						   k->sites[i], b[0], b[1], b[2], b[3], b[4], n[0],
+						   n[1], n[2], n[3], n[4]);
 		}
 		if (r < 0) {
 			p.jfailed = true;
@@ -1053,7 +1065,9 @@ out:
 	if (ctx->journal) {
 		/* even after a failed record: an end, then empty, is what counts */
 		hvp_journal_add(ctx->journal, "end %s",
-				r < 0 ? "error" : res->completed ? "completed" : "not-completed");
+				r < 0	       ? "error" :
+				res->completed ? "completed" :
+						 "not-completed");
 		hvp_journal_reset(ctx->journal);
 	}
 	read_counters(ctx, &after);
@@ -1094,7 +1108,8 @@ int hvp_patch_recover(struct hvp_patch_ctx *ctx, const uint64_t *addr,
 	*fixed = 0;
 	for (i = 0; i < n; i++)
 		if (addr[i] + HVP_INSN_LEN > be->ram_size) {
-			snprintf(err, errlen, "journaled site 0x%" PRIx64 " outside guest RAM", addr[i]);
+			snprintf(err, errlen, "journaled site 0x%" PRIx64 " outside guest RAM",
+				 addr[i]);
 			return -EINVAL;
 		}
 	r = be->ops->pause_all(be, 10000);
@@ -1138,7 +1153,8 @@ int hvp_patch_measure_bp(struct hvp_patch_ctx *ctx, const struct hvp_key_info *k
 	memset(res, 0, sizeof(*res));
 	res->sites = 1;
 	if (key->nr_sites == 0 || key->sites[0] > ctx->be->ram_size - HVP_INSN_LEN) {
-		snprintf(res->reason, sizeof(res->reason), "key %s has no site to trap on", key->name);
+		snprintf(res->reason, sizeof(res->reason), "key %s has no site to trap on",
+			 key->name);
 		return -EINVAL;
 	}
 	site = key->sites[0];
@@ -1166,7 +1182,7 @@ int hvp_patch_measure_bp(struct hvp_patch_ctx *ctx, const struct hvp_key_info *k
 	if (undo_r == 0)
 		undo_r = sync_round(&p);
 	if (undo_r < 0)
-		return undo_r;	/* the vector stays: a late handler still finds it */
+		return undo_r; /* the vector stays: a late handler still finds it */
 	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
 	__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
 	return r;

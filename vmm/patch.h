@@ -20,7 +20,7 @@ enum hvp_method {
 struct hvp_method_info {
 	const char *name;
 	const char *summary;
-	bool unsafe;		/* refused without --unsafe */
+	bool unsafe; /* refused without --unsafe */
 };
 
 extern const struct hvp_method_info hvp_methods[HVP_METHOD__COUNT];
@@ -32,42 +32,42 @@ struct hvp_journal;
 
 struct hvp_patch_ctx {
 	struct hvp_backend *be;
-	struct hvp_agent *agent;	/* in guest RAM */
-	struct hvp_journal *journal;	/* NULL: no journal (the VM dies with us) */
-	const bool *stop;		/* true: the VM is stopping (NULL: never) */
+	struct hvp_agent *agent;     /* in guest RAM */
+	struct hvp_journal *journal; /* NULL: no journal (the VM dies with us) */
+	const bool *stop;	     /* true: the VM is stopping (NULL: never) */
 };
 
 struct hvp_patch_req {
 	const struct hvp_key_info *key;
-	unsigned target;		/* index into key->targets      */
+	unsigned target; /* index into key->targets      */
 	enum hvp_method method;
 	enum hvp_sync_kind sync;
-	int timeout_ms;			/* whole patch; also each round */
+	int timeout_ms; /* whole patch; also each round */
 	bool unsafe;
-	unsigned naive_delay_us;	/* naive: pause between bytes   */
-	unsigned naive_max_bytes;	/* naive: stop after this many bytes
+	unsigned naive_delay_us;  /* naive: pause between bytes   */
+	unsigned naive_max_bytes; /* naive: stop after this many bytes
 					 * (0: all), to leave a torn site */
 };
 
 struct hvp_patch_result {
 	bool completed;
-	char reason[256];		/* why not completed            */
-	bool written;			/* did any byte change          */
+	char reason[256]; /* why not completed            */
+	bool written;	  /* did any byte change          */
 	unsigned sites;
-	unsigned old_target;		/* index the key called before  */
+	unsigned old_target; /* index the key called before  */
 	uint64_t latency_ns;
-	uint64_t paused_ns;		/* stop: vCPUs held out of guest */
+	uint64_t paused_ns; /* stop: vCPUs held out of guest */
 	unsigned sync_rounds;
-	unsigned retries;		/* bp-cancel: attempts that were cancelled */
-	unsigned rollbacks;		/* bp-cancel: old bytes put back */
-	unsigned reverted;		/* sites restored after a timeout */
+	unsigned retries;   /* bp-cancel: attempts that were cancelled */
+	unsigned rollbacks; /* bp-cancel: old bytes put back */
+	unsigned reverted;  /* sites restored after a timeout */
 	/* deltas of the guest's own counters over the patch, all vCPUs */
 	uint64_t bp_traps, bp_emulated, bp_cancels, bp_state2_waits, bp_reexec;
-	uint64_t bp_late;	/* handlers a round completed over (issue 9) */
+	uint64_t bp_late; /* handlers a round completed over (issue 9) */
 	uint64_t faults;
-	uint64_t max_stall_ns;		/* longest workload loop gap during it */
+	uint64_t max_stall_ns; /* longest workload loop gap during it */
 	unsigned max_stall_vcpu;
-	uint64_t stall_ns[HVP_MAX_VCPUS];	/* each vCPU's longest gap   */
+	uint64_t stall_ns[HVP_MAX_VCPUS]; /* each vCPU's longest gap   */
 	/* the slowest sync round or pause and who held it (what: NULL when
 	 * the backend does not track rounds, or none ran) */
 	struct hvp_round_info slowest;

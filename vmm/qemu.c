@@ -33,13 +33,13 @@
 struct qemu_vm {
 	struct hvp_qmp *qmp;
 	pid_t pid;
-	bool child;		/* ours to reap */
+	bool child; /* ours to reap */
 	bool exited;
 	char ram[PATH_MAX], qmp_path[PATH_MAX], gdb[PATH_MAX], pidfile[PATH_MAX];
 };
 
-static int q_exec(void *t, const char *cmd, json_object *args, json_object **ret,
-		  char *err, size_t errlen)
+static int q_exec(void *t, const char *cmd, json_object *args, json_object **ret, char *err,
+		  size_t errlen)
 {
 	struct qemu_vm *q = t;
 

@@ -23,13 +23,13 @@
 #include "qmp.h"
 #include "util.h"
 
-#define QMP_TIMEOUT_MS	10000
-#define QMP_LINE_MAX	(1u << 20)
+#define QMP_TIMEOUT_MS 10000
+#define QMP_LINE_MAX   (1u << 20)
 
 struct hvp_qmp {
 	int fd;
 	pthread_mutex_t lock;
-	char *buf;		/* bytes received, not yet consumed */
+	char *buf; /* bytes received, not yet consumed */
 	size_t len, cap;
 };
 
@@ -105,8 +105,8 @@ static int read_msg(struct hvp_qmp *q, json_object **msg, int timeout_ms)
 }
 
 /* Under q->lock: send one command, wait for its answer. */
-static int exec_locked(struct hvp_qmp *q, const char *cmd, json_object *args,
-		       json_object **ret, char *err, size_t errlen)
+static int exec_locked(struct hvp_qmp *q, const char *cmd, json_object *args, json_object **ret,
+		       char *err, size_t errlen)
 {
 	json_object *req = json_object_new_object(), *msg = NULL, *v;
 	const char *s;
@@ -184,7 +184,8 @@ int hvp_qmp_hmp(struct hvp_qmp *q, const char *cmdline, char **out, char *err, s
 	r = hvp_qmp_exec(q, "human-monitor-command", args, &ret, err, errlen);
 	if (r == 0) {
 		*out = strdup(json_object_is_type(ret, json_type_string) ?
-			      json_object_get_string(ret) : "");
+				      json_object_get_string(ret) :
+				      "");
 		if (!*out)
 			r = -ENOMEM;
 	}
@@ -192,8 +193,8 @@ int hvp_qmp_hmp(struct hvp_qmp *q, const char *cmdline, char **out, char *err, s
 	return r;
 }
 
-int hvp_qmp_connect(struct hvp_qmp **out, const char *path, int timeout_ms,
-		    char *err, size_t errlen)
+int hvp_qmp_connect(struct hvp_qmp **out, const char *path, int timeout_ms, char *err,
+		    size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	uint64_t deadline = hvp_now_ns() + (uint64_t)timeout_ms * 1000000u;

@@ -16,8 +16,8 @@ struct hvp_qmp;
  * little after it starts), read the greeting and negotiate capabilities.
  * Returns 0 or -errno with a reason in err.
  */
-int hvp_qmp_connect(struct hvp_qmp **out, const char *path, int timeout_ms,
-		    char *err, size_t errlen);
+int hvp_qmp_connect(struct hvp_qmp **out, const char *path, int timeout_ms, char *err,
+		    size_t errlen);
 /*
  * Run cmd with args (taken; may be NULL).  On success *ret (may be NULL when
  * not wanted) is the "return" value, owned by the caller.  On a QMP error

@@ -156,9 +156,8 @@ const struct hvp_key_info *hvp_service_key(const struct hvp_service *s, const ch
 const char *hvp_vector_name(unsigned vector)
 {
 	static const char *const names[] = {
-		"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "-",
-		"#TS", "#NP", "#SS", "#GP", "#PF", "-", "#MF", "#AC", "#MC", "#XM", "#VE",
-		"#CP",
+		"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "-",   "#TS",
+		"#NP", "#SS", "#GP", "#PF", "-",   "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 	};
 
 	return vector < HVP_ARRAY_SIZE(names) ? names[vector] : "?";
@@ -217,8 +216,8 @@ static json_object *do_info(struct hvp_service *s)
 			json_object_object_add(o, "log", json_object_new_string(path));
 	}
 	pthread_mutex_lock(&s->lock);
-	json_object_object_add(o, "state", json_object_new_string(
-		s->dead_reason[0] ? "degraded" : "running"));
+	json_object_object_add(o, "state",
+			       json_object_new_string(s->dead_reason[0] ? "degraded" : "running"));
 	if (s->dead_reason[0])
 		json_object_object_add(o, "problem", json_object_new_string(s->dead_reason));
 	pthread_mutex_unlock(&s->lock);
@@ -229,8 +228,9 @@ static json_object *do_info(struct hvp_service *s)
 		if (s->key_mask & (1u << i))
 			json_object_array_add(keys, json_object_new_string(s->keys[i].name));
 	json_object_object_add(o, "workload_keys", keys);
-	json_object_object_add(o, "rate", s->opts.rate ? json_object_new_int64((int64_t)s->opts.rate)
-							: json_object_new_string("max"));
+	json_object_object_add(o, "rate",
+			       s->opts.rate ? json_object_new_int64((int64_t)s->opts.rate) :
+					      json_object_new_string("max"));
 	json_object_object_add(o, "nmi_rate", json_object_new_int64((int64_t)s->opts.nmi_rate));
 	json_object_object_add(o, "tsc_khz", json_object_new_int64((int64_t)s->be->tsc_khz));
 	return hvp_ctl_ok_new(o);
@@ -277,7 +277,7 @@ static json_object *text_check(const struct hvp_service *s)
 		while (j < s->nr_all_sites && s->all_sites[j] + HVP_INSN_LEN <= a)
 			j++;
 		if (j < s->nr_all_sites && a >= s->all_sites[j])
-			continue;	/* inside a site */
+			continue; /* inside a site */
 		if (__atomic_load_n(&s->be->ram[a], __ATOMIC_RELAXED) !=
 		    s->elf.data[seg->offset + (a - lo)]) {
 			if (!changed++)
@@ -321,8 +321,10 @@ static json_object *do_sites(struct hvp_service *s, json_object *args)
 			continue;
 		}
 		json_object_object_add(jo, "name", json_object_new_string(k->name));
-		json_object_object_add(jo, "kind", json_object_new_string(
-			k->kind == HVP_KEY_INLINE ? "inline" : "trampoline"));
+		json_object_object_add(jo, "kind",
+				       json_object_new_string(k->kind == HVP_KEY_INLINE ?
+								      "inline" :
+								      "trampoline"));
 		for (t = 0; t < k->nr_targets; t++)
 			json_object_array_add(tg, json_object_new_string(k->target_names[t]));
 		json_object_object_add(jo, "targets", tg);
@@ -335,7 +337,8 @@ static json_object *do_sites(struct hvp_service *s, json_object *args)
 			snprintf(bytes, sizeof(bytes), "%02x%02x%02x%02x%02x", insn[0], insn[1],
 				 insn[2], insn[3], insn[4]);
 			json_object_object_add(js, "addr", hex(k->sites[j]));
-			json_object_object_add(js, "target", tn ? json_object_new_string(tn) : NULL);
+			json_object_object_add(js, "target",
+					       tn ? json_object_new_string(tn) : NULL);
 			json_object_object_add(js, "bytes", json_object_new_string(bytes));
 			json_object_array_add(sites, js);
 			if (!tn || (current && strcmp(current, tn)))
@@ -343,8 +346,8 @@ static json_object *do_sites(struct hvp_service *s, json_object *args)
 			if (!current)
 				current = tn;
 		}
-		json_object_object_add(jo, "current", mixed || !current ? NULL :
-				       json_object_new_string(current));
+		json_object_object_add(jo, "current",
+				       mixed || !current ? NULL : json_object_new_string(current));
 		json_object_object_add(jo, "nr_sites", json_object_new_int((int)k->nr_sites));
 		json_object_object_add(jo, "sites", sites);
 		json_object_array_add(keys, jo);
@@ -353,7 +356,8 @@ static json_object *do_sites(struct hvp_service *s, json_object *args)
 	json_object_object_add(o, "text", text_check(s));
 	/* the guest's tables are never used after boot; say if it changed them */
 	json_object_object_add(o, "agent_tables_changed",
-			       json_object_new_boolean(hvp_service_tables_hash(s) != s->tables_hash));
+			       json_object_new_boolean(hvp_service_tables_hash(s) !=
+						       s->tables_hash));
 	return hvp_ctl_ok_new(o);
 }
 
@@ -381,16 +385,19 @@ static json_object *vcpu_stats(struct hvp_service *s, unsigned id)
 	uint64_t nf, n, total = 0;
 	unsigned k, t, b;
 
-	memcpy(&v, &s->agent->vcpu[id], sizeof(v));	/* one snapshot, then trust nothing */
+	memcpy(&v, &s->agent->vcpu[id], sizeof(v)); /* one snapshot, then trust nothing */
 	json_object_object_add(o, "id", json_object_new_int((int)id));
-	json_object_object_add(o, "state", json_object_new_string(
-		!s->be->ops->vcpu_alive(s->be, id) && v.state == HVP_VCPU_RUNNING ?
-		"stopped" : vcpu_state_name(v.state)));
+	json_object_object_add(o, "state",
+			       json_object_new_string(!s->be->ops->vcpu_alive(s->be, id) &&
+								      v.state == HVP_VCPU_RUNNING ?
+							      "stopped" :
+							      vcpu_state_name(v.state)));
 	json_object_object_add(o, "loops", json_object_new_int64((int64_t)v.loops));
 	for (k = 0; k < s->nr_keys && k < HVP_MAX_KEYS; k++) {
 		const struct hvp_key_info *key = &s->keys[k];
 
-		json_object_object_add(iters, key->name, json_object_new_int64((int64_t)v.iters[k]));
+		json_object_object_add(iters, key->name,
+				       json_object_new_int64((int64_t)v.iters[k]));
 		for (t = 0; t < key->nr_targets; t++) {
 			json_object_object_add(calls, key->target_names[t],
 					       json_object_new_int64((int64_t)v.calls[k][t]));
@@ -403,10 +410,12 @@ static json_object *vcpu_stats(struct hvp_service *s, unsigned id)
 	json_object_object_add(o, "bp_traps", json_object_new_int64((int64_t)v.bp_traps));
 	json_object_object_add(o, "bp_emulated", json_object_new_int64((int64_t)v.bp_emulated));
 	json_object_object_add(o, "bp_cancels", json_object_new_int64((int64_t)v.bp_cancels));
-	json_object_object_add(o, "bp_state2_waits", json_object_new_int64((int64_t)v.bp_state2_waits));
+	json_object_object_add(o, "bp_state2_waits",
+			       json_object_new_int64((int64_t)v.bp_state2_waits));
 	json_object_object_add(o, "bp_reexec", json_object_new_int64((int64_t)v.bp_reexec));
 	json_object_object_add(o, "bp_late", json_object_new_int64((int64_t)v.bp_late));
-	json_object_object_add(o, "nmi_bp_inflight", json_object_new_int64((int64_t)v.nmi_bp_inflight));
+	json_object_object_add(o, "nmi_bp_inflight",
+			       json_object_new_int64((int64_t)v.nmi_bp_inflight));
 	json_object_object_add(o, "nmis", json_object_new_int64((int64_t)v.nmis));
 	json_object_object_add(o, "nmi_upcalls", json_object_new_int64((int64_t)v.nmi_upcalls));
 	nf = v.nr_faults;
@@ -417,28 +426,33 @@ static json_object *vcpu_stats(struct hvp_service *s, unsigned id)
 		json_object *jf = json_object_new_object();
 
 		json_object_object_add(jf, "vector", json_object_new_int((int)f->vector));
-		json_object_object_add(jf, "name", json_object_new_string(hvp_vector_name(f->vector)));
+		json_object_object_add(jf, "name",
+				       json_object_new_string(hvp_vector_name(f->vector)));
 		json_object_object_add(jf, "rip", hex(f->rip));
 		json_object_object_add(jf, "cs", hex(f->cs));
 		json_object_object_add(jf, "cpl", json_object_new_int((int)(f->cs & 3)));
 		json_object_object_add(jf, "error_code", hex(f->error_code));
 		json_object_object_add(jf, "cr2", hex(f->cr2));
 		pthread_mutex_lock(&s->lock);
-		json_object_object_add(jf, "patch_seq", json_object_new_int64((int64_t)
-			s->fault_patch_seq[id][(nf - n) % HVP_FAULT_LOG]));
+		json_object_object_add(jf, "patch_seq",
+				       json_object_new_int64(
+					       (int64_t)s->fault_patch_seq[id][(nf - n) %
+									       HVP_FAULT_LOG]));
 		pthread_mutex_unlock(&s->lock);
 		json_object_array_add(faults, jf);
 	}
 	json_object_object_add(o, "faults", faults);
-	json_object_object_add(o, "max_gap_ns", json_object_new_int64((int64_t)ticks_to_ns(s, v.max_gap)));
+	json_object_object_add(o, "max_gap_ns",
+			       json_object_new_int64((int64_t)ticks_to_ns(s, v.max_gap)));
 	for (b = 0; b < HVP_HIST_BUCKETS; b++) {
 		json_object *jb;
 
 		if (!v.gap_hist[b])
 			continue;
 		jb = json_object_new_object();
-		json_object_object_add(jb, "ge_ns", json_object_new_int64(
-			(int64_t)ticks_to_ns(s, b ? 1ull << b : 0)));
+		json_object_object_add(jb, "ge_ns",
+				       json_object_new_int64(
+					       (int64_t)ticks_to_ns(s, b ? 1ull << b : 0)));
 		json_object_object_add(jb, "count", json_object_new_int64((int64_t)v.gap_hist[b]));
 		json_object_array_add(hist, jb);
 	}
@@ -462,8 +476,10 @@ static json_object *vcpu_stats(struct hvp_service *s, unsigned id)
 		if (s->be->ops->witness && s->be->ops->witness(s->be, id, &w) == 0) {
 			json_object *jw = json_object_new_object();
 
-			json_object_object_add(jw, "exits", json_object_new_int64((int64_t)w.exits));
-			json_object_object_add(jw, "io_exits", json_object_new_int64((int64_t)w.io_exits));
+			json_object_object_add(jw, "exits",
+					       json_object_new_int64((int64_t)w.exits));
+			json_object_object_add(jw, "io_exits",
+					       json_object_new_int64((int64_t)w.io_exits));
 			json_object_object_add(jw, "signal_exits",
 					       json_object_new_int64((int64_t)w.signal_exits));
 			json_object_object_add(jw, "nmi_injections",
@@ -595,7 +611,8 @@ static json_object *round_json(const struct hvp_round_info *ri)
 	 * thread's own wait for a core (host scheduling), not a vCPU's */
 	if (ri->nr && ri->hold[0].acked)
 		json_object_object_add(o, "waiter_late_ns",
-				       json_object_new_int64((int64_t)(ri->ns - ri->hold[0].wait_ns)));
+				       json_object_new_int64(
+					       (int64_t)(ri->ns - ri->hold[0].wait_ns)));
 	return o;
 }
 
@@ -624,17 +641,20 @@ static json_object *patch_result_json(const struct hvp_service *s, const struct 
 	json_object_object_add(o, "bp_traps", json_object_new_int64((int64_t)res->bp_traps));
 	json_object_object_add(o, "bp_emulated", json_object_new_int64((int64_t)res->bp_emulated));
 	json_object_object_add(o, "bp_cancels", json_object_new_int64((int64_t)res->bp_cancels));
-	json_object_object_add(o, "bp_state2_waits", json_object_new_int64((int64_t)res->bp_state2_waits));
+	json_object_object_add(o, "bp_state2_waits",
+			       json_object_new_int64((int64_t)res->bp_state2_waits));
 	json_object_object_add(o, "bp_reexec", json_object_new_int64((int64_t)res->bp_reexec));
 	json_object_object_add(o, "bp_late", json_object_new_int64((int64_t)res->bp_late));
 	json_object_object_add(o, "faults", json_object_new_int64((int64_t)res->faults));
-	json_object_object_add(o, "max_stall_ns", json_object_new_int64((int64_t)res->max_stall_ns));
+	json_object_object_add(o, "max_stall_ns",
+			       json_object_new_int64((int64_t)res->max_stall_ns));
 	json_object_object_add(o, "max_stall_vcpu", json_object_new_int((int)res->max_stall_vcpu));
 	json_object_object_add(o, "stall_ns_by_vcpu", stall_json(res->stall_ns, s->be->nr_vcpus));
 	if (res->slowest.what)
 		json_object_object_add(o, "slowest_round", round_json(&res->slowest));
-	json_object_object_add(o, "nmi_path", json_object_new_string(
-		s->opts.nmi_key[0] ? "user-mode upcall" : "none"));
+	json_object_object_add(o, "nmi_path",
+			       json_object_new_string(s->opts.nmi_key[0] ? "user-mode upcall" :
+									   "none"));
 	if (res->reason[0])
 		json_object_object_add(o, "reason", json_object_new_string(res->reason));
 	/* the patch lock's order: seq counts this VM's patches, the times are
@@ -654,7 +674,7 @@ static json_object *patch_result_json(const struct hvp_service *s, const struct 
  * and OLD none.  1 (nothing proven, not counted) when the workload does not
  * call KEY; 0; or -1 with why.
  */
-#define VERIFY_WAIT_MS	10000
+#define VERIFY_WAIT_MS 10000
 
 /* Wait until every live vCPU has made `passes` passes past loops0[] and,
  * with `calls`, gained on calls[] past calls0[]. */
@@ -668,8 +688,8 @@ static int verify_wait(struct hvp_service *s, const uint64_t *loops0, uint64_t p
 	while (v < s->be->nr_vcpus) {
 		if (!s->be->ops->vcpu_alive(s->be, v) ||
 		    (__atomic_load_n(&vc[v].loops, __ATOMIC_ACQUIRE) >= loops0[v] + passes &&
-		     (!calls0 || __atomic_load_n(&vc[v].calls[key][target], __ATOMIC_ACQUIRE) >
-				 calls0[v]))) {
+		     (!calls0 ||
+		      __atomic_load_n(&vc[v].calls[key][target], __ATOMIC_ACQUIRE) > calls0[v]))) {
 			v++;
 			continue;
 		}
@@ -708,8 +728,9 @@ static int verify_switch(struct hvp_service *s, const struct hvp_key_info *k, un
 		uint64_t now = __atomic_load_n(&vc[v].calls[k->index][old], __ATOMIC_ACQUIRE);
 
 		if (now != old0[v]) {
-			snprintf(why, whylen, "vCPU %u: %s gained %" PRIu64 " calls after the patch",
-				 v, k->target_names[old], now - old0[v]);
+			snprintf(why, whylen,
+				 "vCPU %u: %s gained %" PRIu64 " calls after the patch", v,
+				 k->target_names[old], now - old0[v]);
 			return -1;
 		}
 	}
@@ -727,7 +748,8 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 {
 	uint64_t verified = 0, verify_failed = 0;
 	char verify_why[256] = "";
-	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent,
+	struct hvp_patch_ctx ctx = { .be = s->be,
+				     .agent = s->agent,
 				     .journal = s->journaled ? &s->journal : NULL,
 				     .stop = &s->stopping };
 	uint64_t i, completed = 0, faults = 0, rounds = 0, rollbacks = 0, traps = 0, late = 0;
@@ -758,25 +780,29 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 				verified++;
 			} else if (vr < 0) {
 				if (!verify_failed)
-					snprintf(verify_why, sizeof(verify_why), "patch %" PRIu64 ": %s",
-						 i + 1, why);
+					snprintf(verify_why, sizeof(verify_why),
+						 "patch %" PRIu64 ": %s", i + 1, why);
 				verify_failed++;
 			}
 		}
 		pthread_mutex_unlock(&s->patch_lock);
 		/* the other target: the old one, or the next when TARGET was current */
 		if (i == 0)
-			targets[1] = res.old_target != rq->target ? res.old_target :
-				     (rq->target + 1) % rq->key->nr_targets;
+			targets[1] = res.old_target != rq->target ?
+					     res.old_target :
+					     (rq->target + 1) % rq->key->nr_targets;
 		if (r == -ECANCELED) {
 			/* vm stop, or the journal failed: the soak ends with an error */
 			json_object_put(fault_seqs);
-			return hvp_ctl_error_new(HVP_ERR_REFUSED, "patch %" PRIu64 " of the soak: %s "
-						 "(%" PRIu64 " patches before it, %" PRIu64 " completed)",
+			return hvp_ctl_error_new(HVP_ERR_REFUSED,
+						 "patch %" PRIu64 " of the soak: %s "
+						 "(%" PRIu64 " patches before it, %" PRIu64
+						 " completed)",
 						 i + 1, res.reason, i, completed);
 		}
 		if (r < 0) {
-			snprintf(reason, sizeof(reason), "patch %" PRIu64 ": %s", i + 1, res.reason);
+			snprintf(reason, sizeof(reason), "patch %" PRIu64 ": %s", i + 1,
+				 res.reason);
 			break;
 		}
 		completed += res.completed;
@@ -805,7 +831,8 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 	if (r < 0 && i == 0) {
 		json_object_put(fault_seqs);
 		return hvp_ctl_error_new(r == -EPERM || r == -EILSEQ ? HVP_ERR_REFUSED :
-					 HVP_ERR_INTERNAL, "%s", reason);
+								       HVP_ERR_INTERNAL,
+					 "%s", reason);
 	}
 	o = json_object_new_object();
 	json_object_object_add(o, "method", json_object_new_string(hvp_methods[rq->method].name));
@@ -819,19 +846,22 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 	json_object_object_add(o, "bp_traps", json_object_new_int64((int64_t)traps));
 	json_object_object_add(o, "bp_late", json_object_new_int64((int64_t)late));
 	json_object_object_add(o, "fault_patch_seqs", fault_seqs);
-	json_object_object_add(o, "mean_latency_ns", json_object_new_int64(
-		(int64_t)(i ? lat_sum / i : 0)));
+	json_object_object_add(o, "mean_latency_ns",
+			       json_object_new_int64((int64_t)(i ? lat_sum / i : 0)));
 	json_object_object_add(o, "max_latency_ns", json_object_new_int64((int64_t)lat_max));
 	json_object_object_add(o, "max_stall_ns", json_object_new_int64((int64_t)stall_max));
 	json_object_object_add(o, "stall_ns_by_vcpu", stall_json(stall_by_vcpu, s->be->nr_vcpus));
 	if (slowest.what)
 		json_object_object_add(o, "slowest_round", round_json(&slowest));
-	json_object_object_add(o, "elapsed_ns", json_object_new_int64((int64_t)(hvp_now_ns() - t0)));
+	json_object_object_add(o, "elapsed_ns",
+			       json_object_new_int64((int64_t)(hvp_now_ns() - t0)));
 	if (verify) {
 		json_object_object_add(o, "verified", json_object_new_int64((int64_t)verified));
-		json_object_object_add(o, "verify_failed", json_object_new_int64((int64_t)verify_failed));
+		json_object_object_add(o, "verify_failed",
+				       json_object_new_int64((int64_t)verify_failed));
 		if (verify_why[0])
-			json_object_object_add(o, "verify_reason", json_object_new_string(verify_why));
+			json_object_object_add(o, "verify_reason",
+					       json_object_new_string(verify_why));
 	}
 	if (reason[0])
 		json_object_object_add(o, "reason", json_object_new_string(reason));
@@ -842,7 +872,8 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 {
 	const char *key = arg_str(args, "key"), *target = arg_str(args, "target");
 	const char *method = arg_str(args, "method"), *sync = arg_str(args, "sync");
-	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent,
+	struct hvp_patch_ctx ctx = { .be = s->be,
+				     .agent = s->agent,
 				     .journal = s->journaled ? &s->journal : NULL,
 				     .stop = &s->stopping };
 	struct hvp_patch_req rq = { 0 };
@@ -872,7 +903,8 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	else if (!strcmp(sync, "nmi"))
 		rq.sync = HVP_SYNC_NMI;
 	else
-		return hvp_ctl_error_new(HVP_ERR_USAGE, "unknown sync kind '%s' (kick or nmi)", sync);
+		return hvp_ctl_error_new(HVP_ERR_USAGE, "unknown sync kind '%s' (kick or nmi)",
+					 sync);
 	if (arg_int(args, "timeout_ms", 1, 600000, 5000, &timeout) < 0 ||
 	    arg_int(args, "naive_delay_us", 0, 1000000, 0, &delay) < 0 ||
 	    arg_int(args, "naive_bytes", 0, 5 * HVP_MAX_SITES, 0, &nbytes) < 0)
@@ -888,7 +920,8 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 		uint64_t hz;
 
 		if (rq.sync == HVP_SYNC_NMI)
-			return hvp_ctl_error_new(HVP_ERR_REFUSED, "%s --sync nmi on the %s backend: %s",
+			return hvp_ctl_error_new(HVP_ERR_REFUSED,
+						 "%s --sync nmi on the %s backend: %s",
 						 hvp_methods[rq.method].name, s->be->ops->name,
 						 s->be->nmi_int3_hazard);
 		pthread_mutex_lock(&s->lock);
@@ -897,15 +930,16 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 		if (hz)
 			return hvp_ctl_error_new(HVP_ERR_REFUSED,
 						 "%s while an NMI storm runs (--nmi-rate) on the %s "
-						 "backend: %s", hvp_methods[rq.method].name,
-						 s->be->ops->name, s->be->nmi_int3_hazard);
+						 "backend: %s",
+						 hvp_methods[rq.method].name, s->be->ops->name,
+						 s->be->nmi_int3_hazard);
 	}
 	if (arg_int(args, "repeat", 1, 10000000, 1, &repeat) < 0)
 		return hvp_ctl_error_new(HVP_ERR_USAGE, "repeat out of range (1..10000000)");
 	if (repeat > 1)
 		return do_patch_repeat(s, &rq, (uint64_t)repeat,
 				       json_object_object_get_ex(args, "verify", &v) &&
-				       json_object_get_boolean(v));
+					       json_object_get_boolean(v));
 
 	/* One patch at a time: the equivalent of Linux's text_mutex. */
 	r = locked_apply(s, &ctx, &rq, &res, &slot);

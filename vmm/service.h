@@ -23,12 +23,12 @@ struct hvp_service {
 	struct hvp_elf elf;
 	struct hvp_backend *be;
 	struct hvp_agent_bounds bounds;
-	struct hvp_agent *agent;	/* host view of guest RAM: untrusted */
-	struct hvp_key_info *keys;	/* validated copy, read-only after boot */
+	struct hvp_agent *agent;   /* host view of guest RAM: untrusted */
+	struct hvp_key_info *keys; /* validated copy, read-only after boot */
 	unsigned nr_keys;
-	uint64_t *all_sites;		/* every key's sites, sorted, owned  */
+	uint64_t *all_sites; /* every key's sites, sorted, owned  */
 	unsigned nr_all_sites;
-	uint64_t tables_hash;		/* of the guest's tables as validated */
+	uint64_t tables_hash; /* of the guest's tables as validated */
 	uint32_t key_mask;
 	struct hvp_ctlsrv *srv;
 	char sock_path[PATH_MAX];
@@ -38,7 +38,7 @@ struct hvp_service {
 	pthread_t nmi_tid;
 	bool nmi_started;
 
-	pthread_mutex_t lock;		/* guards the fields below */
+	pthread_mutex_t lock; /* guards the fields below */
 	pthread_cond_t cond;
 	bool guest_ready;
 	bool stopping;
@@ -46,11 +46,11 @@ struct hvp_service {
 	/* the patch_seq current when each logged guest fault was seen (0: none) */
 	uint64_t fault_patch_seq[HVP_MAX_VCPUS][HVP_FAULT_LOG];
 	char dead_reason[256];
-	uint64_t nmi_hz;		/* NMI storm rate, 0 = none */
+	uint64_t nmi_hz; /* NMI storm rate, 0 = none */
 
 	/* One patch at a time per VM: the equivalent of Linux's text_mutex. */
 	pthread_mutex_t patch_lock;
-	uint64_t patch_seq;		/* patches run; guarded by patch_lock */
+	uint64_t patch_seq; /* patches run; guarded by patch_lock */
 	/* qemu, libvirt: every patch step, durable before it is taken */
 	struct hvp_journal journal;
 	bool journaled;

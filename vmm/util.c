@@ -62,22 +62,27 @@ static int rundir_check(const char *dir, int r, char *err, size_t errlen)
 	if (r == 0 && stat(dir, &st) < 0)
 		r = -errno;
 	if (r < 0) {
-		snprintf(err, errlen, "runtime directory %s: %s%s", dir, strerror(-r), rundir_hint());
+		snprintf(err, errlen, "runtime directory %s: %s%s", dir, strerror(-r),
+			 rundir_hint());
 		return r;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "runtime directory %s is not a directory%s", dir, rundir_hint());
+		snprintf(err, errlen, "runtime directory %s is not a directory%s", dir,
+			 rundir_hint());
 		return -ENOTDIR;
 	}
 	if (st.st_uid != geteuid()) {
-		snprintf(err, errlen, "runtime directory %s belongs to uid %u, not to you (uid %u): "
+		snprintf(err, errlen,
+			 "runtime directory %s belongs to uid %u, not to you (uid %u): "
 			 "hvpatch keeps sockets, journals and logs only in a directory of your own%s",
 			 dir, (unsigned)st.st_uid, (unsigned)geteuid(), rundir_hint());
 		return -EPERM;
 	}
 	if (st.st_mode & 077) {
-		snprintf(err, errlen, "runtime directory %s has mode %04o: group and others must "
-			 "have no access (chmod 700 %s)", dir, (unsigned)(st.st_mode & 07777), dir);
+		snprintf(err, errlen,
+			 "runtime directory %s has mode %04o: group and others must "
+			 "have no access (chmod 700 %s)",
+			 dir, (unsigned)(st.st_mode & 07777), dir);
 		return -EPERM;
 	}
 	return 0;
@@ -85,8 +90,7 @@ static int rundir_check(const char *dir, int r, char *err, size_t errlen)
 
 int hvp_rundir_ensure(const char *dir, char *err, size_t errlen)
 {
-	return rundir_check(dir, mkdir(dir, 0700) < 0 && errno != EEXIST ? -errno : 0, err,
-			    errlen);
+	return rundir_check(dir, mkdir(dir, 0700) < 0 && errno != EEXIST ? -errno : 0, err, errlen);
 }
 
 int hvp_rundir_usable(const char *dir, char *err, size_t errlen)
@@ -125,16 +129,20 @@ int hvp_runfile_open(const char *path, enum hvp_runfile how, char *err, size_t e
 		int e = errno;
 
 		if (e == ELOOP)
-			snprintf(err, errlen, "%s is a symbolic link: refusing to follow it "
-				 "(remove it)", path);
+			snprintf(err, errlen,
+				 "%s is a symbolic link: refusing to follow it "
+				 "(remove it)",
+				 path);
 		else
 			snprintf(err, errlen, "%s: %s", path, strerror(e));
 		return -e;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
 	    st.st_nlink != 1) {
-		snprintf(err, errlen, "%s is not a regular file of yours with one link: refusing "
-			 "to use it (remove it)", path);
+		snprintf(err, errlen,
+			 "%s is not a regular file of yours with one link: refusing "
+			 "to use it (remove it)",
+			 path);
 		close(fd);
 		return -EPERM;
 	}
@@ -172,7 +180,8 @@ static int rmtree_at(int parent, const char *name)
 
 	if (fd < 0)
 		return errno == ENOTDIR || errno == ELOOP ?
-		       (unlinkat(parent, name, 0) < 0 ? -errno : 0) : -errno;
+			       (unlinkat(parent, name, 0) < 0 ? -errno : 0) :
+			       -errno;
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
@@ -182,8 +191,9 @@ static int rmtree_at(int parent, const char *name)
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
-			int e = errno == EISDIR || errno == EPERM ? rmtree_at(dirfd(d), de->d_name) :
-				-errno;
+			int e = errno == EISDIR || errno == EPERM ?
+					rmtree_at(dirfd(d), de->d_name) :
+					-errno;
 
 			if (e < 0 && e != -ENOENT && !r)
 				r = e;

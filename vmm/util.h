@@ -23,9 +23,9 @@ int hvp_rundir_ensure(const char *dir, char *err, size_t errlen);
 int hvp_rundir_usable(const char *dir, char *err, size_t errlen);
 
 enum hvp_runfile {
-	HVP_RUNFILE_NEW,	/* remove what is there (never followed), create O_EXCL */
-	HVP_RUNFILE_APPEND,	/* append; create if missing                          */
-	HVP_RUNFILE_READ,	/* read only                                          */
+	HVP_RUNFILE_NEW,    /* remove what is there (never followed), create O_EXCL */
+	HVP_RUNFILE_APPEND, /* append; create if missing                          */
+	HVP_RUNFILE_READ,   /* read only                                          */
 };
 /*
  * Open a file of the runtime directory: O_NOFOLLOW, O_CLOEXEC, mode 0600;

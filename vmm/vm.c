@@ -31,7 +31,7 @@
 #include "vm.h"
 #include "vmstate.h"
 
-#define BOOT_TIMEOUT_MS		30000
+#define BOOT_TIMEOUT_MS 30000
 
 static void svc_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void svc_log(const char *fmt, ...)
@@ -80,8 +80,8 @@ static void ev_fault(void *ctx, unsigned vcpu)
 	slot = (unsigned)((snap.nr_faults ? snap.nr_faults - 1 : 0) % HVP_FAULT_LOG);
 	f = &snap.faults[slot];
 	svc_log("vcpu %u: guest fault: vector %u (%s) at rip 0x%llx cpl %u error 0x%llx, patch_seq %llu",
-		vcpu, f->vector, hvp_vector_name(f->vector), (unsigned long long)f->rip,
-		f->cs & 3, (unsigned long long)f->error_code, (unsigned long long)seq);
+		vcpu, f->vector, hvp_vector_name(f->vector), (unsigned long long)f->rip, f->cs & 3,
+		(unsigned long long)f->error_code, (unsigned long long)seq);
 	pthread_mutex_lock(&s->lock);
 	s->fault_patch_seq[vcpu][slot] = seq;
 	s->faults_seen++;
@@ -142,8 +142,8 @@ static int find_text(const struct hvp_elf *elf, uint64_t *lo, uint64_t *hi)
 }
 
 /* Resolve the comma list of key names into a mask over the agent's keys. */
-static int resolve_keys(struct hvp_service *s, const char *list, uint32_t *mask,
-			char *err, size_t errlen)
+static int resolve_keys(struct hvp_service *s, const char *list, uint32_t *mask, char *err,
+			size_t errlen)
 {
 	char buf[sizeof(s->opts.keys)], *save = NULL, *tok;
 	unsigned i;
@@ -273,8 +273,12 @@ int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen)
 			return r;
 	} else if (!strcmp(o->backend, "qemu")) {
 		struct hvp_qemu_opts qo = {
-			.name = o->name, .rundir = o->rundir, .image = o->image,
-			.nr_vcpus = o->vcpus, .mem_mib = o->mem_mib, .agent_gpa = agent_gpa,
+			.name = o->name,
+			.rundir = o->rundir,
+			.image = o->image,
+			.nr_vcpus = o->vcpus,
+			.mem_mib = o->mem_mib,
+			.agent_gpa = agent_gpa,
 			.attach = o->attach,
 		};
 
@@ -284,8 +288,13 @@ int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen)
 			return r;
 	} else if (!strcmp(o->backend, "libvirt")) {
 		struct hvp_libvirt_opts lo = {
-			.name = o->name, .rundir = o->rundir, .image = o->image, .uri = o->uri,
-			.nr_vcpus = o->vcpus, .mem_mib = o->mem_mib, .agent_gpa = agent_gpa,
+			.name = o->name,
+			.rundir = o->rundir,
+			.image = o->image,
+			.uri = o->uri,
+			.nr_vcpus = o->vcpus,
+			.mem_mib = o->mem_mib,
+			.agent_gpa = agent_gpa,
 			.attach = o->attach,
 		};
 
@@ -467,9 +476,9 @@ static int recover(struct hvp_service *s, char *err, size_t errlen)
 			hvp_journal_patch_free(&jp);
 			return -EINVAL;
 		}
-	svc_log("journal: an interrupted %s patch of %s to %s (%u sites): finishing it",
-		jp.method, jp.key, jp.target, jp.nr_sites);
-	r = hvp_patch_recover(&ctx, jp.addr, (const uint8_t (*)[HVP_INSN_LEN])jp.new_insn,
+	svc_log("journal: an interrupted %s patch of %s to %s (%u sites): finishing it", jp.method,
+		jp.key, jp.target, jp.nr_sites);
+	r = hvp_patch_recover(&ctx, jp.addr, (const uint8_t(*)[HVP_INSN_LEN])jp.new_insn,
 			      jp.nr_sites, &fixed, err, errlen);
 	if (r == 0)
 		svc_log("journal: recovered, %u of %u sites needed writing", fixed, jp.nr_sites);
@@ -531,16 +540,17 @@ int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)
 
 	if (hvp_vm_path(path, sizeof(path), opts->rundir, opts->name, ".console") < 0)
 		snprintf(err, sizeof(err), "runtime directory path too long");
-	else	/* attach: QEMU still appends to the file it opened */
-		s->console_fd = hvp_runfile_open(path, opts->attach ? HVP_RUNFILE_APPEND :
-						 HVP_RUNFILE_NEW, err, sizeof(err));
+	else /* attach: QEMU still appends to the file it opened */
+		s->console_fd =
+			hvp_runfile_open(path, opts->attach ? HVP_RUNFILE_APPEND : HVP_RUNFILE_NEW,
+					 err, sizeof(err));
 	if (s->console_fd < 0) {
 		svc_log("console: %s", err);
 		ready_line(&ready_fd, "error: console: %s", err);
 		goto out;
 	}
-	svc_log("hvpatch service for VM %s: %u vCPUs, %u MiB, image %s", opts->name,
-		opts->vcpus, opts->mem_mib, opts->image);
+	svc_log("hvpatch service for VM %s: %u vCPUs, %u MiB, image %s", opts->name, opts->vcpus,
+		opts->mem_mib, opts->image);
 	if (opts->hostile && opts->hostile < HVP_HOSTILE__COUNT)
 		svc_log("test: the guest agent is hostile (%s)", hvp_hostile_names[opts->hostile]);
 
@@ -564,7 +574,8 @@ int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)
 		}
 		write_state(s);
 	}
-	if (hvp_vm_path(s->sock_path, sizeof(s->sock_path), opts->rundir, opts->name, ".sock") < 0) {
+	if (hvp_vm_path(s->sock_path, sizeof(s->sock_path), opts->rundir, opts->name, ".sock") <
+	    0) {
 		ready_line(&ready_fd, "error: runtime path too long");
 		goto out;
 	}

@@ -51,7 +51,7 @@ int hvp_vmstate_write(const struct hvp_vm_opts *o, char *err, size_t errlen)
 		goto out;
 	}
 	if (json_object_to_fd(fd, j, JSON_C_TO_STRING_PLAIN) == 0 && fsync(fd) == 0)
-		rename(tmp, path);	/* replaces a link, never follows it */
+		rename(tmp, path); /* replaces a link, never follows it */
 	close(fd);
 out:
 	json_object_put(j);
@@ -64,8 +64,11 @@ int hvp_vmstate_read(const char *rundir, const char *name, struct hvp_vm_opts *o
 		const char *key;
 		size_t off, len;
 	} strs[] = {
-#define STR(f)	{ #f, offsetof(struct hvp_vm_opts, f), sizeof(((struct hvp_vm_opts *)0)->f) }
-		STR(backend), STR(uri), STR(image), STR(keys),
+#define STR(f) { #f, offsetof(struct hvp_vm_opts, f), sizeof(((struct hvp_vm_opts *)0)->f) }
+		STR(backend),
+		STR(uri),
+		STR(image),
+		STR(keys),
 #undef STR
 	};
 	char path[PATH_MAX], err[PATH_MAX + 128];
@@ -86,7 +89,8 @@ int hvp_vmstate_read(const char *rundir, const char *name, struct hvp_vm_opts *o
 	for (i = 0; i < HVP_ARRAY_SIZE(strs); i++) {
 		if (json_object_object_get_ex(j, strs[i].key, &v) &&
 		    json_object_is_type(v, json_type_string))
-			snprintf((char *)o + strs[i].off, strs[i].len, "%s", json_object_get_string(v));
+			snprintf((char *)o + strs[i].off, strs[i].len, "%s",
+				 json_object_get_string(v));
 		else
 			ok = 0;
 	}
@@ -135,8 +139,8 @@ static int read_line_timeout(int fd, char *buf, size_t len, int timeout_ms)
 		ssize_t n;
 
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		left = timeout_ms - (int)((t1.tv_sec - t0.tv_sec) * 1000 +
-					  (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		left = timeout_ms -
+		       (int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
 		if (left <= 0)
 			return -ETIMEDOUT;
 		r = poll(&p, 1, left);
@@ -158,10 +162,10 @@ static int read_line_timeout(int fd, char *buf, size_t len, int timeout_ms)
 	return got ? 0 : -ECONNRESET;
 }
 
-static int spawn_fail(const char **cls, const char *c, char *err, size_t errlen,
-		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static int spawn_fail(const char **cls, const char *c, char *err, size_t errlen,
-		      const char *fmt, ...)
+static int spawn_fail(const char **cls, const char *c, char *err, size_t errlen, const char *fmt,
+		      ...) __attribute__((format(printf, 5, 6)));
+static int spawn_fail(const char **cls, const char *c, char *err, size_t errlen, const char *fmt,
+		      ...)
 {
 	va_list ap;
 
@@ -181,10 +185,12 @@ int hvp_vmstate_spawn(const struct hvp_vm_opts *po, int timeout_s, const char **
 	pid_t pid;
 
 	if (hvp_vm_path(log, sizeof(log), o.rundir, o.name, ".log") < 0)
-		return spawn_fail(cls, HVP_ERR_USAGE, err, errlen, "runtime directory path too long");
+		return spawn_fail(cls, HVP_ERR_USAGE, err, errlen,
+				  "runtime directory path too long");
 	logfd = hvp_runfile_open(log, HVP_RUNFILE_APPEND, lerr, sizeof(lerr));
 	if (logfd < 0)
-		return spawn_fail(cls, HVP_ERR_REFUSED, err, errlen, "VM %s: log: %s", o.name, lerr);
+		return spawn_fail(cls, HVP_ERR_REFUSED, err, errlen, "VM %s: log: %s", o.name,
+				  lerr);
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		close(logfd);
 		return spawn_fail(cls, HVP_ERR_INTERNAL, err, errlen, "pipe: %s", strerror(errno));
@@ -290,7 +296,7 @@ int hvp_proc_zombie_status(pid_t pid, int *status)
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = 0;
-	p = strrchr(buf, ')');	/* the command name may hold anything */
+	p = strrchr(buf, ')'); /* the command name may hold anything */
 	if (!p || p[1] != ' ' || p[2] != 'Z')
 		return -1;
 	/* the exit status is field 52 */

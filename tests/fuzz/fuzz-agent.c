@@ -46,13 +46,13 @@
 #define FUZZ_NAME "fuzz-agent"
 #include "fuzz.h"
 
-#define RAM_SIZE	(2u << 20)
-#define TEXT_START	0x100000u
-#define TEXT_SIZE	0x10000u
-#define TEXT_END	(TEXT_START + TEXT_SIZE)
-#define AGENT_GPA	0x180000u
-#define AGENT_AREA	offsetof(struct hvp_agent, patch)	/* guest-written part */
-#define HDR_LEN		12
+#define RAM_SIZE   (2u << 20)
+#define TEXT_START 0x100000u
+#define TEXT_SIZE  0x10000u
+#define TEXT_END   (TEXT_START + TEXT_SIZE)
+#define AGENT_GPA  0x180000u
+#define AGENT_AREA offsetof(struct hvp_agent, patch) /* guest-written part */
+#define HDR_LEN	   12
 
 _Static_assert(AGENT_GPA % 4096 == 0, "agent is page-aligned");
 _Static_assert(AGENT_GPA + sizeof(struct hvp_agent) <= RAM_SIZE, "agent fits in RAM");
@@ -162,8 +162,10 @@ static void check_keys(const struct hvp_agent_bounds *bd, const struct hvp_agent
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct hvp_agent_bounds bd = {
-		.ram_size = RAM_SIZE, .agent_gpa = AGENT_GPA,
-		.text_start = TEXT_START, .text_end = TEXT_END,
+		.ram_size = RAM_SIZE,
+		.agent_gpa = AGENT_GPA,
+		.text_start = TEXT_START,
+		.text_end = TEXT_END,
 	};
 	struct hvp_key_info *keys = NULL;
 	size_t agent_len, text_len;

@@ -227,7 +227,7 @@ static void socket_mode(const uint8_t *data, size_t size)
 	int sv[2], r, sndbuf = 1 << 20;
 
 	if (size > 65536)
-		return;		/* must fit in the socket buffer: one write */
+		return; /* must fit in the socket buffer: one write */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
@@ -239,7 +239,7 @@ static void socket_mode(const uint8_t *data, size_t size)
 	close(sv[1]);
 	if (r < 0) {
 		CHECK(obj == NULL);
-		CHECK(r != -ETIMEDOUT);	/* all the bytes and the EOF are there */
+		CHECK(r != -ETIMEDOUT); /* all the bytes and the EOF are there */
 		say("  recv: %d\n", r);
 		return;
 	}

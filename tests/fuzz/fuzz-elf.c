@@ -30,22 +30,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "elf.h"	/* vmm/elf.h, the project's, not <elf.h> */
+#include "elf.h" /* vmm/elf.h, the project's, not <elf.h> */
 
 #define FUZZ_NAME "fuzz-elf"
 #include "fuzz.h"
 
-#define RAM_SIZE	(4u << 20)
-#define SYM_SIZE	24	/* sizeof(Elf64_Sym) */
+#define RAM_SIZE (4u << 20)
+#define SYM_SIZE 24 /* sizeof(Elf64_Sym) */
 
 /* One fixed-size guest RAM for the whole run: allocated once, never grows. */
 static uint8_t *ram;
 
 /* Names the service and tests look up, plus a few awkward ones. */
 static const char *const lookups[] = {
-	"hvp_agent", "pvh_start32", "__text_start", "__text_end", "__image_end",
-	"__start_static_call_sites", "__stop_static_call_sites", "single_a", "tramp_c",
-	"", "hvp_agent_but_longer_than_any_symbol_in_the_table",
+	"hvp_agent",
+	"pvh_start32",
+	"__text_start",
+	"__text_end",
+	"__image_end",
+	"__start_static_call_sites",
+	"__stop_static_call_sites",
+	"single_a",
+	"tramp_c",
+	"",
+	"hvp_agent_but_longer_than_any_symbol_in_the_table",
 };
 
 static const char *const sections[] = {
@@ -95,7 +103,7 @@ static void check_parsed(const struct hvp_elf *elf)
 
 		CHECK(s->filesz <= s->memsz);
 		CHECK(s->offset <= elf->size && s->filesz <= elf->size - s->offset);
-		CHECK(s->paddr + s->memsz >= s->paddr);	/* no wrap */
+		CHECK(s->paddr + s->memsz >= s->paddr); /* no wrap */
 		for (j = 0; j < i; j++) {
 			const struct hvp_elf_seg *o = &elf->segs[j];
 
@@ -138,7 +146,8 @@ static void check_load(const struct hvp_elf *elf)
 	int r;
 
 	for (i = 0; i < elf->nr_segs; i++)
-		if (elf->segs[i].paddr > RAM_SIZE || elf->segs[i].memsz > RAM_SIZE - elf->segs[i].paddr)
+		if (elf->segs[i].paddr > RAM_SIZE ||
+		    elf->segs[i].memsz > RAM_SIZE - elf->segs[i].paddr)
 			fits = false;
 
 	memset(err, 'X', sizeof(err));

@@ -18,18 +18,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)								\
-	do {									\
-		if (!(cond)) {							\
-			fprintf(stderr, FUZZ_NAME ": property violated: %s (%s:%d)\n", \
-				#cond, __FILE__, __LINE__);			\
-			abort();						\
-		}								\
+#define CHECK(cond)                                                                           \
+	do {                                                                                  \
+		if (!(cond)) {                                                                \
+			fprintf(stderr, FUZZ_NAME ": property violated: %s (%s:%d)\n", #cond, \
+				__FILE__, __LINE__);                                          \
+			abort();                                                              \
+		}                                                                             \
 	} while (0)
 
 /* HVP_FUZZ_VERBOSE=1: say what happened to each input (for the regress run). */
-__attribute__((format(printf, 1, 2)))
-static void say(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 {
 	static int verbose = -1;
 	va_list ap;

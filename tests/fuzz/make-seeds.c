@@ -65,9 +65,8 @@ static void le64(uint8_t *p, uint64_t v)
  * Wire mode (selector 0) or socket mode (2): 16-byte header, payload (maybe
  * cut short).
  */
-static void ctl_msg(const char *name, uint8_t mode, uint32_t magic, uint16_t version,
-		    uint16_t type, int64_t len /* -1: strlen(payload) */, const char *payload,
-		    size_t cut)
+static void ctl_msg(const char *name, uint8_t mode, uint32_t magic, uint16_t version, uint16_t type,
+		    int64_t len /* -1: strlen(payload) */, const char *payload, size_t cut)
 {
 	uint8_t buf[1 + HVP_CTL_HDR_SIZE + 4096];
 	size_t plen = strlen(payload);
@@ -138,7 +137,8 @@ static void ctl_seeds(void)
 	ctl_wire("resp-err", HVP_CTL_MAGIC, HVP_CTL_VERSION, HVP_CTL_T_RESPONSE, -1, resp_err, 0);
 	ctl_wire("req-truncated", HVP_CTL_MAGIC, HVP_CTL_VERSION, HVP_CTL_T_REQUEST, -1, req_patch,
 		 40);
-	ctl_wire("req-len-short", HVP_CTL_MAGIC, HVP_CTL_VERSION, HVP_CTL_T_REQUEST, 12, req_info, 0);
+	ctl_wire("req-len-short", HVP_CTL_MAGIC, HVP_CTL_VERSION, HVP_CTL_T_REQUEST, 12, req_info,
+		 0);
 	ctl_wire("req-trailing", HVP_CTL_MAGIC, HVP_CTL_VERSION, HVP_CTL_T_REQUEST, -1,
 		 "{\"cmd\":\"info\"} \r\n x", 0);
 	ctl_wire("hdr-bad-magic", 0x43505649u, HVP_CTL_VERSION, HVP_CTL_T_REQUEST, -1, req_info, 0);
@@ -148,7 +148,8 @@ static void ctl_seeds(void)
 	ctl_wire("hdr-len-huge", HVP_CTL_MAGIC, HVP_CTL_VERSION, HVP_CTL_T_REQUEST,
 		 HVP_CTL_MAX_PAYLOAD + 1, req_info, 0);
 
-	ctl_sock("s-req-patch", HVP_CTL_MAGIC, HVP_CTL_VERSION, HVP_CTL_T_REQUEST, -1, req_patch, 0);
+	ctl_sock("s-req-patch", HVP_CTL_MAGIC, HVP_CTL_VERSION, HVP_CTL_T_REQUEST, -1, req_patch,
+		 0);
 	ctl_sock("s-resp-err", HVP_CTL_MAGIC, HVP_CTL_VERSION, HVP_CTL_T_RESPONSE, -1, resp_err, 0);
 	ctl_sock("s-truncated", HVP_CTL_MAGIC, HVP_CTL_VERSION, HVP_CTL_T_REQUEST, -1, req_patch,
 		 40);
@@ -159,10 +160,11 @@ static void ctl_seeds(void)
 	CTL_P("p-cmd-nul-escape", "{\"cmd\":\"info\\u0000x\"}");
 	CTL_P("p-raw-nul", "{\"cmd\":\"in\0fo\"}");
 	CTL_P("p-bad-utf8", "{\"cmd\":\"info\",\"args\":{\"k\":\"\xc3\x28\"}}");
-	CTL_P("p-surrogates", "{\"cmd\":\"info\",\"args\":{\"a\":\"\\ud83d\\ude00\",\"b\":\"\\ud800\","
+	CTL_P("p-surrogates",
+	      "{\"cmd\":\"info\",\"args\":{\"a\":\"\\ud83d\\ude00\",\"b\":\"\\ud800\","
 	      "\"c\":\"\\udc00x\",\"\\u00e9\":\"\xc3\xa9\"}}");
 	CTL_P("p-numbers", "{\"ok\":true,\"result\":[0,-0,1e400,-1.5E-3,9223372036854775808,"
-	      "-9223372036854775809,18446744073709551615,true,false,null]}");
+			   "-9223372036854775809,18446744073709551615,true,false,null]}");
 	CTL_P("p-dup-keys", "{\"cmd\":\"info\",\"cmd\":\"stop\",\"args\":{},\"args\":1}");
 	CTL_P("p-unknown-key", "{\"cmd\":\"info\",\"argz\":{}}");
 	CTL_P("p-not-object", "[\"cmd\",\"info\"]");
@@ -176,16 +178,16 @@ static void ctl_seeds(void)
 /* -------------------------------------------------------------- agent --- */
 
 /* Must match fuzz-agent.c. */
-#define A_TEXT_START	0x100000u
-#define A_AGENT_GPA	0x180000u
-#define A_HDR_LEN	12
-#define A_TEXT_MAX	0x10000u
+#define A_TEXT_START 0x100000u
+#define A_AGENT_GPA  0x180000u
+#define A_HDR_LEN    12
+#define A_TEXT_MAX   0x10000u
 
 struct agent_seed {
 	uint8_t flags;
 	uint64_t probe_gpa;
-	struct hvp_agent *a;		/* only the guest-written part is used */
-	uint8_t text[A_TEXT_MAX];	/* bytes at A_TEXT_START */
+	struct hvp_agent *a;	  /* only the guest-written part is used */
+	uint8_t text[A_TEXT_MAX]; /* bytes at A_TEXT_START */
 	size_t text_len;
 };
 
@@ -235,7 +237,8 @@ static void agent_put(struct agent_seed *s, const char *name)
 }
 
 static void add_key(struct agent_seed *s, unsigned k, const char *name, uint32_t kind,
-		    unsigned ntargets, const uint64_t *targets, unsigned nsites, uint64_t first_addr)
+		    unsigned ntargets, const uint64_t *targets, unsigned nsites,
+		    uint64_t first_addr)
 {
 	struct hvp_key *key = &s->a->keys[k];
 	uint8_t opc = kind == HVP_KEY_INLINE ? HVP_OPC_CALL : HVP_OPC_JMP;
@@ -246,7 +249,8 @@ static void add_key(struct agent_seed *s, unsigned k, const char *name, uint32_t
 	key->nr_targets = ntargets;
 	for (t = 0; t < ntargets; t++) {
 		key->targets[t] = targets[t];
-		snprintf(key->target_names[t], sizeof(key->target_names[t]), "%s_%c", name, 'a' + t);
+		snprintf(key->target_names[t], sizeof(key->target_names[t]), "%s_%c", name,
+			 'a' + t);
 	}
 	key->first_site = s->a->nr_sites;
 	key->nr_sites = nsites;
@@ -271,7 +275,8 @@ static void agent_seeds(void)
 
 	/* The unit test's agent: "alpha" (inline, 3 sites), "beta" (trampoline). */
 	agent_begin(&s);
-	add_key(&s, 0, "alpha", HVP_KEY_INLINE, 2, (uint64_t[]){ T + 0x100, T + 0x200 }, 3, T + 0x400);
+	add_key(&s, 0, "alpha", HVP_KEY_INLINE, 2, (uint64_t[]){ T + 0x100, T + 0x200 }, 3,
+		T + 0x400);
 	add_key(&s, 1, "beta", HVP_KEY_TRAMP, 1, (uint64_t[]){ T + 0x300 }, 1, T + 0x500);
 	agent_put(&s, "good-two-keys");
 
@@ -287,25 +292,27 @@ static void agent_seeds(void)
 
 	/* Like the real guest: five keys, near and far targets, 1298 sites. */
 	agent_begin(&s);
-	add_key(&s, 0, "single", HVP_KEY_INLINE, 3,
-		(uint64_t[]){ T + 0x10, T + 0x20, T + 0xf000 }, 1, T + 0x200);
-	add_key(&s, 1, "small", HVP_KEY_INLINE, 3,
-		(uint64_t[]){ T + 0x30, T + 0x40, T + 0xf010 }, 16, T + 0x210);
-	add_key(&s, 2, "medium", HVP_KEY_INLINE, 3,
-		(uint64_t[]){ T + 0x50, T + 0x60, T + 0xf020 }, 256, T + 0x300);
-	add_key(&s, 3, "batch", HVP_KEY_INLINE, 3,
-		(uint64_t[]){ T + 0x70, T + 0x80, T + 0xf030 }, 1024, T + 0x800);
-	add_key(&s, 4, "tramp", HVP_KEY_TRAMP, 3,
-		(uint64_t[]){ T + 0x90, T + 0xa0, T + 0xf040 }, 1, T + 0x1c0);
+	add_key(&s, 0, "single", HVP_KEY_INLINE, 3, (uint64_t[]){ T + 0x10, T + 0x20, T + 0xf000 },
+		1, T + 0x200);
+	add_key(&s, 1, "small", HVP_KEY_INLINE, 3, (uint64_t[]){ T + 0x30, T + 0x40, T + 0xf010 },
+		16, T + 0x210);
+	add_key(&s, 2, "medium", HVP_KEY_INLINE, 3, (uint64_t[]){ T + 0x50, T + 0x60, T + 0xf020 },
+		256, T + 0x300);
+	add_key(&s, 3, "batch", HVP_KEY_INLINE, 3, (uint64_t[]){ T + 0x70, T + 0x80, T + 0xf030 },
+		1024, T + 0x800);
+	add_key(&s, 4, "tramp", HVP_KEY_TRAMP, 3, (uint64_t[]){ T + 0x90, T + 0xa0, T + 0xf040 }, 1,
+		T + 0x1c0);
 	agent_put(&s, "guest-like");
 
 	/* A few refusals, to seed the error paths. */
 	agent_begin(&s);
-	add_key(&s, 0, "alpha", HVP_KEY_INLINE, 2, (uint64_t[]){ T + 0x100, T + 0x200 }, 3, T + 0x400);
+	add_key(&s, 0, "alpha", HVP_KEY_INLINE, 2, (uint64_t[]){ T + 0x100, T + 0x200 }, 3,
+		T + 0x400);
 	s.a->sites[1] = s.a->sites[0] + 2;
 	agent_put(&s, "bad-overlap");
 	agent_begin(&s);
-	add_key(&s, 0, "alpha", HVP_KEY_INLINE, 2, (uint64_t[]){ T + 0x100, T + 0x200 }, 3, T + 0x400);
+	add_key(&s, 0, "alpha", HVP_KEY_INLINE, 2, (uint64_t[]){ T + 0x100, T + 0x200 }, 3,
+		T + 0x400);
 	s.a->sites[2] = A_AGENT_GPA + 0x40;
 	s.flags = 1;
 	agent_put(&s, "bad-site-in-agent");
@@ -335,7 +342,7 @@ static void agent_seeds(void)
 		T + 0x400);
 	add_key(&s, 1, "beta", HVP_KEY_TRAMP, 1, (uint64_t[]){ T + 0x401 + 5 }, 1, T + 0x401);
 	encode(&s, T + 0x400, HVP_OPC_CALL, T + 0x400 + 5 + 0xe9);
-	s.text_len = 0x406;	/* S+5 = 0: beta's displacement is 0 */
+	s.text_len = 0x406; /* S+5 = 0: beta's displacement is 0 */
 	agent_put(&s, "bad-cross-key-overlap");
 
 	free(s.a);
@@ -343,11 +350,11 @@ static void agent_seeds(void)
 
 /* ---------------------------------------------------------------- elf --- */
 
-#define E_TEXT_VA	0x100000u
-#define E_TEXT_OFF	0x1000u
-#define E_DATA_VA	0x102000u
-#define E_DATA_OFF	0x2000u
-#define E_AGENT_VA	0x103000u
+#define E_TEXT_VA  0x100000u
+#define E_TEXT_OFF 0x1000u
+#define E_DATA_VA  0x102000u
+#define E_DATA_OFF 0x2000u
+#define E_AGENT_VA 0x103000u
 
 struct elfbuf {
 	uint8_t b[0x4000];
@@ -378,8 +385,18 @@ static uint32_t strofs(const char *tab, size_t size, const char *name)
 	exit(1);
 }
 
-enum { SH_NULL, SH_TEXT, SH_NOTE, SH_DATA, SH_SCS, SH_BSS, SH_SYMTAB, SH_STRTAB, SH_SHSTRTAB,
-       SH_NR };
+enum {
+	SH_NULL,
+	SH_TEXT,
+	SH_NOTE,
+	SH_DATA,
+	SH_SCS,
+	SH_BSS,
+	SH_SYMTAB,
+	SH_STRTAB,
+	SH_SHSTRTAB,
+	SH_NR
+};
 
 /*
  * A tiny guest-like image: PT_LOAD text (R X) at 1 MiB holding the PVH note,
@@ -408,11 +425,11 @@ static void build_elf(struct elfbuf *e, int with_shdrs)
 	text[0x20] = 0xe8;
 	le32(text + 0x21, (uint32_t)(0x40 - 0x25));
 	text[0x25] = 0xf4;
-	text[0x40] = 0xc3;	/* single_a: ret */
-	text[0x50] = 0xc3;	/* single_b: ret */
-	memcpy(text + 0xe8, note, 20);	/* .note at text + 0xe8 */
+	text[0x40] = 0xc3;	       /* single_a: ret */
+	text[0x50] = 0xc3;	       /* single_b: ret */
+	memcpy(text + 0xe8, note, 20); /* .note at text + 0xe8 */
 	memset(data, 0, sizeof(data));
-	le64(data + 0x20, E_TEXT_VA + 0x20);	/* .static_call_sites: {site, key} */
+	le64(data + 0x20, E_TEXT_VA + 0x20); /* .static_call_sites: {site, key} */
 	le64(data + 0x28, 0);
 
 	e->len = sizeof(eh) + sizeof(ph);
@@ -422,9 +439,12 @@ static void build_elf(struct elfbuf *e, int with_shdrs)
 	scs_off = E_DATA_OFF + 0x20;
 
 	/* symbols: index 0 null, 1 a local, then globals */
-#define SYM(i, name, bind, type, shndx, value, size)				\
-	sym[i] = (Elf64_Sym){ .st_name = STR(name), .st_info = ELF64_ST_INFO(bind, type),	\
-			      .st_shndx = (shndx), .st_value = (value), .st_size = (size) }
+#define SYM(i, name, bind, type, shndx, value, size)                \
+	sym[i] = (Elf64_Sym){ .st_name = STR(name),                 \
+			      .st_info = ELF64_ST_INFO(bind, type), \
+			      .st_shndx = (shndx),                  \
+			      .st_value = (value),                  \
+			      .st_size = (size) }
 	SYM(1, "local_thing", STB_LOCAL, STT_OBJECT, SH_DATA, E_DATA_VA, 8);
 	SYM(2, "pvh_start32", STB_GLOBAL, STT_FUNC, SH_TEXT, E_TEXT_VA, 0x26);
 	SYM(3, "hvp_agent", STB_GLOBAL, STT_OBJECT, SH_BSS, E_AGENT_VA, sizeof(struct hvp_agent));
@@ -440,23 +460,50 @@ static void build_elf(struct elfbuf *e, int with_shdrs)
 		str_off = eb_add(e, str, sizeof(str), 1);
 		shstr_off = eb_add(e, shstr, sizeof(shstr), 1);
 
-		sh[SH_TEXT] = (Elf64_Shdr){ 1, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, E_TEXT_VA,
-					    E_TEXT_OFF, 0xe8, 0, 0, 16, 0 };
-		sh[SH_NOTE] = (Elf64_Shdr){ 7, SHT_NOTE, SHF_ALLOC, E_TEXT_VA + 0xe8, note_off, 20,
-					    0, 0, 4, 0 };
-		sh[SH_DATA] = (Elf64_Shdr){ 13, SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, E_DATA_VA,
-					    E_DATA_OFF, 0x20, 0, 0, 8, 0 };
-		sh[SH_SCS] = (Elf64_Shdr){ 19, SHT_PROGBITS, SHF_ALLOC, E_DATA_VA + 0x20, scs_off,
-					   0x10, 0, 0, 8, 0 };
-		sh[SH_BSS] = (Elf64_Shdr){ 38, SHT_NOBITS, SHF_ALLOC | SHF_WRITE, E_AGENT_VA,
-					   E_DATA_OFF + 0x40, sizeof(struct hvp_agent), 0, 0,
-					   4096, 0 };
-		sh[SH_SYMTAB] = (Elf64_Shdr){ 43, SHT_SYMTAB, 0, 0, sym_off, sizeof(sym), SH_STRTAB,
-					      2 /* first global */, 8, sizeof(Elf64_Sym) };
-		sh[SH_STRTAB] = (Elf64_Shdr){ 51, SHT_STRTAB, 0, 0, str_off, sizeof(str), 0, 0, 1,
-					      0 };
-		sh[SH_SHSTRTAB] = (Elf64_Shdr){ 59, SHT_STRTAB, 0, 0, shstr_off, sizeof(shstr), 0,
-						0, 1, 0 };
+		sh[SH_TEXT] = (Elf64_Shdr){ 1,
+					    SHT_PROGBITS,
+					    SHF_ALLOC | SHF_EXECINSTR,
+					    E_TEXT_VA,
+					    E_TEXT_OFF,
+					    0xe8,
+					    0,
+					    0,
+					    16,
+					    0 };
+		sh[SH_NOTE] =
+			(Elf64_Shdr){ 7, SHT_NOTE, SHF_ALLOC, E_TEXT_VA + 0xe8, note_off, 20, 0,
+				      0, 4,	   0 };
+		sh[SH_DATA] = (Elf64_Shdr){ 13,
+					    SHT_PROGBITS,
+					    SHF_ALLOC | SHF_WRITE,
+					    E_DATA_VA,
+					    E_DATA_OFF,
+					    0x20,
+					    0,
+					    0,
+					    8,
+					    0 };
+		sh[SH_SCS] = (Elf64_Shdr){
+			19, SHT_PROGBITS, SHF_ALLOC, E_DATA_VA + 0x20, scs_off, 0x10, 0, 0, 8, 0
+		};
+		sh[SH_BSS] = (Elf64_Shdr){ 38,
+					   SHT_NOBITS,
+					   SHF_ALLOC | SHF_WRITE,
+					   E_AGENT_VA,
+					   E_DATA_OFF + 0x40,
+					   sizeof(struct hvp_agent),
+					   0,
+					   0,
+					   4096,
+					   0 };
+		sh[SH_SYMTAB] =
+			(Elf64_Shdr){ 43,      SHT_SYMTAB,	 0,	    0,
+				      sym_off, sizeof(sym),	 SH_STRTAB, 2 /* first global */,
+				      8,       sizeof(Elf64_Sym) };
+		sh[SH_STRTAB] =
+			(Elf64_Shdr){ 51, SHT_STRTAB, 0, 0, str_off, sizeof(str), 0, 0, 1, 0 };
+		sh[SH_SHSTRTAB] =
+			(Elf64_Shdr){ 59, SHT_STRTAB, 0, 0, shstr_off, sizeof(shstr), 0, 0, 1, 0 };
 		sh_off = eb_add(e, sh, sizeof(sh), 8);
 	} else {
 		sh_off = 0;
@@ -479,12 +526,19 @@ static void build_elf(struct elfbuf *e, int with_shdrs)
 	eh.e_shnum = with_shdrs ? SH_NR : 0;
 	eh.e_shstrndx = with_shdrs ? SH_SHSTRTAB : SHN_UNDEF;
 
-	ph[0] = (Elf64_Phdr){ PT_LOAD, PF_R | PF_X, E_TEXT_OFF, E_TEXT_VA, E_TEXT_VA, 0x100, 0x100,
+	ph[0] = (Elf64_Phdr){ PT_LOAD,	 PF_R | PF_X, E_TEXT_OFF, E_TEXT_VA,
+			      E_TEXT_VA, 0x100,	      0x100,	  0x1000 };
+	ph[1] = (Elf64_Phdr){ PT_LOAD,
+			      PF_R | PF_W,
+			      E_DATA_OFF,
+			      E_DATA_VA,
+			      E_DATA_VA,
+			      0x40,
+			      E_AGENT_VA - E_DATA_VA + sizeof(struct hvp_agent),
 			      0x1000 };
-	ph[1] = (Elf64_Phdr){ PT_LOAD, PF_R | PF_W, E_DATA_OFF, E_DATA_VA, E_DATA_VA, 0x40,
-			      E_AGENT_VA - E_DATA_VA + sizeof(struct hvp_agent), 0x1000 };
-	ph[2] = (Elf64_Phdr){ PT_NOTE, PF_R, note_off, E_TEXT_VA + 0xe8, E_TEXT_VA + 0xe8, 20, 20,
-			      4 };
+	ph[2] = (Elf64_Phdr){
+		PT_NOTE, PF_R, note_off, E_TEXT_VA + 0xe8, E_TEXT_VA + 0xe8, 20, 20, 4
+	};
 	memcpy(e->b, &eh, sizeof(eh));
 	memcpy(e->b + sizeof(eh), ph, sizeof(ph));
 #undef STR
@@ -505,19 +559,19 @@ static void elf_seeds(void)
 	put("elf", "no-sections", e.b, e.len);
 
 	build_elf(&e, 1);
-	ph[1].p_paddr = ph[1].p_vaddr = E_TEXT_VA + 0x80;	/* overlaps text */
+	ph[1].p_paddr = ph[1].p_vaddr = E_TEXT_VA + 0x80; /* overlaps text */
 	put("elf", "bad-overlap", e.b, e.len);
 
 	build_elf(&e, 1);
-	ph[1].p_memsz = UINT64_MAX - 0x10;	/* paddr + memsz wraps */
+	ph[1].p_memsz = UINT64_MAX - 0x10; /* paddr + memsz wraps */
 	put("elf", "bad-memsz-wraps", e.b, e.len);
 
 	build_elf(&e, 1);
-	ph[0].p_filesz = 0x200;	/* filesz > memsz */
+	ph[0].p_filesz = 0x200; /* filesz > memsz */
 	put("elf", "bad-filesz", e.b, e.len);
 
 	build_elf(&e, 1);
-	ph[0].p_paddr = 0x3ff000;	/* straddles the end of a 4 MiB RAM */
+	ph[0].p_paddr = 0x3ff000; /* straddles the end of a 4 MiB RAM */
 	ph[0].p_vaddr = 0x3ff000;
 	ph[0].p_memsz = ph[0].p_filesz = 0x100;
 	ph[1].p_paddr = 0x3fff80;
@@ -528,7 +582,7 @@ static void elf_seeds(void)
 	put("elf", "bad-class", e.b, e.len);
 
 	build_elf(&e, 1);
-	eh->e_shoff = e.len - 8;	/* section headers run off the end */
+	eh->e_shoff = e.len - 8; /* section headers run off the end */
 	put("elf", "bad-shoff", e.b, e.len);
 
 	build_elf(&e, 1);
