@@ -36,7 +36,7 @@ struct trap_frame {
 
 extern struct hvp_agent hvp_agent;
 extern void (*const hvp_key_run[NR_KEYS])(void);
-extern char hvp_nmi_upcall[];
+extern char hvp_nmi_upcall[], hvp_nmi_upcall_end[];
 void hvp_ping(void);
 
 void hvp_kernel_main(unsigned cpu);

@@ -78,13 +78,18 @@ hvp_isr_table:
 
 /*
  * NMI upcall, entered at CPL3 when the NMI handler redirected an interrupted
- * user context here with the original RIP pushed on the user stack.  It calls
+ * user context here, on this vCPU's upcall stack, with the interrupted RIP
+ * and RSP saved in its agent slot (%gs: upcall_rip, upcall_rsp).  It calls
  * the configured key's sites, so that interrupt-context callers hit the sites
- * being patched (Andy Lutomirski's scenario), then returns to the interrupted
- * code without another trap.  Flags and every caller-saved register survive.
+ * being patched (Andy Lutomirski's scenario), then goes back to the
+ * interrupted code without another trap.  Flags and every caller-saved
+ * register survive.  The interrupted stack is never written, and the NMI
+ * handler does not redirect a vCPU whose RIP is in here (hvp_nmi_upcall to
+ * hvp_nmi_upcall_end), so the saved RIP and RSP stay this upcall's until
+ * its last instruction.
  */
 	.text
-	.globl hvp_nmi_upcall
+	.globl hvp_nmi_upcall, hvp_nmi_upcall_end
 hvp_nmi_upcall:
 	pushfq
 	pushq %rax
@@ -108,7 +113,9 @@ hvp_nmi_upcall:
 	popq %rcx
 	popq %rax
 	popfq
-	ret
+	movq %gs:HVP_VCPU_UPCALL_RSP_OFF, %rsp
+	jmpq *%gs:HVP_VCPU_UPCALL_RIP_OFF
+hvp_nmi_upcall_end:
 
 /*
  * The bench's exit probe, called from user mode.  On this project's hosts

@@ -59,6 +59,9 @@ static struct tss tss[HVP_MAX_VCPUS] __attribute__((aligned(16)));
 static uint8_t nmi_stacks[HVP_MAX_VCPUS][ISTACK_SIZE] __attribute__((aligned(16)));
 static uint8_t df_stacks[HVP_MAX_VCPUS][ISTACK_SIZE] __attribute__((aligned(16)));
 static uint8_t ustacks[HVP_MAX_VCPUS][USTACK_SIZE] __attribute__((aligned(16)));
+/* The NMI upcall's user stacks (isr.S: flags, nine registers, two calls). */
+#define UPCALL_STACK_SIZE 1024
+static uint8_t upcall_stacks[HVP_MAX_VCPUS][UPCALL_STACK_SIZE] __attribute__((aligned(16)));
 
 extern uint64_t hvp_isr_table[22];
 extern const char hvp_ap_tramp[], hvp_ap_tramp_end[];
@@ -559,6 +562,15 @@ static void do_bp(struct trap_frame *f)
  * recorded (ack_rip, ack_loops) so that do_bp would see it if a host ever
  * did otherwise (bp_late).
  */
+/* Is the interrupted user context the NMI upcall, or something it called? */
+static bool in_upcall(const struct trap_frame *f)
+{
+	uint64_t lo = (uint64_t)upcall_stacks[this_cpu()];
+
+	return (f->rip >= (uint64_t)hvp_nmi_upcall && f->rip < (uint64_t)hvp_nmi_upcall_end) ||
+	       (f->rsp > lo && f->rsp <= lo + UPCALL_STACK_SIZE);
+}
+
 static void do_nmi(struct trap_frame *f)
 {
 	struct hvp_vcpu *me = &hvp_agent.vcpu[this_cpu()];
@@ -588,9 +600,23 @@ static void do_nmi(struct trap_frame *f)
 		__atomic_store_n(&me->nmi_acked_gen, gen, __ATOMIC_RELEASE);
 		outl(HVP_PORT_NMI_ACK, (uint32_t)gen);
 	}
-	if (hvp_agent.config.nmi_mode == HVP_NMI_UPCALL && me->state == HVP_VCPU_RUNNING) {
-		f->rsp -= 8;
-		*(uint64_t *)f->rsp = f->rip;
+	/*
+	 * The upcall runs on a stack of its own and returns through the RIP
+	 * and RSP saved here (isr.S), so the interrupted stack is never
+	 * written and the frame is only ever set, never adjusted: the same
+	 * whatever part of this handler runs twice.  An NMI inside the upcall
+	 * or what it calls (RIP in the upcall, or RSP on its stack) does not
+	 * upcall again: the return slot and the stack are in use.  It used to push
+	 * the return address on the interrupted stack (f->rsp -= 8), and
+	 * bp-cancel/kick under an NMI upcall storm and a fork load then lost
+	 * a vCPU about once in 5,000 patches: RIP at the start of the hot
+	 * page, or a return to a value of the workload's own stack (issue 9).
+	 */
+	if (hvp_agent.config.nmi_mode == HVP_NMI_UPCALL && me->state == HVP_VCPU_RUNNING &&
+	    !in_upcall(f)) {
+		me->upcall_rip = f->rip;
+		me->upcall_rsp = f->rsp;
+		f->rsp = (uint64_t)&upcall_stacks[this_cpu()][UPCALL_STACK_SIZE];
 		f->rip = (uint64_t)hvp_nmi_upcall;
 		me->nmi_upcalls++;
 	}

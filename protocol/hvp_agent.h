@@ -117,8 +117,10 @@
 #define HVP_VCPU_DEAD	 2 /* workload stopped after a fault        */
 
 /* Offsets of the per-vCPU fields the guest's assembly touches through %gs. */
-#define HVP_VCPU_CALLS_OFF 0
-#define HVP_VCPU_ITERS_OFF 256
+#define HVP_VCPU_CALLS_OFF	0
+#define HVP_VCPU_ITERS_OFF	256
+#define HVP_VCPU_UPCALL_RIP_OFF 984
+#define HVP_VCPU_UPCALL_RSP_OFF 992
 
 #define HVP_PM_NONE    0
 #define HVP_PM_CANCEL  1 /* bp-cancel in flight                 */
@@ -211,10 +213,19 @@ struct hvp_vcpu {
 	 * acknowledged a round nor upcalled (guest-agent/kernel.c, do_nmi).
 	 * 0 from an agent that predates it. */
 	uint64_t nmi_bp_inflight;
-	uint64_t reserved[5];
+	/* Where an NMI upcall returns to (guest-agent/isr.S): the interrupted
+	 * user RIP and RSP, saved by the NMI handler, which runs the upcall on
+	 * a stack of its own and never writes the interrupted one. */
+	uint64_t upcall_rip;
+	uint64_t upcall_rsp;
+	uint64_t reserved[3];
 };
 _Static_assert(__builtin_offsetof(struct hvp_vcpu, calls) == HVP_VCPU_CALLS_OFF, "calls");
 _Static_assert(__builtin_offsetof(struct hvp_vcpu, iters) == HVP_VCPU_ITERS_OFF, "iters");
+_Static_assert(__builtin_offsetof(struct hvp_vcpu, upcall_rip) == HVP_VCPU_UPCALL_RIP_OFF,
+	       "upcall_rip");
+_Static_assert(__builtin_offsetof(struct hvp_vcpu, upcall_rsp) == HVP_VCPU_UPCALL_RSP_OFF,
+	       "upcall_rsp");
 _Static_assert(sizeof(struct hvp_vcpu) == 1024, "vcpu layout");
 
 /*
