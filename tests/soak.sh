@@ -23,6 +23,9 @@ for method in stop bp-emulate bp-cancel; do
 	for sync in kick nmi; do
 		# --timeout bounds bp-cancel's retries; the others keep the default
 		to=(); [ "$method" = bp-cancel ] && to=(--timeout 500)
+		# a pair after a lost vCPU would pass with nothing to patch around
+		tap_is "$method/$sync: both vCPUs still run their workload" "running running" \
+			"$("$HVPATCH" -j stats soak | jq -r '[.vcpus[].state] | join(" ")')"
 		r=$("$HVPATCH" -j patch apply soak single single_c --method "$method" --sync "$sync" \
 			"${to[@]}" --repeat "$per" 2>&1)
 		total=$((total + $(jq '.patches // 0' <<<"$r" 2>/dev/null || echo 0)))
