@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends.h"
 #include "doctor.h"
 #include "service.h"
 #include "util.h"
@@ -127,7 +128,8 @@ static void probe(json_object *out, const char *key, const char *image, uint32_t
 	int r;
 
 	snprintf(o.name, sizeof(o.name), "doctor");
-	snprintf(o.backend, sizeof(o.backend), "kvm");
+	/* the own VMM: the probes ask KVM itself */
+	snprintf(o.backend, sizeof(o.backend), "%s", hvp_backend_kinds[0].name);
 	snprintf(o.image, sizeof(o.image), "%s", image);
 	o.vcpus = 1;
 	o.mem_mib = 32;

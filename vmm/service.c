@@ -33,6 +33,7 @@ struct hvp_service *hvp_service_new(const struct hvp_vm_opts *opts)
 	if (!s)
 		return NULL;
 	s->opts = *opts;
+	s->kind = hvp_backend_kind_by_name(opts->backend);
 	s->console_fd = -1;
 	s->start_ns = hvp_now_ns();
 	pthread_mutex_init(&s->lock, NULL);

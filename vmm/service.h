@@ -12,6 +12,7 @@
 
 #include "agent.h"
 #include "backend.h"
+#include "backends.h"
 #include "elf.h"
 #include "journal.h"
 #include "vm.h"
@@ -20,6 +21,7 @@ struct hvp_ctlsrv;
 
 struct hvp_service {
 	struct hvp_vm_opts opts;
+	const struct hvp_backend_kind *kind; /* NULL: opts.backend names none */
 	struct hvp_elf elf;
 	struct hvp_backend *be;
 	struct hvp_agent_bounds bounds;

@@ -19,12 +19,11 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "backends.h"
 #include "ctlsrv.h"
 #include "elf.h"
 #include "hvp_ctl.h"
-#include "extvm.h"
 #include "journal.h"
-#include "kvm.h"
 #include "patch.h"
 #include "service.h"
 #include "util.h"
@@ -232,7 +231,7 @@ int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen)
 		.fault = ev_fault,
 		.vcpu_dead = ev_vcpu_dead,
 	};
-	struct hvp_kvm_opts ko;
+	struct hvp_backend_args args;
 	struct hvp_agent_config *cfg;
 	const struct hvp_key_info *nk = NULL;
 	uint64_t agent_gpa, agent_size;
@@ -258,52 +257,33 @@ int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen)
 	s->bounds.ram_size = (uint64_t)o->mem_mib << 20;
 	s->bounds.agent_gpa = agent_gpa;
 
-	if (!strcmp(o->backend, "kvm")) {
-		ko = (struct hvp_kvm_opts){
-			.nr_vcpus = o->vcpus,
-			.ram_size = s->bounds.ram_size,
-			.entry32 = s->elf.pvh_entry,
-			.guest_debug_sw_bp = o->guest_debug_sw_bp,
-		};
-		r = hvp_kvm_create(&s->be, &ko, &ev, err, errlen);
-		if (r < 0)
-			return r;
+	if (!s->kind) {
+		char list[64];
+
+		snprintf(err, errlen, "unknown backend '%s' (%s)", o->backend,
+			 hvp_backend_kind_list(list, sizeof(list), " or "));
+		return -ENOTSUP;
+	}
+	args = (struct hvp_backend_args){
+		.name = o->name,
+		.rundir = o->rundir,
+		.image = o->image,
+		.uri = o->uri,
+		.nr_vcpus = o->vcpus,
+		.mem_mib = o->mem_mib,
+		.entry32 = s->elf.pvh_entry,
+		.agent_gpa = agent_gpa,
+		.attach = o->attach,
+		.guest_debug_sw_bp = o->guest_debug_sw_bp,
+	};
+	r = s->kind->create(&args, &ev, &s->be, err, errlen);
+	if (r < 0)
+		return r;
+	/* The others (QEMU: -kernel) load the image themselves; we only check it. */
+	if (s->kind->loads_image) {
 		r = hvp_elf_load_into(&s->elf, s->be->ram, s->be->ram_size, err, errlen);
 		if (r < 0)
 			return r;
-	} else if (!strcmp(o->backend, "qemu")) {
-		struct hvp_qemu_opts qo = {
-			.name = o->name,
-			.rundir = o->rundir,
-			.image = o->image,
-			.nr_vcpus = o->vcpus,
-			.mem_mib = o->mem_mib,
-			.agent_gpa = agent_gpa,
-			.attach = o->attach,
-		};
-
-		/* QEMU loads the image itself (-kernel); we only check it. */
-		r = hvp_qemu_create(&s->be, &qo, &ev, err, errlen);
-		if (r < 0)
-			return r;
-	} else if (!strcmp(o->backend, "libvirt")) {
-		struct hvp_libvirt_opts lo = {
-			.name = o->name,
-			.rundir = o->rundir,
-			.image = o->image,
-			.uri = o->uri,
-			.nr_vcpus = o->vcpus,
-			.mem_mib = o->mem_mib,
-			.agent_gpa = agent_gpa,
-			.attach = o->attach,
-		};
-
-		r = hvp_libvirt_create(&s->be, &lo, &ev, err, errlen);
-		if (r < 0)
-			return r;
-	} else {
-		snprintf(err, errlen, "unknown backend '%s' (kvm, qemu or libvirt)", o->backend);
-		return -ENOTSUP;
 	}
 	r = hvp_agent_check_header(s->be->ram, &s->bounds, err, errlen);
 	if (r < 0)
@@ -342,7 +322,7 @@ int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen)
 	cfg->ram_size = s->bounds.ram_size;
 	cfg->flags = (o->fault_test ? HVP_CFG_FAULT_TEST : 0) | o->probe_flags;
 	/* QEMU enters only vCPU 0 at the PVH entry; the agent starts the rest. */
-	if (hvp_backend_is_ext(s->be))
+	if (s->kind->external)
 		cfg->flags |= HVP_CFG_START_APS;
 	cfg->fault_vcpu = o->fault_vcpu;
 	cfg->nmi_mode = HVP_NMI_NONE;
@@ -509,14 +489,15 @@ open:
 static void remove_files(const struct hvp_vm_opts *o)
 {
 	static const char *const sfx[] = { ".pid", ".vm.json", ".journal" };
+	const struct hvp_backend_kind *k = hvp_backend_kind_by_name(o->backend);
 	char path[PATH_MAX];
 	unsigned i;
 
 	for (i = 0; i < HVP_ARRAY_SIZE(sfx); i++)
 		if (hvp_vm_path(path, sizeof(path), o->rundir, o->name, sfx[i]) == 0)
 			unlink(path);
-	if (!strcmp(o->backend, "libvirt"))
-		hvp_libvirt_remove_root(o->rundir, o->name, o->uri);
+	if (k && k->remove_files)
+		k->remove_files(o->rundir, o->name, o->uri);
 }
 
 int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)
@@ -560,7 +541,7 @@ int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)
 		ready_line(&ready_fd, "error: %s", err);
 		goto out;
 	}
-	if (hvp_backend_is_ext(s->be)) {
+	if (s->kind->external) {
 		char jpath[PATH_MAX];
 
 		/* A fresh VM: an old journal of that name belongs to another. */
@@ -603,8 +584,8 @@ int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)
 out:
 	if (status && opts->attach) {
 		/* a failed attach: the VM and its files are not ours to remove */
-		if (s->be)
-			hvp_ext_leave_running(s->be);
+		if (s->be && s->be->ops->detach)
+			s->be->ops->detach(s->be);
 	} else {
 		remove = true;
 	}
