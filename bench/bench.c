@@ -23,8 +23,8 @@
 
 #include <json-c/json.h>
 
+#include "backends.h"
 #include "bench.h"
-#include "extvm.h"
 #include "patch.h"
 #include "report.h"
 #include "service.h"
@@ -97,8 +97,6 @@ static double stats_p50(json_object *st)
 
 /* ---- VMs ---- */
 
-const char *const hvp_bench_backends[HVP_BENCH_NR_BE] = { "kvm", "qemu", "libvirt" };
-
 struct bench {
 	const struct hvp_bench_opts *o;
 	struct hvp_service *vm; /* at most one alive: two host cores */
@@ -134,9 +132,10 @@ static int vm_get(struct bench *b, unsigned vcpus, unsigned backend, char *err, 
 		return 0;
 	vm_drop(b);
 	snprintf(vo.name, sizeof(vo.name), "bench%ld", (long)getpid());
-	snprintf(vo.backend, sizeof(vo.backend), "%s", hvp_bench_backends[backend]);
+	snprintf(vo.backend, sizeof(vo.backend), "%s", hvp_backend_kinds[backend].name);
 	snprintf(vo.rundir, sizeof(vo.rundir), "%s", hvp_rundir());
-	if (backend != HVP_BENCH_BE_KVM && (r = hvp_rundir_ensure(vo.rundir, err, errlen)) < 0)
+	if (hvp_backend_kinds[backend].external &&
+	    (r = hvp_rundir_ensure(vo.rundir, err, errlen)) < 0)
 		return r;
 	snprintf(vo.image, sizeof(vo.image), "%s", b->o->image);
 	vo.vcpus = vcpus;
@@ -284,7 +283,7 @@ static int unit_costs(struct bench *b, json_object *report, char *err, size_t er
 	const struct hvp_key_info *single;
 	int r;
 
-	r = vm_get(b, 1, HVP_BENCH_BE_KVM, err, errlen);
+	r = vm_get(b, 1, 0, err, errlen); /* the own VMM, first in the table */
 	if (r < 0) {
 		json_object_put(u);
 		return r;
@@ -324,7 +323,7 @@ enum { G_LATENCY, G_HITRATE, G_NMI, G_BATCH, G_VCPUS, G_BACKEND };
 
 struct point {
 	unsigned group;
-	unsigned backend; /* HVP_BENCH_BE_* */
+	unsigned backend; /* index in hvp_backend_kinds[] */
 	enum hvp_sync_kind sync;
 	unsigned vcpus;
 	uint64_t rate, nmi_rate;
@@ -420,7 +419,7 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 		 hvp_methods[method].name, hvp_sync_name(pt->sync), pt->vcpus,
 		 (unsigned long long)pt->rate, (unsigned long long)pt->nmi_rate, pt->sites,
 		 pt->group == G_BACKEND ? "/" : "",
-		 pt->group == G_BACKEND ? hvp_bench_backends[pt->backend] : "");
+		 pt->group == G_BACKEND ? hvp_backend_kinds[pt->backend].name : "");
 	json_object_object_add(o, "id", json_object_new_string(id));
 	json_object_object_add(o, "group", json_object_new_string(group_names[pt->group]));
 	json_object_object_add(p, "method", json_object_new_string(hvp_methods[method].name));
@@ -432,7 +431,7 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 			       json_object_new_string(key_for_sites(b->vm, pt->sites)->name));
 	json_object_object_add(p, "sites", json_object_new_int((int)pt->sites));
 	json_object_object_add(p, "backend",
-			       json_object_new_string(hvp_bench_backends[pt->backend]));
+			       json_object_new_string(hvp_backend_kinds[pt->backend].name));
 	json_object_object_add(o, "params", p);
 	json_object_object_add(o, "overcommitted",
 			       json_object_new_boolean(pt->vcpus + 1 > (unsigned)cores));
@@ -457,7 +456,7 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	w = json_object_new_object();
 	/* The witnesses watch this process's own vCPU threads: a qemu or
 	 * libvirt VM's vCPUs are QEMU's, so there they measure nothing. */
-	own = pt->backend == HVP_BENCH_BE_KVM;
+	own = !hvp_backend_kinds[pt->backend].external;
 	json_object_object_add(w, "kvm_exits",
 			       b->witness_ok && own ? json_object_new_int64((int64_t)c->w.exits) :
 						      NULL);
@@ -510,7 +509,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 	if (ret < 0 && pt->group == G_BACKEND) {
 		/* a backend this host lacks: said, skipped, the run goes on */
 		fprintf(stderr, "\nbench: backend %s unavailable, skipped: %s\n",
-			hvp_bench_backends[pt->backend], err);
+			hvp_backend_kinds[pt->backend].name, err);
 		err[0] = 0;
 		b->done += b->o->repeat * count_methods(b->o->methods);
 		return 0;
@@ -637,7 +636,7 @@ static unsigned plan(const struct hvp_bench_opts *o, struct point *pts, unsigned
 	}
 	/* Same methods, same key, on each backend (kick rounds: NMI rounds with
 	 * int3s in flight are unsafe through QEMU on kvm_pvm hosts). */
-	for (i = 0; i < HVP_BENCH_NR_BE; i++)
+	for (i = 0; i < hvp_nr_backend_kinds; i++)
 		if (o->backends & (1u << i))
 			ADD(.group = G_BACKEND, .backend = i, .sync = HVP_SYNC_KICK, .vcpus = 2,
 			    .sites = 16);
@@ -663,7 +662,7 @@ void hvp_bench_defaults(struct hvp_bench_opts *o)
 	if (!o->syncs)
 		o->syncs = 3;
 	if (!o->backends)
-		o->backends = (1u << HVP_BENCH_NR_BE) - 1;
+		o->backends = (1u << hvp_nr_backend_kinds) - 1;
 	if (!o->timeout_ms)
 		o->timeout_ms = o->quick ? 1000 : 3000;
 	if (!o->nr_vcpus) {
@@ -798,7 +797,9 @@ out:
 		snprintf(name, sizeof(name), "bench%ld", (long)getpid());
 		if (hvp_vm_path(path, sizeof(path), hvp_rundir(), name, ".console") == 0)
 			unlink(path);
-		hvp_libvirt_remove_root(hvp_rundir(), name, NULL);
+		for (i = 0; i < hvp_nr_backend_kinds; i++)
+			if (hvp_backend_kinds[i].remove_files)
+				hvp_backend_kinds[i].remove_files(hvp_rundir(), name, NULL);
 	}
 	hvp_bpf_witness_close(b.bpf);
 	json_object_put(report);

@@ -9,13 +9,6 @@
 
 #define HVP_BENCH_MAX_LIST 16
 
-/* The backend group compares the same methods on each backend. */
-#define HVP_BENCH_BE_KVM     0
-#define HVP_BENCH_BE_QEMU    1
-#define HVP_BENCH_BE_LIBVIRT 2
-#define HVP_BENCH_NR_BE	     3
-extern const char *const hvp_bench_backends[HVP_BENCH_NR_BE];
-
 struct hvp_bench_opts {
 	bool quick;
 	bool progress;	      /* a progress bar on stderr       */

@@ -91,6 +91,9 @@ struct hvp_backend_ops {
 	int (*witness)(struct hvp_backend *b, unsigned vcpu, struct hvp_kvm_witness *out);
 	/* The last sync round or pause (NULL or -ENOTSUP: not tracked). */
 	int (*last_round)(struct hvp_backend *b, struct hvp_round_info *out);
+	/* Make destroy leave the VM running: it outlives this service (a
+	 * failed attach; recovery tests).  NULL: the VM dies with us. */
+	void (*detach)(struct hvp_backend *b);
 	/* Stop all vCPUs for good and free everything. */
 	void (*destroy)(struct hvp_backend *b);
 };

@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "backends.h"
 #include "bench.h"
 #include "builtin.h"
 #include "hvp_ctl.h"
@@ -122,17 +123,16 @@ static int parse_names(unsigned opt, const char *s, unsigned *mask)
 static int parse_backends(const char *s, unsigned *mask)
 {
 	char buf[256], *save = NULL, *tok;
-	unsigned i;
 
 	snprintf(buf, sizeof(buf), "%s", s);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		for (i = 0; i < HVP_BENCH_NR_BE; i++)
-			if (!strcmp(tok, hvp_bench_backends[i]))
-				break;
-		if (i == HVP_BENCH_NR_BE)
-			return usage_error("--backends: '%s' is not one of kvm, qemu, libvirt",
-					   tok);
-		*mask |= 1u << i;
+		const struct hvp_backend_kind *k = hvp_backend_kind_by_name(tok);
+		char list[64];
+
+		if (!k)
+			return usage_error("--backends: '%s' is not one of %s", tok,
+					   hvp_backend_kind_list(list, sizeof(list), ", "));
+		*mask |= 1u << hvp_backend_kind_index(k);
 	}
 	return 0;
 }

@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "backends.h"
 #include "builtin.h"
 #include "hvp_agent.h"
 #include "hvp_ctl.h"
@@ -182,9 +183,12 @@ static int start_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
 		a->image = arg;
 		break;
 	case START_BACKEND:
-		if (strcmp(arg, "kvm") && strcmp(arg, "qemu") && strcmp(arg, "libvirt"))
-			return usage_error("--backend %s: not a backend (kvm, qemu or libvirt)",
-					   arg);
+		if (!hvp_backend_kind_by_name(arg)) {
+			char list[64];
+
+			return usage_error("--backend %s: not a backend (%s)", arg,
+					   hvp_backend_kind_list(list, sizeof(list), " or "));
+		}
 		snprintf(o->backend, sizeof(o->backend), "%s", arg);
 		break;
 	case START_CONNECT:
@@ -207,7 +211,7 @@ CLI_CMD(cmd_vm_start)
 
 	o->vcpus = HVP_VM_DEF_VCPUS;
 	o->mem_mib = HVP_VM_DEF_MEM_MIB;
-	snprintf(o->backend, sizeof(o->backend), "kvm");
+	snprintf(o->backend, sizeof(o->backend), "%s", hvp_backend_kinds[0].name);
 	if ((r = cli_parse_opts(cmd, argc, argv, start_set, &a)))
 		return r == CLI_DONE ? 0 : r;
 	if ((r = cli_positional(argc, argv, 1, "the VM's NAME")))
@@ -217,8 +221,13 @@ CLI_CMD(cmd_vm_start)
 				   "with a letter or digit",
 				   argv[optind], HVP_VM_NAME_MAX);
 	snprintf(o->name, sizeof(o->name), "%s", argv[optind]);
-	if (o->uri[0] && strcmp(o->backend, "libvirt"))
-		return usage_error("-c URI is for --backend libvirt");
+	if (o->uri[0] && !hvp_backend_kind_by_name(o->backend)->takes_uri) {
+		unsigned i;
+
+		for (i = 0; !hvp_backend_kinds[i].takes_uri; i++)
+			;
+		return usage_error("-c URI is for --backend %s", hvp_backend_kinds[i].name);
+	}
 	if (o->fault_test && o->fault_vcpu >= o->vcpus)
 		return usage_error("--fault-test=%u: the VM has %u vCPUs", o->fault_vcpu, o->vcpus);
 	snprintf(o->rundir, sizeof(o->rundir), "%s", hvp_rundir());

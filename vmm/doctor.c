@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends.h"
 #include "doctor.h"
 #include "service.h"
 #include "util.h"
@@ -122,12 +123,14 @@ static void probe(json_object *out, const char *key, const char *image, uint32_t
 {
 	struct hvp_vm_opts o = { 0 };
 	struct hvp_service *s;
-	char err[512] = "";
+	char err[512] = "", dead[256];
 	const char *verdict;
-	int r;
+	unsigned faults;
+	int r, vector;
 
 	snprintf(o.name, sizeof(o.name), "doctor");
-	snprintf(o.backend, sizeof(o.backend), "kvm");
+	/* the own VMM: the probes ask KVM itself */
+	snprintf(o.backend, sizeof(o.backend), "%s", hvp_backend_kinds[0].name);
 	snprintf(o.image, sizeof(o.image), "%s", image);
 	o.vcpus = 1;
 	o.mem_mib = 32;
@@ -145,29 +148,25 @@ static void probe(json_object *out, const char *key, const char *image, uint32_t
 		int i;
 
 		for (i = 0; i < 100; i++) {
-			pthread_mutex_lock(&s->lock);
-			r = s->faults_seen || s->dead_reason[0];
-			pthread_mutex_unlock(&s->lock);
+			r = hvp_service_probe_result(s, dead, sizeof(dead), &vector) || dead[0];
 			if (r)
 				break;
 			nanosleep(&ts, NULL);
 		}
 	}
-	pthread_mutex_lock(&s->lock);
-	if (strstr(s->dead_reason, "KVM_EXIT_DEBUG"))
+	faults = hvp_service_probe_result(s, dead, sizeof(dead), &vector);
+	if (strstr(dead, "KVM_EXIT_DEBUG"))
 		verdict = "trapped by KVM (KVM_EXIT_DEBUG): a VMM-side #BP handler works";
-	else if (strstr(s->dead_reason, "emulation"))
+	else if (strstr(dead, "emulation"))
 		verdict = "kills the VM (KVM_EXIT_INTERNAL_ERROR, emulation)";
-	else if (s->faults_seen && s->agent && s->agent->vcpu[0].nr_faults &&
-		 s->agent->vcpu[0].faults[0].vector == 3)
+	else if (faults && vector == 3)
 		verdict = guest_debug ? "accepted but ignored: the #BP went to the guest's IDT" :
 					"works: delivered to the guest's IDT";
-	else if (s->dead_reason[0])
-		verdict = s->dead_reason;
+	else if (dead[0])
+		verdict = dead;
 	else
 		verdict = err[0] ? err : "no answer";
 	add_str(out, key, verdict);
-	pthread_mutex_unlock(&s->lock);
 	hvp_service_free(s);
 }
 

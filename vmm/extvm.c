@@ -108,20 +108,15 @@ static struct hvp_ext *to_ext(struct hvp_backend *b)
 	return (struct hvp_ext *)b;
 }
 
-bool hvp_backend_is_ext(const struct hvp_backend *b)
+/* On destroy leave the VM running (a failed attach, recovery tests). */
+static void ext_detach(struct hvp_backend *b)
 {
-	return b && b->ops->start == ext_ops.start;
-}
-
-void hvp_ext_leave_running(struct hvp_backend *b)
-{
-	if (hvp_backend_is_ext(b))
-		to_ext(b)->leave_running = true;
+	to_ext(b)->leave_running = true;
 }
 
 void hvp_ext_set_running(struct hvp_backend *b)
 {
-	if (hvp_backend_is_ext(b))
+	if (b && b->ops->start == ext_ops.start)
 		to_ext(b)->running = true;
 }
 
@@ -468,6 +463,7 @@ static const struct hvp_backend_ops ext_ops = {
 	.vcpu_alive = ext_vcpu_alive,
 	.get_exits = ext_get_exits,
 	.witness = ext_witness,
+	.detach = ext_detach,
 	.destroy = ext_destroy,
 };
 

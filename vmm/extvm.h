@@ -60,48 +60,7 @@ struct hvp_ext_opts {
 int hvp_ext_create(struct hvp_backend **out, const struct hvp_ext_transport *tr, void *t,
 		   const struct hvp_ext_opts *o, const struct hvp_backend_events *ev, char *err,
 		   size_t errlen);
-/* On destroy leave the VM running (recovery tests, detach). */
-void hvp_ext_leave_running(struct hvp_backend *b);
-/* Is this backend an external one? */
-bool hvp_backend_is_ext(const struct hvp_backend *b);
 /* Mark the VM as already running (attach): start() only watches. */
 void hvp_ext_set_running(struct hvp_backend *b);
-
-/* ---- the qemu backend: hvpatch launches QEMU itself ---- */
-
-struct hvp_qemu_opts {
-	const char *name;
-	const char *rundir;
-	const char *image;
-	unsigned nr_vcpus;
-	unsigned mem_mib;
-	uint64_t agent_gpa;
-	bool attach; /* connect to the QEMU a dead service left */
-};
-
-int hvp_qemu_create(struct hvp_backend **out, const struct hvp_qemu_opts *o,
-		    const struct hvp_backend_events *ev, char *err, size_t errlen);
-
-/* ---- the libvirt backend (vmm/libvirt.c) ---- */
-
-struct hvp_libvirt_opts {
-	const char *name;
-	const char *rundir;
-	const char *image;
-	const char *uri; /* "" or NULL: qemu:///embed?root=<rundir>/libvirt-NAME */
-	unsigned nr_vcpus;
-	unsigned mem_mib;
-	uint64_t agent_gpa;
-	bool attach;
-};
-
-/* -ENOTSUP with a clear reason when built without libvirt. */
-int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *o,
-		       const struct hvp_backend_events *ev, char *err, size_t errlen);
-/*
- * Once the VM is gone (vm stop, the end of a bench): remove the embedded
- * driver's root <rundir>/libvirt-NAME, when the URI was the default one.
- */
-void hvp_libvirt_remove_root(const char *rundir, const char *name, const char *uri);
 
 #endif

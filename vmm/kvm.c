@@ -75,6 +75,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends.h"
 #include "hvp_agent.h"
 #include "kvm.h"
 #include "util.h"
@@ -1101,4 +1102,18 @@ int hvp_kvm_create(struct hvp_backend **out, const struct hvp_kvm_opts *o,
 fail:
 	kvm_destroy(&vm->b);
 	return r < 0 ? r : -EINVAL;
+}
+
+/* The registry's entry (vmm/backends.c): the ELF is loaded by the service. */
+int hvp_kvm_backend_create(const struct hvp_backend_args *a, const struct hvp_backend_events *ev,
+			   struct hvp_backend **out, char *err, size_t errlen)
+{
+	struct hvp_kvm_opts ko = {
+		.nr_vcpus = a->nr_vcpus,
+		.ram_size = (uint64_t)a->mem_mib << 20,
+		.entry32 = a->entry32,
+		.guest_debug_sw_bp = a->guest_debug_sw_bp,
+	};
+
+	return hvp_kvm_create(out, &ko, ev, err, errlen);
 }

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backends.h"
 #include "extvm.h"
 #include "util.h"
 
@@ -48,8 +49,8 @@ void hvp_libvirt_remove_root(const char *rundir, const char *name, const char *u
 }
 
 #ifndef HVP_HAVE_LIBVIRT
-int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *o,
-		       const struct hvp_backend_events *ev, char *err, size_t errlen)
+int hvp_libvirt_create(const struct hvp_backend_args *o, const struct hvp_backend_events *ev,
+		       struct hvp_backend **out, char *err, size_t errlen)
 {
 	(void)out;
 	(void)o;
@@ -119,7 +120,7 @@ static void lv_error(char *err, size_t errlen, const char *what)
  * at its first call in the process: a bench's VMs all have one name
  * (bench<pid>), so one log.  A LIBVIRT_LOG_OUTPUTS of the user's wins.
  */
-static void log_to_vm_log(const struct hvp_libvirt_opts *o)
+static void log_to_vm_log(const struct hvp_backend_args *o)
 {
 	char path[PATH_MAX], spec[PATH_MAX + 16], err[256];
 	int fd;
@@ -136,9 +137,9 @@ static void log_to_vm_log(const struct hvp_libvirt_opts *o)
 }
 
 /* hvpatch's own notes about the domain go to the same log, for the same reason. */
-static void lv_note(const struct hvp_libvirt_opts *o, const char *fmt, ...)
+static void lv_note(const struct hvp_backend_args *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-static void lv_note(const struct hvp_libvirt_opts *o, const char *fmt, ...)
+static void lv_note(const struct hvp_backend_args *o, const char *fmt, ...)
 {
 	char path[PATH_MAX];
 	FILE *f = NULL;
@@ -302,7 +303,7 @@ static void xml_cat(char *buf, size_t len, const char *s)
 	snprintf(buf + n, len - n, "%s", s);
 }
 
-static void domain_xml(char *x, size_t len, const struct hvp_libvirt_opts *o, const char *dname,
+static void domain_xml(char *x, size_t len, const struct hvp_backend_args *o, const char *dname,
 		       const char *console)
 {
 	char num[64];
@@ -433,8 +434,8 @@ static int find_ram_file(struct lv_vm *l, char *err, size_t errlen)
 	return r;
 }
 
-int hvp_libvirt_create(struct hvp_backend **out, const struct hvp_libvirt_opts *o,
-		       const struct hvp_backend_events *ev, char *err, size_t errlen)
+int hvp_libvirt_create(const struct hvp_backend_args *o, const struct hvp_backend_events *ev,
+		       struct hvp_backend **out, char *err, size_t errlen)
 {
 	char uri[PATH_MAX + 64], root[PATH_MAX], dname[64], console[PATH_MAX];
 	struct lv_vm *l;

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends.h"
 #include "extvm.h"
 #include "qmp.h"
 #include "util.h"
@@ -116,7 +117,7 @@ static const struct hvp_ext_transport qemu_transport = {
 	.destroy = q_destroy,
 };
 
-static int launch(struct qemu_vm *q, const struct hvp_qemu_opts *o, char *err, size_t errlen)
+static int launch(struct qemu_vm *q, const struct hvp_backend_args *o, char *err, size_t errlen)
 {
 	char smp[16], mem[32], obj[PATH_MAX + 128], chr[PATH_MAX + 64], gdb[PATH_MAX + 64];
 	char qmp[PATH_MAX + 32], con[PATH_MAX];
@@ -231,8 +232,8 @@ static int read_pid(const char *path, pid_t *pid)
 	return 0;
 }
 
-int hvp_qemu_create(struct hvp_backend **out, const struct hvp_qemu_opts *o,
-		    const struct hvp_backend_events *ev, char *err, size_t errlen)
+int hvp_qemu_create(const struct hvp_backend_args *o, const struct hvp_backend_events *ev,
+		    struct hvp_backend **out, char *err, size_t errlen)
 {
 	struct qemu_vm *q = calloc(1, sizeof(*q));
 	struct hvp_ext_opts xo;

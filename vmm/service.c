@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * A VM's patch service as an object (new, free, the NMI storm, what the
- * bench reads), and its control-socket requests: info, sites, stats, patch,
- * stop.  Handlers run on the control server's client threads, concurrently.
+ * A VM's patch service as an object (new, boot, free, the NMI storm, what
+ * the bench and doctor read), and its control-socket requests: info,
+ * sites, stats, patch, stop.  Handlers run on the control server's client threads, concurrently.
  * Everything read from the agent area is guest-written: counters are only
  * reported, addresses are only ever formatted, never followed.
  */
@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "hvp_ctl.h"
 #include "methods.h"
 #include "patch.h"
+#include "service-int.h"
 #include "service.h"
 #include "util.h"
 
@@ -33,12 +35,27 @@ struct hvp_service *hvp_service_new(const struct hvp_vm_opts *opts)
 	if (!s)
 		return NULL;
 	s->opts = *opts;
+	s->kind = hvp_backend_kind_by_name(opts->backend);
 	s->console_fd = -1;
 	s->start_ns = hvp_now_ns();
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->patch_lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	return s;
+}
+
+unsigned hvp_service_probe_result(struct hvp_service *s, char *dead, size_t len, int *first_vector)
+{
+	unsigned faults;
+
+	pthread_mutex_lock(&s->lock);
+	faults = s->faults_seen;
+	snprintf(dead, len, "%s", s->dead_reason);
+	*first_vector = faults && s->agent && s->agent->vcpu[0].nr_faults ?
+				(int)s->agent->vcpu[0].faults[0].vector :
+				-1;
+	pthread_mutex_unlock(&s->lock);
+	return faults;
 }
 
 void hvp_service_free(struct hvp_service *s)
@@ -985,4 +1002,375 @@ json_object *hvp_service_handle(void *ctx, const char *cmd, json_object *args,
 	if (!strcmp(cmd, "methods"))
 		return hvp_ctl_ok_new(hvp_methods_json());
 	return hvp_ctl_error_new(HVP_ERR_USAGE, "unknown command '%s'", cmd);
+}
+
+/* ---- the service log ---- */
+
+void hvp_svc_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+/* ---- backend events (called from vCPU threads) ---- */
+
+static void ev_serial(void *ctx, const char *buf, unsigned len)
+{
+	struct hvp_service *s = ctx;
+
+	if (s->console_fd >= 0 && write(s->console_fd, buf, len) < 0) {
+		/* the console is best effort; the guest must not stall on it */
+	}
+}
+
+static void ev_ready(void *ctx)
+{
+	struct hvp_service *s = ctx;
+
+	pthread_mutex_lock(&s->lock);
+	s->guest_ready = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void ev_fault(void *ctx, unsigned vcpu)
+{
+	struct hvp_service *s = ctx;
+	struct hvp_vcpu snap;
+	struct hvp_fault *f;
+	unsigned slot;
+	uint64_t seq = __atomic_load_n(&s->patch_seq, __ATOMIC_RELAXED);
+
+	if (vcpu >= HVP_MAX_VCPUS)
+		return;
+	memcpy(&snap, &s->agent->vcpu[vcpu], sizeof(snap));
+	slot = (unsigned)((snap.nr_faults ? snap.nr_faults - 1 : 0) % HVP_FAULT_LOG);
+	f = &snap.faults[slot];
+	hvp_svc_log("vcpu %u: guest fault: vector %u (%s) at rip 0x%llx cpl %u error 0x%llx, patch_seq %llu",
+		    vcpu, f->vector, hvp_vector_name(f->vector), (unsigned long long)f->rip,
+		    f->cs & 3, (unsigned long long)f->error_code, (unsigned long long)seq);
+	pthread_mutex_lock(&s->lock);
+	s->fault_patch_seq[vcpu][slot] = seq;
+	s->faults_seen++;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void ev_vcpu_dead(void *ctx, unsigned vcpu, const char *why)
+{
+	struct hvp_service *s = ctx;
+
+	hvp_svc_log("vcpu %u stopped: %s", vcpu, why);
+	pthread_mutex_lock(&s->lock);
+	if (!s->dead_reason[0])
+		snprintf(s->dead_reason, sizeof(s->dead_reason), "vcpu %u: %s", vcpu, why);
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- boot (the VM process's own service, doctor's probes, the bench) ---- */
+
+#define BOOT_TIMEOUT_MS 30000
+
+static int find_text(const struct hvp_elf *elf, uint64_t *lo, uint64_t *hi)
+{
+	const struct hvp_elf_seg *seg = hvp_elf_text_seg(elf);
+
+	if (!seg)
+		return -ENOENT;
+	*lo = seg->paddr;
+	*hi = seg->paddr + seg->memsz;
+	return 0;
+}
+
+/* Resolve the comma list of key names into a mask over the agent's keys. */
+static int resolve_keys(struct hvp_service *s, const char *list, uint32_t *mask, char *err,
+			size_t errlen)
+{
+	char buf[sizeof(s->opts.keys)], *save = NULL, *tok;
+	unsigned i;
+
+	*mask = 0;
+	if (!list[0]) {
+		*mask = (1u << s->nr_keys) - 1;
+		return 0;
+	}
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		const struct hvp_key_info *k = hvp_service_key(s, tok);
+
+		if (!k) {
+			int n = snprintf(err, errlen, "unknown key '%s' (keys:", tok);
+
+			for (i = 0; i < s->nr_keys && n > 0 && (size_t)n < errlen; i++)
+				n += snprintf(err + n, errlen - (size_t)n, " %s", s->keys[i].name);
+			if (n > 0 && (size_t)n < errlen)
+				snprintf(err + n, errlen - (size_t)n, ")");
+			return -ENOENT;
+		}
+		*mask |= 1u << k->index;
+	}
+	return 0;
+}
+
+static int wait_ready(struct hvp_service *s, char *err, size_t errlen)
+{
+	struct timespec ts;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += BOOT_TIMEOUT_MS / 1000;
+	pthread_mutex_lock(&s->lock);
+	/*
+	 * A fault before ready fails the boot, except the one --fault-test
+	 * asked for: that vCPU may reach it before vCPU 0's ready exit lands.
+	 */
+	while (!s->guest_ready && !s->dead_reason[0] && (!s->faults_seen || s->opts.fault_test) &&
+	       r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+	if (s->dead_reason[0])
+		snprintf(err, errlen, "guest died while booting: %s", s->dead_reason);
+	else if (s->faults_seen && !s->guest_ready && !s->opts.fault_test)
+		snprintf(err, errlen, "guest faulted while booting (see the service log)");
+	else if (!s->guest_ready)
+		snprintf(err, errlen, "guest agent not ready after %d s", BOOT_TIMEOUT_MS / 1000);
+	r = s->guest_ready ? 0 : -EIO;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* Every validated site, sorted: the only bytes of text a patch may change. */
+static int collect_sites(struct hvp_service *s)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < s->nr_keys; i++)
+		n += s->keys[i].nr_sites;
+	s->all_sites = calloc(n ? n : 1, sizeof(uint64_t));
+	if (!s->all_sites)
+		return -ENOMEM;
+	for (i = 0, n = 0; i < s->nr_keys; i++) {
+		memcpy(s->all_sites + n, s->keys[i].sites, sizeof(uint64_t) * s->keys[i].nr_sites);
+		n += s->keys[i].nr_sites;
+	}
+	qsort(s->all_sites, n, sizeof(uint64_t), hvp_cmp_u64);
+	s->nr_all_sites = n;
+	/* the kick rule's list of possible int3s, and its witness (vmm/kvm.c) */
+	s->be->nr_trap_sites = n;
+	s->be->agent = s->agent;
+	__atomic_store_n(&s->be->trap_sites, s->all_sites, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen)
+{
+	const struct hvp_vm_opts *o = &s->opts;
+	struct hvp_backend_events ev = {
+		.ctx = s,
+		.serial = ev_serial,
+		.ready = ev_ready,
+		.fault = ev_fault,
+		.vcpu_dead = ev_vcpu_dead,
+	};
+	struct hvp_backend_args args;
+	struct hvp_agent_config *cfg;
+	const struct hvp_key_info *nk = NULL;
+	uint64_t agent_gpa, agent_size;
+	uint32_t mask;
+	int r;
+
+	r = hvp_elf_load_file(&s->elf, o->image, err, errlen);
+	if (r < 0)
+		return r;
+	if (hvp_elf_symbol(&s->elf, "hvp_agent", &agent_gpa, &agent_size) < 0) {
+		snprintf(err, errlen, "%s: no hvp_agent symbol (not an hvpatch guest image)",
+			 o->image);
+		return -EINVAL;
+	}
+	if (find_text(&s->elf, &s->bounds.text_start, &s->bounds.text_end) < 0) {
+		snprintf(err, errlen, "%s: no executable segment", o->image);
+		return -EINVAL;
+	}
+	if (!s->elf.pvh_entry) {
+		snprintf(err, errlen, "%s: no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)", o->image);
+		return -EINVAL;
+	}
+	s->bounds.ram_size = (uint64_t)o->mem_mib << 20;
+	s->bounds.agent_gpa = agent_gpa;
+
+	if (!s->kind) {
+		char list[64];
+
+		snprintf(err, errlen, "unknown backend '%s' (%s)", o->backend,
+			 hvp_backend_kind_list(list, sizeof(list), " or "));
+		return -ENOTSUP;
+	}
+	args = (struct hvp_backend_args){
+		.name = o->name,
+		.rundir = o->rundir,
+		.image = o->image,
+		.uri = o->uri,
+		.nr_vcpus = o->vcpus,
+		.mem_mib = o->mem_mib,
+		.entry32 = s->elf.pvh_entry,
+		.agent_gpa = agent_gpa,
+		.attach = o->attach,
+		.guest_debug_sw_bp = o->guest_debug_sw_bp,
+	};
+	r = s->kind->create(&args, &ev, &s->be, err, errlen);
+	if (r < 0)
+		return r;
+	/* The others (QEMU: -kernel) load the image themselves; we only check it. */
+	if (s->kind->loads_image) {
+		r = hvp_elf_load_into(&s->elf, s->be->ram, s->be->ram_size, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	r = hvp_agent_check_header(s->be->ram, &s->bounds, err, errlen);
+	if (r < 0)
+		return r;
+	s->agent = (struct hvp_agent *)(s->be->ram + agent_gpa);
+	cfg = &s->agent->config;
+
+	if (o->attach) {
+		/* The guest runs already, configured by the service that died:
+		 * nothing is written, the workload keys are the ones it runs. */
+		r = s->be->ops->start(s->be);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot watch the VM: %s", strerror(-r));
+			return r;
+		}
+		r = wait_ready(s, err, errlen);
+		if (r < 0)
+			return r;
+		r = hvp_service_recover(s, err, errlen);
+		if (r < 0)
+			return r;
+		r = hvp_agent_read_keys(s->be->ram, &s->bounds, &s->keys, &s->nr_keys, err, errlen);
+		if (r < 0)
+			return r;
+		s->key_mask = __atomic_load_n(&cfg->key_mask, __ATOMIC_ACQUIRE) &
+			      ((1u << s->nr_keys) - 1);
+		return 0;
+	}
+
+	/* Config goes in before any vCPU runs; keys are chosen after boot,
+	 * once the agent has told us their names. */
+	cfg->nr_vcpus = o->vcpus;
+	cfg->key_mask = 0;
+	cfg->rate = o->rate;
+	cfg->tsc_khz = s->be->tsc_khz;
+	cfg->ram_size = s->bounds.ram_size;
+	cfg->flags = (o->fault_test ? HVP_CFG_FAULT_TEST : 0) | o->probe_flags;
+	/* QEMU enters only vCPU 0 at the PVH entry; the agent starts the rest. */
+	if (s->kind->external)
+		cfg->flags |= HVP_CFG_START_APS;
+	cfg->fault_vcpu = o->fault_vcpu;
+	cfg->nmi_mode = HVP_NMI_NONE;
+	cfg->hostile = o->hostile;
+
+	r = s->be->ops->start(s->be);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot start vCPU threads: %s", strerror(-r));
+		return r;
+	}
+	r = wait_ready(s, err, errlen);
+	if (r < 0)
+		return r;
+	r = hvp_agent_read_keys(s->be->ram, &s->bounds, &s->keys, &s->nr_keys, err, errlen);
+	if (r < 0)
+		return r;
+	s->tables_hash = hvp_service_tables_hash(s);
+	r = collect_sites(s);
+	if (r < 0) {
+		snprintf(err, errlen, "out of memory");
+		return r;
+	}
+	r = resolve_keys(s, o->keys, &mask, err, errlen);
+	if (r < 0)
+		return r;
+	if (o->nmi_key[0]) {
+		nk = hvp_service_key(s, o->nmi_key);
+		if (!nk) {
+			snprintf(err, errlen, "unknown --nmi-key '%s'", o->nmi_key);
+			return -ENOENT;
+		}
+	}
+	__atomic_store_n(&cfg->key_mask, mask, __ATOMIC_RELEASE);
+	s->key_mask = mask;
+	if (o->nmi_rate || nk) {
+		r = hvp_service_set_nmi(s, o->nmi_rate, nk);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot start the NMI thread");
+			return r;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A journal with a begin and no end: the previous service died mid-patch.
+ * Finish it from the journal alone (roll forward to the new instruction of
+ * every journaled site) before the key tables are read and checked - a site
+ * may hold an int3 now - and before anyone else may patch.
+ */
+int hvp_service_recover(struct hvp_service *s, char *err, size_t errlen)
+{
+	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent };
+	struct hvp_journal_patch jp;
+	char jpath[PATH_MAX];
+	unsigned fixed, i;
+	bool recovered = false;
+	int r;
+
+	if (hvp_vm_path(jpath, sizeof(jpath), s->opts.rundir, s->opts.name, ".journal") < 0)
+		return -ENAMETOOLONG;
+	r = hvp_journal_pending(jpath, &jp);
+	if (r < 0) {
+		snprintf(err, errlen, "journal %s unreadable: %s", jpath, strerror(-r));
+		return r;
+	}
+	if (r == 0)
+		goto open;
+	for (i = 0; i < jp.nr_sites; i++)
+		if (jp.addr[i] < s->bounds.text_start ||
+		    jp.addr[i] + HVP_INSN_LEN > s->bounds.text_end) {
+			snprintf(err, errlen, "journaled site 0x%llx outside the image's text",
+				 (unsigned long long)jp.addr[i]);
+			hvp_journal_patch_free(&jp);
+			return -EINVAL;
+		}
+	hvp_svc_log("journal: an interrupted %s patch of %s to %s (%u sites): finishing it",
+		    jp.method, jp.key, jp.target, jp.nr_sites);
+	r = hvp_patch_recover(&ctx, jp.addr, (const uint8_t(*)[HVP_INSN_LEN])jp.new_insn,
+			      jp.nr_sites, &fixed, err, errlen);
+	if (r == 0)
+		hvp_svc_log("journal: recovered, %u of %u sites needed writing", fixed,
+			    jp.nr_sites);
+	recovered = r == 0;
+	hvp_journal_patch_free(&jp);
+	if (r < 0)
+		return r;
+open:
+	r = hvp_journal_open(&s->journal, jpath, err, errlen);
+	if (r < 0)
+		return r;
+	s->journaled = true;
+	if (recovered) {
+		unsigned kill_at = s->journal.kill_at, fail_at = s->journal.fail_at;
+
+		/* the test hooks count patch steps */
+		s->journal.kill_at = s->journal.fail_at = 0;
+		hvp_journal_add(&s->journal, "end recovered");
+		s->journal.kill_at = kill_at;
+		s->journal.fail_at = fail_at;
+		s->journal.records = 0;
+	}
+	hvp_journal_reset(&s->journal);
+	return 0;
 }

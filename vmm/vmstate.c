@@ -23,6 +23,7 @@
 
 #include <json-c/json.h>
 
+#include "backends.h"
 #include "hvp_ctl.h"
 #include "util.h"
 #include "vmstate.h"
@@ -72,6 +73,7 @@ int hvp_vmstate_read(const char *rundir, const char *name, struct hvp_vm_opts *o
 #undef STR
 	};
 	char path[PATH_MAX], err[PATH_MAX + 128];
+	const struct hvp_backend_kind *k;
 	json_object *j, *v;
 	unsigned i;
 	int ok = 1, fd;
@@ -99,9 +101,11 @@ int hvp_vmstate_read(const char *rundir, const char *name, struct hvp_vm_opts *o
 	if (json_object_object_get_ex(j, "mem_mib", &v))
 		o->mem_mib = (unsigned)json_object_get_int(v);
 	json_object_put(j);
-	if (!ok || o->vcpus < HVP_VM_MIN_VCPUS || o->vcpus > HVP_VM_MAX_VCPUS ||
-	    o->mem_mib < HVP_VM_MIN_MEM_MIB || o->mem_mib > HVP_VM_MAX_MEM_MIB ||
-	    (strcmp(o->backend, "qemu") && strcmp(o->backend, "libvirt")))
+	/* only a VM that outlives its service leaves a state file */
+	k = hvp_backend_kind_by_name(o->backend);
+	if (!ok || !k || !k->external || o->vcpus < HVP_VM_MIN_VCPUS ||
+	    o->vcpus > HVP_VM_MAX_VCPUS || o->mem_mib < HVP_VM_MIN_MEM_MIB ||
+	    o->mem_mib > HVP_VM_MAX_MEM_MIB)
 		return -EINVAL;
 	snprintf(o->name, sizeof(o->name), "%s", name);
 	snprintf(o->rundir, sizeof(o->rundir), "%s", rundir);
