@@ -82,11 +82,6 @@ static void note(FILE *f, const char *fmt, const char *arg)
 	fputs("</p>\n", f);
 }
 
-static bool in_group(const struct rcell *c, const char *g)
-{
-	return c->group && !strcmp(c->group, g);
-}
-
 static bool same(const char *a, const char *b)
 {
 	return a && b && !strcmp(a, b);
@@ -97,7 +92,7 @@ static unsigned count_group(const struct rep *r, const char *g)
 	unsigned i, n = 0;
 
 	for (i = 0; i < r->n; i++)
-		n += in_group(&r->c[i], g);
+		n += hvp_rep_in_group(&r->c[i], g);
 	return n;
 }
 
@@ -182,7 +177,7 @@ static void chart_cdf(FILE *f, const struct rep *r)
 	for (i = 0; i < r->n; i++) {
 		const struct rcell *c = &r->c[i];
 
-		if (!in_group(c, "latency"))
+		if (!hvp_rep_in_group(c, "latency"))
 			continue;
 		for (j = 0; j < ns && !same(syncs[j], c->sync); j++)
 			;
@@ -216,7 +211,8 @@ static void chart_cdf(FILE *f, const struct rep *r)
 			const struct rcell *c = &r->c[i];
 			unsigned rank = 0;
 
-			if (!in_group(c, "latency") || !same(c->sync, syncs[s]) || !c->raw_lat)
+			if (!hvp_rep_in_group(c, "latency") || !same(c->sync, syncs[s]) ||
+			    !c->raw_lat)
 				continue;
 			for (j = 0; j < nv; j++)
 				rank += vcpus[j] < c->vcpus;
@@ -252,7 +248,7 @@ static void chart_stall(FILE *f, const struct rep *r)
 		const struct rcell *c = &r->c[i];
 		struct svg_box *x = &boxes[b.n];
 
-		if (!in_group(c, "latency"))
+		if (!hvp_rep_in_group(c, "latency"))
 			continue;
 		snprintf(x->label, sizeof(x->label), "%s %s v%.0f", c->method ? c->method : "?",
 			 c->sync ? c->sync : "?", c->vcpus);
@@ -348,7 +344,8 @@ static bool chart_by_method(FILE *f, const struct rep *r, struct svg_chart *ch,
 
 		n = 0;
 		for (i = 0; i < r->n; i++)
-			n += in_group(&r->c[i], bm->group) && same(r->c[i].method, r->methods[m]) &&
+			n += hvp_rep_in_group(&r->c[i], bm->group) &&
+			     same(r->c[i].method, r->methods[m]) &&
 			     (!bm->sync || same(r->c[i].sync, bm->sync));
 		if (!n)
 			continue;
@@ -357,7 +354,8 @@ static bool chart_by_method(FILE *f, const struct rep *r, struct svg_chart *ch,
 			break;
 		n = 0;
 		for (i = 0; i < r->n; i++)
-			if (in_group(&r->c[i], bm->group) && same(r->c[i].method, r->methods[m]) &&
+			if (hvp_rep_in_group(&r->c[i], bm->group) &&
+			    same(r->c[i].method, r->methods[m]) &&
 			    (!bm->sync || same(r->c[i].sync, bm->sync)))
 				idx[n++] = i;
 		/* in x order, so that the line runs left to right */
@@ -508,7 +506,7 @@ static void chart_vcpus(FILE *f, const struct rep *r)
 	for (i = 0; i < r->n; i++) {
 		const struct rcell *c = &r->c[i];
 
-		if (!in_group(c, bm.group) || !isfinite(c->vcpus))
+		if (!hvp_rep_in_group(c, bm.group) || !isfinite(c->vcpus))
 			continue;
 		if (c->overcommitted == 1)
 			first_over = fmin(first_over, c->vcpus);
@@ -598,7 +596,7 @@ static void group_table(FILE *f, const struct rep *r, const char *g)
 	for (i = 0; i < r->n; i++) {
 		const struct rcell *c = &r->c[i];
 
-		if (!in_group(c, g))
+		if (!hvp_rep_in_group(c, g))
 			continue;
 		fprintf(f, "<tr%s title=\"", c->overcommitted == 1 ? " class=\"over\"" : "");
 		esc(f, c->id);

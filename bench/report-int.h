@@ -76,6 +76,8 @@ unsigned hvp_rep_vstall(const struct rcell *c, char *buf, size_t len);
 void hvp_rep_fmt_ci(char *buf, size_t len, const double *ci, enum svg_unit u);
 void hvp_rep_free(struct rep *r);
 /* A fixed colour per method name (never a string from the report). */
+/* Is the cell in group g (by name)? */
+bool hvp_rep_in_group(const struct rcell *c, const char *g);
 const char *hvp_rep_color(const char *method);
 const char *hvp_rep_group_desc(const char *group);
 enum hvp_rep_kind { HVP_REP_OBS, HVP_REP_WARN, HVP_REP_REC };

@@ -497,7 +497,7 @@ const char *hvp_rep_group_desc(const char *g)
 
 /* ---- conclusions ---- */
 
-static bool in_group(const struct rcell *c, const char *g)
+bool hvp_rep_in_group(const struct rcell *c, const char *g)
 {
 	return c->group && !strcmp(c->group, g);
 }
@@ -557,7 +557,7 @@ static void sweep_line(const struct rep *r, const char *g, const char *m, bool n
 		const struct rcell *c = &r->c[i];
 
 		x = nmi ? c->nmi_rate : c->rate;
-		if (!in_group(c, g) || !is_method(c, m) || !isfinite(x))
+		if (!hvp_rep_in_group(c, g) || !is_method(c, m) || !isfinite(x))
 			continue;
 		for (j = 0; j < nx && xs[j] != x; j++)
 			;
@@ -574,7 +574,7 @@ static void sweep_line(const struct rep *r, const char *g, const char *m, bool n
 		for (i = 0; i < r->n; i++) {
 			const struct rcell *c = &r->c[i];
 
-			if (!in_group(c, g) || !is_method(c, m) ||
+			if (!hvp_rep_in_group(c, g) || !is_method(c, m) ||
 			    (nmi ? c->nmi_rate : c->rate) != xs[j])
 				continue;
 			if (isfinite(c->completed) && isfinite(c->attempts)) {
@@ -633,7 +633,7 @@ static double group_median(const struct rep *r, const char *g, const char *m, in
 	unsigned i, n = 0;
 
 	for (i = 0; i < r->n && n < HVP_ARRAY_SIZE(v); i++)
-		if (in_group(&r->c[i], g) && is_method(&r->c[i], m) &&
+		if (hvp_rep_in_group(&r->c[i], g) && is_method(&r->c[i], m) &&
 		    isfinite(r->c[i].st[st][fld]))
 			v[n++] = r->c[i].st[st][fld];
 	return median(v, n);
@@ -654,7 +654,8 @@ static double *pooled(const struct rep *r, const char *g, const char *m, double 
 	for (i = 0; i < r->n; i++) {
 		const struct rcell *c = &r->c[i];
 
-		if (!in_group(c, g) || !is_method(c, m) || (isfinite(sites) && c->sites != sites))
+		if (!hvp_rep_in_group(c, g) || !is_method(c, m) ||
+		    (isfinite(sites) && c->sites != sites))
 			continue;
 		s = samples_of(raw_of(c, st), c->st[st][F_N], &len);
 		nv = s ? realloc(v, (*n + len) * sizeof(*v)) : NULL;
@@ -744,7 +745,7 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 		if (isfinite(c->faults))
 			faults += c->faults;
 		over += c->overcommitted == 1;
-		if (in_group(c, "batch") && isfinite(c->sites))
+		if (hvp_rep_in_group(c, "batch") && isfinite(c->sites))
 			max_sites = fmax(max_sites, c->sites);
 		if (isfinite(c->wit[WI_BPF_UEXIT]) && isfinite(c->wit[WI_HVP_EXITS])) {
 			bpf += c->wit[WI_BPF_UEXIT];
@@ -819,8 +820,8 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 			double rs = NAN;
 
 			for (i = 0; i < r->n; i++)
-				if (in_group(&r->c[i], "batch") && is_method(&r->c[i], me) &&
-				    r->c[i].sites == max_sites)
+				if (hvp_rep_in_group(&r->c[i], "batch") &&
+				    is_method(&r->c[i], me) && r->c[i].sites == max_sites)
 					rs = r->c[i].st[ST_ROUNDS][F_P50];
 			rounds_of[m] = rs;
 			if (isfinite(rs) && rs < best_rounds_v) {
@@ -864,7 +865,7 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 			for (i = 0; i < r->n; i++) {
 				const struct rcell *c = &r->c[i];
 
-				if (!in_group(c, "batch") || !is_method(c, r->methods[m]) ||
+				if (!hvp_rep_in_group(c, "batch") || !is_method(c, r->methods[m]) ||
 				    !isfinite(c->sites))
 					continue;
 				if (c->sites < lo_s) {
@@ -1106,7 +1107,7 @@ static void text_table(const struct rep *r, const char *g, FILE *f)
 	bool be = !strcmp(g, "backend");
 
 	for (i = 0; i < r->n; i++)
-		shown += in_group(&r->c[i], g);
+		shown += hvp_rep_in_group(&r->c[i], g);
 	if (!shown && be) /* only a run with --backends writes it */
 		return;
 	fprintf(f, "\n== ");
@@ -1128,7 +1129,7 @@ static void text_table(const struct rep *r, const char *g, FILE *f)
 	for (i = 0; i < r->n; i++) {
 		const struct rcell *c = &r->c[i];
 
-		if (!in_group(c, g))
+		if (!hvp_rep_in_group(c, g))
 			continue;
 		fputs("  ", f);
 		text_str(f, nz(c->method), 11);

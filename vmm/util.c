@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include "util.h"
-#include "vm.h"
 
 /*
  * $HVPATCH_RUNTIME_DIR; else /run/hvpatch for root, $XDG_RUNTIME_DIR/hvpatch

@@ -39,6 +39,7 @@ FILE *hvp_runfile_fopen(const char *path, enum hvp_runfile how);
 /* Remove a directory tree without following any link: 0 or -errno. */
 int hvp_rmtree(const char *path);
 /* A VM name is [A-Za-z0-9][A-Za-z0-9_.-]{0,31} and not "." or "..". */
+#define HVP_VM_NAME_MAX 32
 int hvp_name_valid(const char *name);
 /* "<rundir>/<name><suffix>", e.g. suffix ".sock"; -ENAMETOOLONG on overflow. */
 int hvp_vm_path(char *buf, size_t len, const char *rundir, const char *name, const char *suffix);
