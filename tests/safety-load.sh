@@ -65,7 +65,7 @@ for sync in kick nmi; do
 		r=$("$HVPATCH" -j patch apply safe single single_c --method "$method" --sync "$sync" \
 			"${to[@]}" --repeat "$per")
 		got=$(jq -r '"\(.patches) \(.faults) \(.bp_late)"' <<<"$r")
-		tap_is "$method/$sync under load: $per patches, 0 faults, 0 late handlers ($(jq -c '{completed, rollbacks, mean_latency_ns, max_stall_ns, fault_patch_seqs, reason}' <<<"$r"))" \
+		tap_is "$method/$sync under load: $per patches, 0 faults, 0 late handlers ($(jq -c '{completed, rollbacks, mean_latency_ns, max_stall_ns, guest_idle_between, fault_patch_seqs, reason}' <<<"$r"))" \
 			"$per 0 0" "$got"
 		[ "$got" = "$per 0 0" ] || print_faults safe
 		c=$(jq .completed <<<"$r")

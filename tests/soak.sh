@@ -29,7 +29,7 @@ for method in stop bp-emulate bp-cancel; do
 		r=$("$HVPATCH" -j patch apply soak single single_c --method "$method" --sync "$sync" \
 			"${to[@]}" --repeat "$per" 2>&1)
 		total=$((total + $(jq '.patches // 0' <<<"$r" 2>/dev/null || echo 0)))
-		summary=$(jq -c '{completed, rollbacks, mean_latency_ns, max_stall_ns, reason}' <<<"$r" 2>/dev/null)
+		summary=$(jq -c '{completed, rollbacks, mean_latency_ns, max_stall_ns, guest_idle_between, reason}' <<<"$r" 2>/dev/null)
 		ok=1
 		tap_is "$method/$sync: $per patches, 0 faults, 0 late #BP handlers ($summary)" \
 			"$per 0 0" "$(jq -r '"\(.patches) \(.faults) \(.bp_late)"' <<<"$r" 2>/dev/null)" || {

@@ -755,10 +755,40 @@ static int verify_switch(struct hvp_service *s, const struct hvp_key_info *k, un
 }
 
 /*
+ * Between two patches of a soak, let the guest run: wait (up to
+ * GUEST_RUN_WAIT_NS) until every live vCPU's workload loop has moved past
+ * `since` (its count when the last patch ended).  On a loaded host the
+ * service otherwise starts the next patch before the vCPU threads got a core:
+ * a `stop` then finds them still parked from the last pause, and a run of
+ * patches is tested against a guest that never ran (seen: 300 stop/nmi
+ * patches with max_stall_ns 0).  Returns whether they all moved.
+ */
+#define GUEST_RUN_WAIT_NS 100000000ull
+
+static bool guest_ran(struct hvp_service *s, const uint64_t *since)
+{
+	uint64_t deadline = hvp_now_ns() + GUEST_RUN_WAIT_NS;
+	unsigned v, moved;
+
+	for (;;) {
+		for (v = 0, moved = 0; v < s->be->nr_vcpus && v < HVP_MAX_VCPUS; v++)
+			moved += !s->be->ops->vcpu_alive(s->be, v) ||
+				 __atomic_load_n(&s->agent->vcpu[v].loops, __ATOMIC_RELAXED) !=
+					 since[v];
+		if (moved == s->be->nr_vcpus || s->stopping)
+			return moved == s->be->nr_vcpus;
+		if (hvp_now_ns() >= deadline)
+			return false;
+		hvp_sleep_ns(50000);
+	}
+}
+
+/*
  * A soak: `repeat` patches, alternating between the requested target and the
  * one the key called before (or its next target, when TARGET was current),
  * under the patch lock one at a time (other requests interleave between
- * them).  Stops at the first error.
+ * them), the guest running between them (guest_ran).  Stops at the first
+ * error.
  */
 static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req *rq,
 				    uint64_t repeat, bool verify)
@@ -775,6 +805,7 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 	uint64_t stall_by_vcpu[HVP_MAX_VCPUS] = { 0 };
 	struct hvp_round_info slowest = { 0 };
 	unsigned v;
+	uint64_t loops[HVP_MAX_VCPUS], idle = 0;
 	unsigned targets[2] = { rq->target, rq->target };
 	json_object *o;
 	char reason[300] = "";
@@ -784,6 +815,8 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 		struct hvp_patch_result res;
 		struct patch_slot slot;
 
+		if (i > 0 && !guest_ran(s, loops))
+			idle++;
 		pthread_mutex_lock(&s->patch_lock);
 		r = apply_held(s, &ctx, rq, &res, &slot);
 		/* under the lock: no other patch may switch the key meanwhile */
@@ -802,6 +835,8 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 				verify_failed++;
 			}
 		}
+		for (v = 0; v < s->be->nr_vcpus && v < HVP_MAX_VCPUS; v++)
+			loops[v] = __atomic_load_n(&s->agent->vcpu[v].loops, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&s->patch_lock);
 		/* the other target: the old one, or the next when TARGET was current */
 		if (i == 0)
@@ -856,6 +891,8 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 	json_object_object_add(o, "sync", json_object_new_string(hvp_sync_name(rq->sync)));
 	json_object_object_add(o, "key", json_object_new_string(rq->key->name));
 	json_object_object_add(o, "patches", json_object_new_int64((int64_t)i));
+	/* patches that began before every vCPU had run since the last one */
+	json_object_object_add(o, "guest_idle_between", json_object_new_int64((int64_t)idle));
 	json_object_object_add(o, "completed", json_object_new_int64((int64_t)completed));
 	json_object_object_add(o, "faults", json_object_new_int64((int64_t)faults));
 	json_object_object_add(o, "sync_rounds", json_object_new_int64((int64_t)rounds));
