@@ -312,6 +312,7 @@ struct cell {
 	uint64_t faults;
 	double lat[256], rounds[256], retries[256], rollbacks[256], traps[256], stall[256];
 	double vstall[HVP_MAX_VCPUS][256]; /* each vCPU's own longest gap */
+	struct hvp_round_info slowest;	   /* the cell's slowest round and its holders */
 	bool ok[256];
 	struct hvp_kvm_witness w; /* sums over this cell's attempts */
 	uint64_t exits;
@@ -452,6 +453,8 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	for (i = 0; i < pt->vcpus && i < HVP_MAX_VCPUS; i++)
 		json_object_array_add(a, stats_json(c->vstall[i], c->n));
 	json_object_object_add(o, "max_stall_ns_by_vcpu", a);
+	if (c->slowest.what)
+		json_object_object_add(o, "slowest_round", hvp_round_json(&c->slowest));
 	json_object_object_add(o, "faults", json_object_new_int64((int64_t)c->faults));
 	w = json_object_new_object();
 	/* The witnesses watch this process's own vCPU threads: a qemu or
@@ -579,6 +582,8 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			c->rollbacks[c->n] = res.rollbacks;
 			c->traps[c->n] = (double)res.bp_traps;
 			c->stall[c->n] = (double)res.max_stall_ns;
+			if (res.slowest.what && res.slowest.ns > c->slowest.ns)
+				c->slowest = res.slowest;
 			c->ok[c->n] = res.completed;
 			c->completed += res.completed;
 			c->faults += res.faults;

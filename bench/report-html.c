@@ -673,6 +673,38 @@ static void vstall_table(FILE *f, const struct rep *r)
 		     NULL);
 }
 
+/* Who held the slowest sync rounds (own VMM). */
+static void slow_rounds_table(FILE *f, const struct rep *r)
+{
+	unsigned idx[8], i, n = hvp_rep_slow_rounds(r, idx, 8);
+	char buf[2048];
+
+	fputs("<h3>Slowest sync rounds: who held them</h3>\n<p class=\"read\">Each cell's slowest "
+	      "sync round or pause on the own VMM, and the vCPUs that acknowledged last: where "
+	      "the VMM saw each stopped while it held the round (CPL 0 is a guest handler), the "
+	      "kicks it refused, and its host thread's state (R running or runnable, S "
+	      "sleeping). A late service (the last ack noticed long after it came) is the host "
+	      "scheduler, not the guest.</p>\n",
+	      f);
+	for (i = 0; i < n; i++) {
+		if (!i)
+			fputs("<div class=\"wide\"><table>\n<tr><th>cell</th><th>round and holders</th></tr>\n",
+			      f);
+		hvp_rep_round_desc(&r->c[idx[i]], buf, sizeof(buf));
+		fputs("<tr>", f);
+		td_str(f, r->c[idx[i]].id);
+		td_str(f, buf);
+		fputs("</tr>\n", f);
+	}
+	if (n)
+		fputs("</table></div>\n", f);
+	else
+		note(f,
+		     "This report names no round holders: written before the bench kept them, or no "
+		     "cell ran on the own VMM.",
+		     NULL);
+}
+
 static void witnesses(FILE *f, const struct rep *r)
 {
 	struct svg_chart ch;
@@ -860,6 +892,7 @@ int hvp_rep_html(const struct rep *r, FILE *f)
 	for (g = 0; g < r->nr_groups; g++)
 		group_table(f, r, r->groups[g]);
 	vstall_table(f, r);
+	slow_rounds_table(f, r);
 	witnesses(f, r);
 	fputs("<p class=\"note\">Written by hvpatch from report.json (schema: "
 	      "bench/REPORT_SCHEMA.md).</p>\n</body>\n</html>\n",

@@ -35,6 +35,7 @@ struct rcell {
 	double wit[WI__COUNT];
 	json_object *raw_lat, *raw_stall, *raw_rounds, *raw_ok; /* arrays or NULL */
 	json_object *stall_by_vcpu;				/* an array of STATS, or NULL */
+	json_object *slowest_round; /* {kind, ns, held_by[], waiter_late_ns}, or NULL */
 	/* the p50's 95 % bootstrap interval (lo, hi) from the raw samples; NAN: none */
 	double ci[ST__COUNT][2];
 };
@@ -76,6 +77,12 @@ unsigned hvp_rep_vstall(const struct rcell *c, char *buf, size_t len);
 void hvp_rep_fmt_ci(char *buf, size_t len, const double *ci, enum svg_unit u);
 void hvp_rep_free(struct rep *r);
 /* A fixed colour per method name (never a string from the report). */
+/*
+ * The cells with the slowest sync rounds (slowest first, at most max) and a
+ * line naming who held one: "kick round 12.6 ms: vCPU 1 acked after ...".
+ */
+unsigned hvp_rep_slow_rounds(const struct rep *r, unsigned *idx, unsigned max);
+void hvp_rep_round_desc(const struct rcell *c, char *buf, size_t len);
 /* Is the cell in group g (by name)? */
 bool hvp_rep_in_group(const struct rcell *c, const char *g);
 const char *hvp_rep_color(const char *method);

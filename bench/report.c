@@ -193,6 +193,68 @@ unsigned hvp_rep_vstall(const struct rcell *c, char *buf, size_t len)
 	return (unsigned)i;
 }
 
+unsigned hvp_rep_slow_rounds(const struct rep *r, unsigned *idx, unsigned max)
+{
+	unsigned i, j, n = 0;
+
+	for (i = 0; i < r->n; i++) {
+		double ns = hvp_rep_num(r->c[i].slowest_round, "ns");
+
+		if (!isfinite(ns))
+			continue;
+		/* insertion into the slowest `max`, slowest first */
+		for (j = n; j > 0 && hvp_rep_num(r->c[idx[j - 1]].slowest_round, "ns") < ns; j--)
+			if (j < max)
+				idx[j] = idx[j - 1];
+		if (j < max) {
+			idx[j] = i;
+			if (n < max)
+				n++;
+		}
+	}
+	return n;
+}
+
+void hvp_rep_round_desc(const struct rcell *c, char *buf, size_t len)
+{
+	json_object *held = hvp_rep_get(c->slowest_round, "held_by");
+	size_t i,
+		n = json_object_is_type(held, json_type_array) ? json_object_array_length(held) : 0;
+	double late = hvp_rep_num(c->slowest_round, "waiter_late_ns");
+	const char *kind = hvp_rep_str(c->slowest_round, "kind");
+	size_t off;
+	char t[32];
+
+	svg_fmt(t, sizeof(t), hvp_rep_num(c->slowest_round, "ns"), SVG_U_NS);
+	off = (size_t)snprintf(buf, len, "%s %s", kind ? kind : "round", t);
+	for (i = 0; i < n && i < 8 && off < len; i++) {
+		json_object *h = json_object_array_get_idx(held, i);
+		const char *rip = hvp_rep_str(h, "rip"), *th = hvp_rep_str(h, "host_thread");
+		double cpl = hvp_rep_num(h, "cpl");
+		char w[32];
+
+		svg_fmt(w, sizeof(w), hvp_rep_num(h, "wait_ns"), SVG_U_NS);
+		off += (size_t)snprintf(buf + off, len - off, "%s vCPU %.0f %s %s (", i ? ";" : ":",
+					hvp_rep_num(h, "vcpu"),
+					json_object_get_boolean(hvp_rep_get(h, "acked")) ?
+						"acked after" :
+						"still held it after",
+					w);
+		if (off < len && isfinite(cpl) && cpl >= 0)
+			off += (size_t)snprintf(buf + off, len - off, "CPL %.0f at %s%s, ", cpl,
+						rip ? rip : "?",
+						cpl == 0 ? ", in a guest handler" : "");
+		if (off < len)
+			off += (size_t)snprintf(buf + off, len - off,
+						"%.0f kicks refused, host thread %s)",
+						hvp_rep_num(h, "kicks_refused"), th ? th : "?");
+	}
+	if (off < len && isfinite(late)) {
+		svg_fmt(t, sizeof(t), late, SVG_U_NS);
+		snprintf(buf + off, len - off, "; the service noticed the last ack %s later", t);
+	}
+}
+
 /* ---- loading ---- */
 
 static int read_all(const char *path, char **buf, size_t *len, char *err, size_t errlen)
@@ -441,6 +503,9 @@ int hvp_rep_parse(json_object *root, struct rep *r)
 		c->raw_stall = get_array(raw, "max_stall_ns");
 		c->raw_rounds = get_array(raw, "sync_rounds");
 		c->stall_by_vcpu = get_array(o, "max_stall_ns_by_vcpu");
+		c->slowest_round = hvp_rep_get(o, "slowest_round");
+		if (!json_object_is_type(c->slowest_round, json_type_object))
+			c->slowest_round = NULL;
 		c->raw_ok = get_array(raw, "completed");
 		cell_cis(r, c);
 		add_unique(r->groups, &r->nr_groups, HVP_ARRAY_SIZE(r->groups), c->group);
@@ -1190,6 +1255,29 @@ static void text_vstall(const struct rep *r, FILE *f)
 		      f);
 }
 
+/* Who held the slowest sync rounds (own VMM): a slow round names its vCPUs. */
+static void text_slow_rounds(const struct rep *r, FILE *f)
+{
+	unsigned idx[8], i, n = hvp_rep_slow_rounds(r, idx, 8);
+	char buf[2048];
+
+	fputs("\n== slowest sync rounds and who held them (the cell's slowest round; RIP, CPL and "
+	      "the host thread's state while the vCPU held it)\n",
+	      f);
+	for (i = 0; i < n; i++) {
+		fputs("  ", f);
+		text_str(f, nz(r->c[idx[i]].id), 0);
+		hvp_rep_round_desc(&r->c[idx[i]], buf, sizeof(buf));
+		fputs("\n    ", f);
+		text_str(f, buf, 0);
+		fputc('\n', f);
+	}
+	if (!n)
+		fputs("  (this report names no round holders: written before the bench kept them, or "
+		      "no cell ran on the own VMM)\n",
+		      f);
+}
+
 static void render_text(const struct rep *r, FILE *f)
 {
 	unsigned i, k;
@@ -1225,6 +1313,7 @@ static void render_text(const struct rep *r, FILE *f)
 	for (i = 0; i < r->nr_groups; i++)
 		text_table(r, r->groups[i], f);
 	text_vstall(r, f);
+	text_slow_rounds(r, f);
 	fputs("\n  * overcommitted: more vCPUs (plus the service thread) than host cores\n", f);
 	fputs("  95% CI: the p50's bootstrap confidence interval, from the raw samples\n", f);
 	if (r->no_ci)

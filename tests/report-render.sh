@@ -107,6 +107,25 @@ has "vCPU 0: 4.56 ms / 4.62 ms, 1: 1 µs / 2 µs" "$vs" "text: a 2-vCPU cell's s
 has "0: 110 µs / 113 µs</td>" "$("$HVPATCH" report html "$work/vcpu")" \
 	"html: a 1-vCPU cell's stall by vCPU"
 
+# ---- who held the slowest rounds (two fixture cells carry slowest_round) ----
+sr=$(sed -n '/^== slowest sync rounds/,/^$/p' "$work/out.text")
+has "kick 12.6 ms: vCPU 1 acked after 12.6 ms (CPL 0 at 0x10259a, in a guest handler, 7 kicks refused, host thread R)" \
+	"$sr" "text: the slowest round names its holder, where it was and its thread"
+tap_is "text: slowest round first, then the next (2 cells)" \
+	"latency/bp-emulate/kick/v2/r0/nmi0/s16 latency/stop/kick/v2/r0/nmi0/s16" \
+	"$(grep -E '^  latency/' <<<"$sr" | tr -d ' ' | tr '\n' ' ' | sed 's/ $//')"
+has "pause 956 µs: vCPU 0 acked after 918 µs" "$("$HVPATCH" report html "$fixture")" \
+	"html: the round holders' table"
+mkdir -p "$work/noround"
+jq 'del(.cells[].slowest_round)' "$fixture/report.json" >"$work/noround/report.json"
+has "names no round holders" "$("$HVPATCH" report text "$work/noround")" \
+	"text: a report without holders says so"
+mkdir -p "$work/badround"
+jq '.cells[5].slowest_round = {"kind": 7, "ns": "x", "held_by": {"a": 1}}' \
+	"$fixture/report.json" >"$work/badround/report.json"
+tap_exit "a malformed slowest_round still renders (text)" 0 "$HVPATCH" report text "$work/badround"
+tap_exit "... and html" 0 "$HVPATCH" report html "$work/badround"
+
 # ---- the backend group names its backend in every row ----
 mkdir -p "$work/backend"
 jq '.cells |= [.[] | select(.group == "latency" and .params.sync == "kick" and .params.vcpus == 2)

@@ -599,7 +599,7 @@ static json_object *stall_json(const uint64_t *ns, unsigned n)
 }
 
 /* A round and the vCPUs that held it (backend.h, struct hvp_round_info). */
-static json_object *round_json(const struct hvp_round_info *ri)
+json_object *hvp_round_json(const struct hvp_round_info *ri)
 {
 	json_object *o = json_object_new_object(), *a = json_object_new_array();
 	unsigned i;
@@ -668,7 +668,7 @@ static json_object *patch_result_json(const struct hvp_service *s, const struct 
 	json_object_object_add(o, "max_stall_vcpu", json_object_new_int((int)res->max_stall_vcpu));
 	json_object_object_add(o, "stall_ns_by_vcpu", stall_json(res->stall_ns, s->be->nr_vcpus));
 	if (res->slowest.what)
-		json_object_object_add(o, "slowest_round", round_json(&res->slowest));
+		json_object_object_add(o, "slowest_round", hvp_round_json(&res->slowest));
 	json_object_object_add(o, "nmi_path",
 			       json_object_new_string(s->opts.nmi_key[0] ? "user-mode upcall" :
 									   "none"));
@@ -906,7 +906,7 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 	json_object_object_add(o, "max_stall_ns", json_object_new_int64((int64_t)stall_max));
 	json_object_object_add(o, "stall_ns_by_vcpu", stall_json(stall_by_vcpu, s->be->nr_vcpus));
 	if (slowest.what)
-		json_object_object_add(o, "slowest_round", round_json(&slowest));
+		json_object_object_add(o, "slowest_round", hvp_round_json(&slowest));
 	json_object_object_add(o, "elapsed_ns",
 			       json_object_new_int64((int64_t)(hvp_now_ns() - t0)));
 	if (verify) {

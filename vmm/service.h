@@ -75,6 +75,8 @@ const struct hvp_key_info *hvp_service_keys(const struct hvp_service *s, unsigne
 uint64_t hvp_service_tables_hash(const struct hvp_service *s);
 const struct hvp_key_info *hvp_service_key(const struct hvp_service *s, const char *name);
 const char *hvp_vector_name(unsigned vector);
+/* A sync round and the vCPUs that held it, as patch results show it. */
+json_object *hvp_round_json(const struct hvp_round_info *ri);
 json_object *hvp_service_handle(void *ctx, const char *cmd, json_object *args,
 				const struct ucred *peer);
 
