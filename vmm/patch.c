@@ -149,6 +149,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -959,8 +961,8 @@ static void read_counters(struct hvp_patch_ctx *ctx, struct counters *c)
 	}
 }
 
-int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
-		    struct hvp_patch_result *res)
+static int patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
+		       struct hvp_patch_result *res)
 {
 	const struct hvp_key_info *k = req->key;
 	struct patch_run p = { .ctx = ctx, .req = req, .res = res, .ram = ctx->be->ram };
@@ -1185,5 +1187,32 @@ int hvp_patch_measure_bp(struct hvp_patch_ctx *ctx, const struct hvp_key_info *k
 		return undo_r; /* the vector stays: a late handler still finds it */
 	__atomic_store_n(&ctl->method, HVP_PM_NONE, __ATOMIC_RELEASE);
 	__atomic_store_n(&ctl->nr_emu, 0, __ATOMIC_RELEASE);
+	return r;
+}
+
+/*
+ * The patching thread runs at SCHED_FIFO priority 1 while it patches, when
+ * the host allows it (root, or CAP_SYS_NICE; HVP_NO_BOOST=1 turns it off).
+ * On a host with fewer cores than busy threads (two vCPUs in tight loops on
+ * two cores), a normal thread woken by the last acknowledgement of a round
+ * waits for a running vCPU thread's slice to end: milliseconds per round
+ * (the rounds' waiter_late_ns).  A real-time waiter preempts it at once.  It
+ * never spins (every wait blocks), so it cannot starve the vCPUs it waits for.
+ */
+int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
+		    struct hvp_patch_result *res)
+{
+	struct sched_param old = { 0 }, rt = { .sched_priority = 1 };
+	const char *no = getenv("HVP_NO_BOOST");
+	bool boosted = false;
+	int policy = SCHED_OTHER, r;
+
+	if (!(no && *no && strcmp(no, "0")) &&
+	    pthread_getschedparam(pthread_self(), &policy, &old) == 0 && policy == SCHED_OTHER)
+		boosted = pthread_setschedparam(pthread_self(), SCHED_FIFO, &rt) == 0;
+	r = patch_apply(ctx, req, res);
+	if (boosted)
+		pthread_setschedparam(pthread_self(), policy, &old);
+	res->boosted = boosted;
 	return r;
 }

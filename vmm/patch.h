@@ -71,6 +71,7 @@ struct hvp_patch_result {
 	/* the slowest sync round or pause and who held it (what: NULL when
 	 * the backend does not track rounds, or none ran) */
 	struct hvp_round_info slowest;
+	bool boosted; /* the patching thread ran at SCHED_FIFO (patch.c) */
 };
 
 /* "vCPU 1 (CPL 0 at 0x100200, 12 kicks refused, host thread R) ...": the

@@ -669,6 +669,8 @@ static json_object *patch_result_json(const struct hvp_service *s, const struct 
 	json_object_object_add(o, "stall_ns_by_vcpu", stall_json(res->stall_ns, s->be->nr_vcpus));
 	if (res->slowest.what)
 		json_object_object_add(o, "slowest_round", hvp_round_json(&res->slowest));
+	json_object_object_add(o, "control_sched",
+			       json_object_new_string(res->boosted ? "fifo" : "default"));
 	json_object_object_add(o, "nmi_path",
 			       json_object_new_string(s->opts.nmi_key[0] ? "user-mode upcall" :
 									   "none"));
