@@ -429,6 +429,9 @@ static json_object *vcpu_stats(struct hvp_service *s, unsigned id)
 	json_object_object_add(o, "bp_cancels", json_object_new_int64((int64_t)v.bp_cancels));
 	json_object_object_add(o, "bp_state2_waits",
 			       json_object_new_int64((int64_t)v.bp_state2_waits));
+	/* its name before agent ABI 4, kept so that readers of the old key work */
+	json_object_object_add(o, "bp_completes",
+			       json_object_new_int64((int64_t)v.bp_state2_waits));
 	json_object_object_add(o, "bp_reexec", json_object_new_int64((int64_t)v.bp_reexec));
 	json_object_object_add(o, "bp_late", json_object_new_int64((int64_t)v.bp_late));
 	json_object_object_add(o, "nmi_bp_inflight",
@@ -659,6 +662,9 @@ static json_object *patch_result_json(const struct hvp_service *s, const struct 
 	json_object_object_add(o, "bp_emulated", json_object_new_int64((int64_t)res->bp_emulated));
 	json_object_object_add(o, "bp_cancels", json_object_new_int64((int64_t)res->bp_cancels));
 	json_object_object_add(o, "bp_state2_waits",
+			       json_object_new_int64((int64_t)res->bp_state2_waits));
+	/* its name before agent ABI 4, kept so that readers of the old key work */
+	json_object_object_add(o, "bp_completes",
 			       json_object_new_int64((int64_t)res->bp_state2_waits));
 	json_object_object_add(o, "bp_reexec", json_object_new_int64((int64_t)res->bp_reexec));
 	json_object_object_add(o, "bp_late", json_object_new_int64((int64_t)res->bp_late));
