@@ -363,7 +363,7 @@ int cli_spawn_service(const struct hvp_vm_opts *o, int timeout)
 	char err[1024];
 	const char *cls;
 
-	if (hvp_vmstate_spawn(o, timeout, &cls, err, sizeof(err)) < 0)
+	if (hvp_vmstate_spawn(o, hvp_vm_serve, timeout, &cls, err, sizeof(err)) < 0)
 		return cli_fail(cls, "%s", err);
 	return 0;
 }

@@ -180,8 +180,8 @@ static int spawn_fail(const char **cls, const char *c, char *err, size_t errlen,
 	return -1;
 }
 
-int hvp_vmstate_spawn(const struct hvp_vm_opts *po, int timeout_s, const char **cls, char *err,
-		      size_t errlen)
+int hvp_vmstate_spawn(const struct hvp_vm_opts *po, hvp_serve_fn serve, int timeout_s,
+		      const char **cls, char *err, size_t errlen)
 {
 	struct hvp_vm_opts o = *po;
 	char line[600], log[PATH_MAX], lerr[PATH_MAX + 128], how[96];
@@ -218,7 +218,7 @@ int hvp_vmstate_spawn(const struct hvp_vm_opts *po, int timeout_s, const char **
 		signal(SIGINT, SIG_IGN);
 		/* exit, not _exit: buffers were flushed before the fork, and a
 		 * sanitizer build checks the service for leaks at exit */
-		exit(hvp_vm_serve(&o, p[1]));
+		exit(serve(&o, p[1]));
 	}
 	close(p[1]);
 	close(logfd);

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "vm.h"
+#include "service.h"
 
 /*
  * Write RUNDIR/NAME.vm.json from o (atomically: a temporary file renamed
@@ -30,12 +30,14 @@ bool hvp_vmstate_exists(const char *rundir, const char *name);
 void hvp_vmstate_remove(const char *rundir, const char *name);
 
 /*
- * Fork o's service (a new session, output appended to NAME.log) and wait up
- * to timeout_s for its one line: 0 once the agent is ready, else -1 and the
- * error's class (HVP_ERR_*) and description.
+ * Fork o's service (a new session, output appended to NAME.log), which runs
+ * serve (hvp_vm_serve: passed in, so that this file stays below vm.c), and
+ * wait up to timeout_s for its one line: 0 once the agent is ready, else -1
+ * and the error's class (HVP_ERR_*) and description.
  */
-int hvp_vmstate_spawn(const struct hvp_vm_opts *o, int timeout_s, const char **cls, char *err,
-		      size_t errlen);
+typedef int (*hvp_serve_fn)(const struct hvp_vm_opts *opts, int ready_fd);
+int hvp_vmstate_spawn(const struct hvp_vm_opts *o, hvp_serve_fn serve, int timeout_s,
+		      const char **cls, char *err, size_t errlen);
 /* Does someone answer on NAME's socket?  Stale socket and pid files are removed. */
 bool hvp_vmstate_alive(const char *rundir, const char *name);
 /* NAME's service pid from NAME.pid, or 0. */
