@@ -109,6 +109,11 @@ struct hvp_backend {
 	const char *nmi_int3_hazard;
 	unsigned nr_vcpus;
 	uint64_t tsc_khz;
+	/* Every wait of this backend's rounds blocks until woken (the own VMM's
+	 * condition variables): the patching thread may run at SCHED_FIFO.
+	 * Not for backends that poll (qemu, libvirt: every 20 us), where a
+	 * real-time poller would take the cores from the vCPUs it waits for. */
+	bool rt_waiter_ok;
 	/* Every address where the engine may write an int3, sorted; set
 	 * (release) by the service once the sites are validated, before any
 	 * patch.  A vCPU stopped one byte past one of them may have a #BP in

@@ -1096,6 +1096,7 @@ int hvp_kvm_create(struct hvp_backend **out, const struct hvp_kvm_opts *o,
 	}
 	r = kvm_ioctl_raw(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, NULL);
 	vm->b.tsc_khz = r > 0 ? (uint64_t)r : 0;
+	vm->b.rt_waiter_ok = true; /* every wait blocks on vm->cond */
 	*out = &vm->b;
 	return 0;
 
