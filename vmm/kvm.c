@@ -322,8 +322,9 @@ static bool vcpu_handle_requests(struct kvm_vcpu_state *v)
 		return false;
 	pthread_mutex_lock(&vm->lock);
 	/* where it stopped while it held the round (not after it acked):
-	 * free with synced registers */
-	if (reqs && vm->sync_regs && v->exits.exits && v->ack_ns < vm->round_t0)
+	 * free with synced registers; a kick's kick_acks() reads it anyway */
+	if (reqs && !(reqs & REQ_KICK) && vm->sync_regs && v->exits.exits &&
+	    v->ack_ns < vm->round_t0)
 		v->stop_cpl = vcpu_stop_point(v, &v->stop_rip);
 	if (reqs & REQ_KICK) {
 		v->exits.kicks++;
