@@ -30,7 +30,7 @@ static const struct cli_cmd commands[] = {
 	  cmd_sites_opts },
 	{ "stats", NULL, cmd_stats, "stats NAME" },
 	{ "patch", "apply", cmd_patch_apply,
-	  "patch apply NAME KEY TARGET [--method M] [--sync kick|nmi] [--timeout MS] [--repeat N [--verify]] [--unsafe]",
+	  "patch apply NAME KEY TARGET [--method M] [--sync kick|nmi] [--timeout MS] [--verify] [--repeat N] [--unsafe]",
 	  cmd_patch_apply_help, cmd_patch_apply_opts },
 	{ "patch", "methods", cmd_patch_methods, "patch methods" },
 	{ "bench", "run", cmd_bench_run,
