@@ -156,6 +156,11 @@ CLI_CMD(cmd_report);
 extern const char cmd_bench_run_help[], cmd_report_help[];
 extern const struct cli_opt cmd_bench_run_opts[];
 
+/* builtin-rollout.c: one patch across many VMs */
+CLI_CMD(cmd_rollout);
+extern const char cmd_rollout_help[];
+extern const struct cli_opt cmd_rollout_opts[];
+
 /* builtin-doctor.c */
 CLI_CMD(cmd_doctor);
 
