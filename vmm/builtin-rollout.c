@@ -20,7 +20,7 @@
 #include "util.h"
 
 const char cmd_rollout_help[] =
-	"usage: hvpatch rollout KEY TARGET (--vms NAME,...|--all) [options]\n"
+	"usage: hvpatch rollout KEY TARGET [--vms NAME,...|--all] [options]\n"
 	"Patch KEY to TARGET on many VMs: a canary first, then waves, each checked\n"
 	"against the gates before the next starts.  When a VM fails a gate the\n"
 	"rollout stops and every VM it patched (the failed wave's included) goes\n"
