@@ -177,6 +177,7 @@ tap_bad 2 "rollout --gate stall-p99=abc" $H rollout single single_b --vms a --ga
 tap_bad 2 "rollout --gate stall-p99=600001" $H rollout single single_b --vms a --gate stall-p99=600001
 tap_bad 2 "rollout --gate verify=1" $H rollout single single_b --vms a --gate verify=1
 tap_bad 2 "rollout --gate of 5000 characters" $H rollout single single_b --vms a --gate "$long"
+tap_bad 2 "rollout --revert some" $H rollout single single_b --vms a --revert some
 tap_bad 2 "rollout --canary -1" $H rollout single single_b --vms a --canary -1
 tap_bad 2 "rollout --canary 4097" $H rollout single single_b --vms a --canary 4097
 tap_bad 2 "rollout --wave-size 0" $H rollout single single_b --vms a --wave-size 0
@@ -244,7 +245,7 @@ check_help "vm start --help names every option" --vcpus --mem --keys --rate --nm
 check_help "patch apply --help names every option" --method --sync --timeout --repeat \
 	--unsafe --naive-delay-us --naive-bytes -- "$HVPATCH" patch apply --help
 check_help "rollout --help names every option" --vms --all --canary --wave-size \
-	--max-parallel --gate faults= stall-p99= verify --method --sync --timeout -- \
+	--max-parallel --gate faults= stall-p99= verify --revert --method --sync --timeout -- \
 	"$HVPATCH" rollout --help
 check_help "bench run --help names every option" --quick --out --vcpus --methods --sync \
 	--rates --nmi-rates --sites --repeat -- "$HVPATCH" bench run --help

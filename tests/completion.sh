@@ -45,11 +45,12 @@ tap_is "vm console -<TAB>" "--follow --help -f" "$(comp vm console x -)"
 tap_is "report <TAB>" "csv html json text" "$(comp report '')"
 tap_is "doctor takes no operand" "" "$(comp doctor '')"
 tap_is "rollout --<TAB>: its options" \
-	"--all --canary --gate --help --max-parallel --method --sync --timeout --vms --wave-size" \
+	"--all --canary --gate --help --max-parallel --method --revert --sync --timeout --vms --wave-size" \
 	"$(comp rollout --)"
 tap_is "rollout --gate <TAB>: the gates" "faults=0 stall-p99= verify" \
 	"$(comp rollout k t --gate '')"
 tap_is "rollout --sync <TAB>" "kick nmi" "$(comp rollout k t --sync '')"
+tap_is "rollout --revert <TAB>" "all wave" "$(comp rollout k t --revert '')"
 
 if [ -r /dev/kvm ]; then
 	tap_ok "vm start c1" "$HVPATCH" vm start c1 --vcpus 1 --rate 100

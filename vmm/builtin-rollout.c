@@ -23,9 +23,10 @@ const char cmd_rollout_help[] =
 	"usage: hvpatch rollout KEY TARGET [--vms NAME,...|--all] [options]\n"
 	"Patch KEY to TARGET on many VMs: a canary first, then waves, each checked\n"
 	"against the gates before the next starts.  When a VM fails a gate the\n"
-	"rollout stops and every VM it patched (the failed wave's included) goes\n"
-	"back to the target it had.  VMs already on TARGET are skipped.  Any\n"
-	"backend: the rollout only talks to each VM's service.\n"
+	"rollout stops and every VM of its wave goes back to the target it had\n"
+	"(the waves before it passed their gates and stay, unless --revert all).\n"
+	"VMs already on TARGET are skipped.  Any backend: the rollout only talks\n"
+	"to each VM's service.\n"
 	"  --vms LIST         the VMs, in rollout order (a comma list)\n"
 	"  --all              every VM of this host (its runtime directory), by name\n"
 	"  --canary N         VMs patched first, on their own (default 1; 0: none)\n"
@@ -37,6 +38,8 @@ const char cmd_rollout_help[] =
 	"                       stall-p99=MS  the patch's longest vCPU stall at most MS ms\n"
 	"                       verify        the switch proven from the guest's counters\n"
 	"                                     (as 'patch apply --verify')\n"
+	"  --revert wave|all  on a failed gate, revert its wave (default) or every VM\n"
+	"                     this rollout patched\n"
 	"  --method M         passed to each patch (see 'hvpatch patch methods')\n"
 	"  --sync S           kick | nmi, passed to each patch\n"
 	"  --timeout MS       each patch's timeout (default 5000)\n"
@@ -53,6 +56,7 @@ enum {
 	RO_WAVE_SIZE,
 	RO_MAX_PARALLEL,
 	RO_GATE,
+	RO_REVERT,
 	RO_METHOD,
 	RO_SYNC,
 	RO_TIMEOUT,
@@ -67,6 +71,7 @@ const struct cli_opt cmd_rollout_opts[] = {
 	[RO_WAVE_SIZE] = { "wave-size", 0, CLI_OPT_NUM, 1, MAX_VMS },
 	[RO_MAX_PARALLEL] = { "max-parallel", 0, CLI_OPT_NUM, 1, 64 },
 	[RO_GATE] = { "gate", 0, CLI_OPT_STR },
+	[RO_REVERT] = { "revert", 0, CLI_OPT_STR },
 	[RO_METHOD] = { "method", 0, CLI_OPT_STR },
 	[RO_SYNC] = { "sync", 0, CLI_OPT_STR },
 	[RO_TIMEOUT] = { "timeout", 0, CLI_OPT_NUM, 1, 600000 },
@@ -103,6 +108,11 @@ static int rollout_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
 	case RO_GATE:
 		if (rollout_gate_parse(&a->ro.gates, arg, err, sizeof(err)) < 0)
 			return usage_error("%s", err);
+		break;
+	case RO_REVERT:
+		if (strcmp(arg, "wave") && strcmp(arg, "all"))
+			return usage_error("--revert: '%.64s' is neither wave nor all", arg);
+		a->ro.revert_all = !strcmp(arg, "all");
 		break;
 	case RO_METHOD:
 		/* the service judges it (methods it knows that this CLI may not) */
@@ -227,6 +237,8 @@ static json_object *report_json(const struct rollout *ro, int status)
 	json_object_object_add(o, "canary", json_object_new_int((int)ro->canary));
 	json_object_object_add(o, "wave_size", json_object_new_int((int)ro->wave_size));
 	json_object_object_add(o, "max_parallel", json_object_new_int((int)ro->max_parallel));
+	json_object_object_add(o, "revert",
+			       json_object_new_string(ro->revert_all ? "all" : "wave"));
 	json_object_object_add(o, "waves", json_object_new_int((int)ro->nr_waves));
 	json_object_object_add(o, "completed", json_object_new_boolean(status == 0));
 	json_object_object_add(o, "stopped_at_wave",
@@ -304,7 +316,7 @@ static void report_text(const struct rollout *ro, int status)
 		       ro->target, on - already, already);
 	else if (ro->stopped_wave >= 0)
 		printf("rollout stopped at %s%.0d: a gate failed; %u VMs reverted to their "
-		       "previous target, %u not started, %u on %s\n",
+		       "previous target, %u not started, %u stay on %s\n",
 		       ro->stopped_wave ? "wave " : "the canary", ro->stopped_wave, reverted,
 		       untouched, on, ro->target);
 	else

@@ -34,7 +34,7 @@ static const struct cli_cmd commands[] = {
 	  cmd_patch_apply_help, cmd_patch_apply_opts },
 	{ "patch", "methods", cmd_patch_methods, "patch methods" },
 	{ "rollout", NULL, cmd_rollout,
-	  "rollout KEY TARGET [--vms NAME,...|--all] [--canary N] [--wave-size M] [--max-parallel P] [--gate faults=N|stall-p99=MS|verify]... [--method M] [--sync kick|nmi] [--timeout MS]",
+	  "rollout KEY TARGET [--vms NAME,...|--all] [--canary N] [--wave-size M] [--max-parallel P] [--gate faults=N|stall-p99=MS|verify]... [--revert wave|all] [--method M] [--sync kick|nmi] [--timeout MS]",
 	  cmd_rollout_help, cmd_rollout_opts },
 	{ "bench", "run", cmd_bench_run,
 	  "bench run [--quick] [--out DIR] [--vcpus LIST] [--methods LIST] [--sync LIST] [--rates LIST] [--nmi-rates LIST] [--sites LIST] [--backends LIST] [--repeat N]",

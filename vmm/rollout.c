@@ -192,7 +192,8 @@ int rollout_call(const struct rollout_vm *vm, const char *cmd, json_object *args
 			if (!strcmp(json_object_get_string(c), known[i]))
 				*cls = known[i];
 	}
-	snprintf(err, errlen, "%s", d ? json_object_get_string(d) : "the service refused");
+	snprintf(err, errlen, "VM %s: %s", vm->name,
+		 d ? json_object_get_string(d) : "the service refused");
 	json_object_put(resp);
 	return -EREMOTEIO;
 }
@@ -498,7 +499,10 @@ static void step_read_now(struct rollout *ro, struct rollout_vm *vm)
 
 /* ---- the rollout ---- */
 
-/* Pointers to the VMs that match: wave w (w >= 0), or every VM (-1). */
+/*
+ * Pointers to the VMs that match: wave w (w >= 0), or every VM (-1); with
+ * patched_only, those whose patch was tried (the ones a revert looks at).
+ */
 static unsigned select_vms(struct rollout *ro, struct rollout_vm **list, int w, bool patched_only)
 {
 	unsigned i, n = 0;
@@ -582,13 +586,14 @@ int rollout_run(struct rollout *ro)
 	}
 	ro->interrupted = ro->stop && *ro->stop;
 	/*
-	 * A failed gate: every VM this rollout touched, the failed wave's
-	 * included, goes back to the target it had.  After a SIGINT nothing
-	 * new starts, a revert neither: each VM is reported where it is.
+	 * A failed gate: the failed wave goes back to the target it had, every
+	 * VM of it (those that passed their gates too: the wave is judged as
+	 * one); with revert_all, the earlier waves as well.  After a SIGINT
+	 * nothing new starts, a revert neither: each VM is reported where it is.
 	 */
 	if (ro->stopped_wave >= 0 && !ro->interrupted) {
 		ro->reverting = true;
-		n = select_vms(ro, list, -1, true);
+		n = select_vms(ro, list, ro->revert_all ? -1 : ro->stopped_wave, true);
 		run_pool(ro, list, n, step_revert, true);
 		ro->interrupted = ro->stop && *ro->stop;
 	}

@@ -71,6 +71,7 @@ struct rollout {
 	const char *method, *sync; /* NULL: the service's default */
 	uint64_t timeout_ms;	   /* 0: the service's default */
 	unsigned canary, wave_size, max_parallel;
+	bool revert_all; /* on a failed gate, revert the earlier waves too */
 	struct rollout_gates gates;
 	struct rollout_vm *vms;
 	unsigned nr_vms;
@@ -120,8 +121,8 @@ int rollout_prepare(struct rollout *ro, char *err, size_t errlen);
 /* Give each VM still to patch its wave: the canary, then wave_size each. */
 void rollout_plan(struct rollout *ro);
 /*
- * Run the waves; stop at a wave with a failed gate and revert every VM this
- * rollout patched, or at *stop.  Then read where every VM is (`now`).
+ * Run the waves; stop at a wave with a failed gate and revert that wave
+ * (revert_all: every VM this rollout patched), or at *stop.  Then read where every VM is (`now`).
  * Returns 0 when every VM is on TARGET, else 1.
  */
 int rollout_run(struct rollout *ro);

@@ -1,0 +1,133 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# hvpatch rollout over 12 VMs, kvm and qemu mixed (every third one qemu when
+# qemu-system-x86_64 is installed), 1 vCPU each at a low rate to keep them
+# cheap:
+#  - a gate that fails in wave 2: r07's workload does not call the key, so
+#    `--gate verify` cannot prove its switch.  The canary and wave 1 stay
+#    patched, wave 2 (r07 included) is reverted, wave 3 is never touched; the
+#    report names r07 and the gate.  Each VM's own sites and counters are
+#    read to check the report, not the report alone.
+#  - a clean rollout over all 12 with --gate verify, then a rerun that skips
+#    every VM as already on TARGET;
+#  - bad input (unknown VM, key, target): exit 2, nothing patched;
+#  - SIGINT mid-rollout: each VM on its old or its new target, as reported.
+. "${top_srcdir:-.}/tests/lib.sh"
+require_kvm
+
+qemu=false
+command -v qemu-system-x86_64 >/dev/null && qemu=true
+current() { "$HVPATCH" -j sites list "$1" --key single | jq -r '.keys[0].current'; }
+calls_b() { "$HVPATCH" -j stats "$1" | jq '[.vcpus[].calls.single_b] | add'; }
+
+all=() backends=()
+for i in $(seq -w 1 12); do
+	vm=r$i backend=kvm keys=single
+	$qemu && [ $((10#$i % 3)) -eq 0 ] && backend=qemu
+	[ "$vm" = r07 ] && keys=small # it never calls single: nothing to prove
+	"$HVPATCH" vm start "$vm" --backend "$backend" --vcpus 1 --mem 16 --rate 200 \
+		--keys "$keys" >/dev/null 2>&1 || { echo "# vm start $vm ($backend) failed"; }
+	all+=("$vm")
+	backends+=("$backend")
+done
+list=$(IFS=,; echo "${all[*]}")
+tap_is "12 VMs started ($(printf '%s\n' "${backends[@]}" | sort | uniq -c | tr -s ' \n' ' '))" 12 \
+	"$("$HVPATCH" -j vm list | jq '.vms | length')"
+
+# --- a gate fails in wave 2 ---
+# canary r01; wave 1 r02-r05; wave 2 r06-r09 (r07); wave 3 r10-r12
+out=$("$HVPATCH" -j rollout single single_b --vms "$list" --canary 1 --wave-size 4 \
+	--max-parallel 3 --gate faults=0 --gate verify 2>&1)
+rc=$?
+tap_is "a failed gate: exit 1" 1 "$rc" || diag_json rollout "$out"
+tap_is "the report names r07 and the gate verify" '[{"vm":"r07","gate":"verify"}]' \
+	"$(jq -c '[.failed[] | {vm, gate}]' <<<"$out" 2>/dev/null)"
+tap_is "it stopped at wave 2 of 4 (the canary is wave 0)" "2 4" \
+	"$(jq -r '"\(.stopped_at_wave) \(.waves)"' <<<"$out" 2>/dev/null)"
+tap_is "the report: canary and wave 1 patched, wave 2 reverted, wave 3 not started" \
+	"$(printf 'patched false single_b\n%.0s' 1 2 3 4 5; printf 'patched true single_a\nfailed true single_a\npatched true single_a\npatched true single_a\n'; printf 'not-started false single_a\n%.0s' 1 2 3)" \
+	"$(jq -r '.vms[] | "\(.result) \(.reverted) \(.now)"' <<<"$out" 2>/dev/null)"
+now=$(for vm in "${all[@]}"; do current "$vm"; done | tr '\n' ' ')
+tap_is "the VMs' own sites: r01-r05 on single_b, r06-r12 on single_a" \
+	"$(printf 'single_b %.0s' 1 2 3 4 5)$(printf 'single_a %.0s' 1 2 3 4 5 6 7)" "$now"
+# a VM that ran single_b was patched (and, in wave 2, reverted); wave 3 never was
+ran=$(for vm in "${all[@]}"; do [ "$(calls_b "$vm")" -gt 0 ] && echo 1 || echo 0; done | tr -d '\n')
+tap_is "the counters: single_b ran on r01-r06, r08, r09 (r07 does not call single), not on r10-r12" \
+	111111011000 "$ran"
+# again, as text, with --revert all: canary r06, wave 1 r07-r10 fails
+text=$("$HVPATCH" rollout single single_b --vms "$list" --gate verify --revert all 2>&1)
+rc=$?
+tap_is "the same rollout as text, --revert all: exit 1 again" 1 "$rc"
+tap_ok "the text names the VM, the gate and why" \
+	grep -q "^r07: gate verify failed: no vCPU's workload calls single" <<<"$text" ||
+	printf '%s\n' "$text" | sed 's/^/# /'
+tap_is "the text: r01-r05 already on single_b" 5 "$(grep -c 'already on single_b$' <<<"$text")"
+now=$(for vm in "${all[@]}"; do current "$vm"; done | tr '\n' ' ')
+tap_is "--revert all: the canary r06 reverted as well, r01-r05 (not this rollout's) stay" \
+	"$(printf 'single_b %.0s' 1 2 3 4 5)$(printf 'single_a %.0s' 1 2 3 4 5 6 7)" "$now"
+
+# --- a clean rollout over all 12, and a rerun ---
+"$HVPATCH" vm stop r07 >/dev/null
+tap_ok "r07 restarted calling single" \
+	"$HVPATCH" vm start r07 --vcpus 1 --mem 16 --rate 200 --keys single
+out=$("$HVPATCH" -j rollout single single_c --all --canary 2 --wave-size 5 --max-parallel 4 \
+	--gate verify --gate faults=0 --gate stall-p99=60000 2>&1)
+rc=$?
+tap_is "a clean rollout of all 12 to single_c with --gate verify: exit 0" 0 "$rc" ||
+	diag_json rollout "$out"
+tap_is "every VM patched, its switch proven, none reverted" 12 \
+	"$(jq '[.vms[] | select(.result == "patched" and .gates.verify == "pass" and
+		.reverted == false and .now == "single_c")] | length' <<<"$out" 2>/dev/null)"
+$qemu && tap_is "the rollout spanned both backends" '["kvm","qemu"]' \
+	"$(jq -c '[.vms[].backend] | unique' <<<"$out" 2>/dev/null)"
+now=$(for vm in "${all[@]}"; do current "$vm"; done | tr '\n' ' ')
+tap_is "the VMs' own sites: all 12 on single_c" "$(printf 'single_c %.0s' $(seq 12))" "$now"
+text=$("$HVPATCH" rollout single single_c --all 2>&1)
+rc=$?
+tap_is "a rerun: exit 0" 0 "$rc"
+tap_is "a rerun skips all 12: already on single_c" 12 \
+	"$(grep -c '^r[0-9]*: already on single_c$' <<<"$text")" || printf '%s\n' "$text" | sed 's/^/# /'
+tap_is "... and patches none" 0 "$(grep -c ' patched ' <<<"$text")"
+
+# --- bad input: nothing patched ---
+bad() { # DESC WANTED-SUBSTRING ARGS...
+	local desc=$1 want=$2 out rc
+	shift 2
+	out=$("$HVPATCH" rollout "$@" 2>&1)
+	rc=$?
+	if [ $rc -eq 2 ] && grep -qF -- "$want" <<<"$out"; then
+		_tap_result 0 "$desc: exit 2, $out"
+	else
+		_tap_result 1 "$desc"
+		printf '# exit %s: %s\n' "$rc" "$out" | head -n 3
+	fi
+}
+bad "an unknown VM among known ones" "no VM named 'nosuch'" single single_a --vms r01,nosuch,r02
+bad "a key no VM has" "VM r01: no key named 'nokey'" nokey single_a --vms r01,r02
+bad "another key's target" "'small_a' is not a registered target of key single" \
+	single small_a --vms r01
+now=$(for vm in "${all[@]}"; do current "$vm"; done | tr '\n' ' ')
+tap_is "after the bad input, all 12 still on single_c" "$(printf 'single_c %.0s' $(seq 12))" "$now"
+
+# --- SIGINT mid-rollout: one VM at a time, each proven (a few passes at
+# 200/s), so that the signal most likely lands while VMs remain ---
+"$HVPATCH" -j rollout single single_a --all --wave-size 1 --max-parallel 1 --gate verify \
+	>"$HVPATCH_RUNTIME_DIR/int.json" 2>&1 &
+pid=$!
+# once the first VM is patched (and the rest likely not)
+for ((i = 0; i < 500; i++)); do [ "$(current r01)" = single_a ] && break; sleep 0.01; done
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+out=$(cat "$HVPATCH_RUNTIME_DIR/int.json")
+echo "# SIGINT: exit $rc, interrupted $(jq .interrupted <<<"$out" 2>/dev/null)," \
+	"$(jq '[.vms[] | select(.now == "single_a")] | length' <<<"$out" 2>/dev/null) of 12 on single_a"
+tap_ok "SIGINT: exit 0 (it was over) or 1 (interrupted)" test "$rc" -le 1
+reported=$(jq -r '.vms[] | .now' <<<"$out" 2>/dev/null | tr '\n' ' ')
+now=$(for vm in "${all[@]}"; do current "$vm"; done | tr '\n' ' ')
+tap_is "SIGINT: each VM is where the report says" "$now" "$reported"
+tap_ok "SIGINT: each VM on its old or its new target" \
+	test -z "$(tr ' ' '\n' <<<"$now" | grep -vx -e single_a -e single_c -e '')"
+tap_ok "SIGINT: no VM patched after one that was not started" \
+	jq -e '[.vms[] | .result] | join(" ") | test("not-started (patched|failed)") | not' <<<"$out"
+tap_done
