@@ -18,7 +18,13 @@ require_kvm
 qemu=false
 command -v qemu-system-x86_64 >/dev/null && qemu=true
 current() { "$HVPATCH" -j sites list "$1" --key single | jq -r '.keys[0].current'; }
-calls_b() { "$HVPATCH" -j stats "$1" | jq '[.vcpus[].calls.single_b] | add'; }
+# every VM's current target of single, in order, space separated (one jq:
+# on a loaded host, starting jq is what costs)
+currents() {
+	local vm
+	for vm in "${all[@]}"; do "$HVPATCH" -j sites list "$vm" --key single; done |
+		jq -j -s '.[] | .keys[0].current + " "'
+}
 
 all=() backends=()
 for i in $(seq -w 1 12); do
@@ -47,11 +53,12 @@ tap_is "it stopped at wave 2 of 4 (the canary is wave 0)" "2 4" \
 tap_is "the report: canary and wave 1 patched, wave 2 reverted, wave 3 not started" \
 	"$(printf 'patched false single_b\n%.0s' 1 2 3 4 5; printf 'patched true single_a\nfailed true single_a\npatched true single_a\npatched true single_a\n'; printf 'not-started false single_a\n%.0s' 1 2 3)" \
 	"$(jq -r '.vms[] | "\(.result) \(.reverted) \(.now)"' <<<"$out" 2>/dev/null)"
-now=$(for vm in "${all[@]}"; do current "$vm"; done | tr '\n' ' ')
+now=$(currents)
 tap_is "the VMs' own sites: r01-r05 on single_b, r06-r12 on single_a" \
 	"$(printf 'single_b %.0s' 1 2 3 4 5)$(printf 'single_a %.0s' 1 2 3 4 5 6 7)" "$now"
 # a VM that ran single_b was patched (and, in wave 2, reverted); wave 3 never was
-ran=$(for vm in "${all[@]}"; do [ "$(calls_b "$vm")" -gt 0 ] && echo 1 || echo 0; done | tr -d '\n')
+ran=$(for vm in "${all[@]}"; do "$HVPATCH" -j stats "$vm"; done |
+	jq -j -s '.[] | if ([.vcpus[].calls.single_b] | add) > 0 then 1 else 0 end')
 tap_is "the counters: single_b ran on r01-r06, r08, r09 (r07 does not call single), not on r10-r12" \
 	111111011000 "$ran"
 # again, as text, with --revert all: canary r06, wave 1 r07-r10 fails
@@ -62,7 +69,7 @@ tap_ok "the text names the VM, the gate and why" \
 	grep -q "^r07: gate verify failed: no vCPU's workload calls single" <<<"$text" ||
 	printf '%s\n' "$text" | sed 's/^/# /'
 tap_is "the text: r01-r05 already on single_b" 5 "$(grep -c 'already on single_b$' <<<"$text")"
-now=$(for vm in "${all[@]}"; do current "$vm"; done | tr '\n' ' ')
+now=$(currents)
 tap_is "--revert all: the canary r06 reverted as well, r01-r05 (not this rollout's) stay" \
 	"$(printf 'single_b %.0s' 1 2 3 4 5)$(printf 'single_a %.0s' 1 2 3 4 5 6 7)" "$now"
 
@@ -80,7 +87,7 @@ tap_is "every VM patched, its switch proven, none reverted" 12 \
 		.reverted == false and .now == "single_c")] | length' <<<"$out" 2>/dev/null)"
 $qemu && tap_is "the rollout spanned both backends" '["kvm","qemu"]' \
 	"$(jq -c '[.vms[].backend] | unique' <<<"$out" 2>/dev/null)"
-now=$(for vm in "${all[@]}"; do current "$vm"; done | tr '\n' ' ')
+now=$(currents)
 tap_is "the VMs' own sites: all 12 on single_c" "$(printf 'single_c %.0s' $(seq 12))" "$now"
 text=$("$HVPATCH" rollout single single_c --all 2>&1)
 rc=$?
@@ -106,7 +113,7 @@ bad "an unknown VM among known ones" "no VM named 'nosuch'" single single_a --vm
 bad "a key no VM has" "VM r01: no key named 'nokey'" nokey single_a --vms r01,r02
 bad "another key's target" "'small_a' is not a registered target of key single" \
 	single small_a --vms r01
-now=$(for vm in "${all[@]}"; do current "$vm"; done | tr '\n' ' ')
+now=$(currents)
 tap_is "after the bad input, all 12 still on single_c" "$(printf 'single_c %.0s' $(seq 12))" "$now"
 
 # --- SIGINT mid-rollout: one VM at a time, each proven (a few passes at
@@ -124,7 +131,7 @@ echo "# SIGINT: exit $rc, interrupted $(jq .interrupted <<<"$out" 2>/dev/null),"
 	"$(jq '[.vms[] | select(.now == "single_a")] | length' <<<"$out" 2>/dev/null) of 12 on single_a"
 tap_ok "SIGINT: exit 0 (it was over) or 1 (interrupted)" test "$rc" -le 1
 reported=$(jq -r '.vms[] | .now' <<<"$out" 2>/dev/null | tr '\n' ' ')
-now=$(for vm in "${all[@]}"; do current "$vm"; done | tr '\n' ' ')
+now=$(currents)
 tap_is "SIGINT: each VM is where the report says" "$now" "$reported"
 tap_ok "SIGINT: each VM on its old or its new target" \
 	test -z "$(tr ' ' '\n' <<<"$now" | grep -vx -e single_a -e single_c -e '')"
