@@ -269,7 +269,7 @@ static void report_text(const struct rollout *ro, int status)
 {
 	unsigned i, on = 0, reverted = 0, untouched = 0, already = 0;
 
-	printf("%-16s %-8s %-6s %-11s %-11s %-12s %-8s %s\n", "VM", "BACKEND", "WAVE", "METHOD",
+	printf("%-16s %-8s %-6s %-11s %-11s %-16s %-8s %s\n", "VM", "BACKEND", "WAVE", "METHOD",
 	       "RESULT", "GATES", "REVERTED", "NOW");
 	for (i = 0; i < ro->nr_vms; i++) {
 		const struct rollout_vm *vm = &ro->vms[i];
@@ -287,7 +287,7 @@ static void report_text(const struct rollout *ro, int status)
 		else
 			snprintf(gates, sizeof(gates), "%s",
 				 vm->state == ROLLOUT_PATCHED ? "pass" : "-");
-		printf("%-16s %-8s %-6s %-11s %-11s %-12s %-8s %s\n", vm->name, vm->backend, wave,
+		printf("%-16s %-8s %-6s %-11s %-11s %-16s %-8s %s\n", vm->name, vm->backend, wave,
 		       vm->method[0] ? vm->method : "-",
 		       vm->state == ROLLOUT_ALREADY ? "already" : result_name(vm), gates,
 		       vm->revert_failed ? "FAILED" :

@@ -276,7 +276,8 @@ static void *pool_worker(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		p->step(p->ro, vm);
 		pthread_mutex_lock(&p->lock);
-		if (p->ro->progress)
+		/* the patches and reverts; not the reads around them */
+		if (p->stoppable && p->ro->progress)
 			p->ro->progress(p->ro, p->ro->progress_arg);
 		pthread_mutex_unlock(&p->lock);
 	}
