@@ -134,6 +134,18 @@ int rollout_parse_names(const char *list, struct rollout_vm *vms, unsigned max, 
 
 /* ---- the transport ---- */
 
+/*
+ * This host's runtime directory, read once: hvp_rundir() may format it into
+ * a static buffer, and the requests run on several threads.
+ */
+static char local_rundir[PATH_MAX];
+static pthread_once_t local_rundir_once = PTHREAD_ONCE_INIT;
+
+static void local_rundir_init(void)
+{
+	snprintf(local_rundir, sizeof(local_rundir), "%s", hvp_rundir());
+}
+
 int rollout_call(const struct rollout_vm *vm, const char *cmd, json_object *args, int timeout_ms,
 		 json_object **result, const char **cls, char *err, size_t errlen)
 {
@@ -150,7 +162,8 @@ int rollout_call(const struct rollout_vm *vm, const char *cmd, json_object *args
 			 vm->host);
 		return -EOPNOTSUPP;
 	}
-	if (hvp_vm_path(path, sizeof(path), hvp_rundir(), vm->name, ".sock") < 0) {
+	pthread_once(&local_rundir_once, local_rundir_init);
+	if (hvp_vm_path(path, sizeof(path), local_rundir, vm->name, ".sock") < 0) {
 		json_object_put(args);
 		snprintf(err, errlen, "runtime directory path too long");
 		return -ENAMETOOLONG;
