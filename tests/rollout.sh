@@ -11,7 +11,8 @@
 #  - a clean rollout over all 12 with --gate verify, then a rerun that skips
 #    every VM as already on TARGET;
 #  - bad input (unknown VM, key, target): exit 2, nothing patched;
-#  - SIGINT mid-rollout: each VM on its old or its new target, as reported.
+#  - SIGINT mid-rollout: the patch in flight finishes, no new one starts, and
+#    each VM is on its old or its new target, as reported.
 . "${top_srcdir:-.}/tests/lib.sh"
 require_kvm
 
@@ -116,25 +117,28 @@ bad "another key's target" "'small_a' is not a registered target of key single" 
 now=$(currents)
 tap_is "after the bad input, all 12 still on single_c" "$(printf 'single_c %.0s' $(seq 12))" "$now"
 
-# --- SIGINT mid-rollout: one VM at a time, each proven (a few passes at
-# 200/s), so that the signal most likely lands while VMs remain ---
-"$HVPATCH" -j rollout single single_a --all --wave-size 1 --max-parallel 1 --gate verify \
-	>"$HVPATCH_RUNTIME_DIR/int.json" 2>&1 &
+# --- SIGINT mid-rollout, one wave patched one VM at a time: rs runs 1 workload pass a second,
+# so proving its switch (a pass to finish, then two more) keeps its request
+# in flight for 2-3 s after its sites changed; the signal is sent then ---
+tap_ok "vm start rs, 1 pass/s" "$HVPATCH" vm start rs --vcpus 1 --mem 16 --rate 1 --keys single
+tap_ok "rs to single_c, as the others" "$HVPATCH" patch apply rs single single_c
+"$HVPATCH" -j rollout single single_a --vms r01,rs,r02,r03,r04 --canary 0 --wave-size 5 \
+	--max-parallel 1 --gate verify >"$HVPATCH_RUNTIME_DIR/int.json" 2>&1 &
 pid=$!
-# once the first VM is patched (and the rest likely not)
-for ((i = 0; i < 500; i++)); do [ "$(current r01)" = single_a ] && break; sleep 0.01; done
+for ((i = 0; i < 1000; i++)); do
+	[ "$(current rs)" = single_a ] || ! kill -0 "$pid" 2>/dev/null && break
+	sleep 0.01
+done
 kill -INT "$pid"
 wait "$pid"
 rc=$?
 out=$(cat "$HVPATCH_RUNTIME_DIR/int.json")
-echo "# SIGINT: exit $rc, interrupted $(jq .interrupted <<<"$out" 2>/dev/null)," \
-	"$(jq '[.vms[] | select(.now == "single_a")] | length' <<<"$out" 2>/dev/null) of 12 on single_a"
-tap_ok "SIGINT: exit 0 (it was over) or 1 (interrupted)" test "$rc" -le 1
-reported=$(jq -r '.vms[] | .now' <<<"$out" 2>/dev/null | tr '\n' ' ')
-now=$(currents)
-tap_is "SIGINT: each VM is where the report says" "$now" "$reported"
-tap_ok "SIGINT: each VM on its old or its new target" \
-	test -z "$(tr ' ' '\n' <<<"$now" | grep -vx -e single_a -e single_c -e '')"
-tap_ok "SIGINT: no VM patched after one that was not started" \
-	jq -e '[.vms[] | .result] | join(" ") | test("not-started (patched|failed)") | not' <<<"$out"
+tap_is "SIGINT: exit 1, interrupted" "1 true" "$rc $(jq .interrupted <<<"$out" 2>/dev/null)" ||
+	diag_json rollout "$out"
+tap_is "SIGINT: rs's patch in flight finished (proven), nothing new started" \
+	"r01 patched single_a pass|rs patched single_a pass|r02 not-started single_c|r03 not-started single_c|r04 not-started single_c" \
+	"$(jq -r '[.vms[] | "\(.name) \(.result) \(.now)" + (if .gates.verify then " \(.gates.verify)" else "" end)] | join("|")' <<<"$out" 2>/dev/null)"
+all=(r01 rs r02 r03 r04)
+tap_is "SIGINT: each VM is where the report says" "$(currents)" \
+	"$(jq -j '.vms[] | .now + " "' <<<"$out" 2>/dev/null)"
 tap_done
