@@ -235,6 +235,24 @@ static void handle_io(struct kvm_vcpu_state *v)
 		pthread_cond_broadcast(&vm->cond);
 		pthread_mutex_unlock(&vm->lock);
 		break;
+	case HVP_PORT_KICK_ACK:
+		/*
+		 * A #BP handler acknowledged the kick round in progress as it
+		 * left (guest-agent/kernel.c, bp_leave): this exit is after the
+		 * round began (the handler read its generation), and what is
+		 * left of the handler reads nothing of the patch.  Only the
+		 * round being waited for counts.
+		 */
+		pthread_mutex_lock(&vm->lock);
+		if (val == (uint32_t)vm->kick_gen && v->kick_acked < vm->kick_gen) {
+			v->kick_acked = vm->kick_gen;
+			v->ack_ns = hvp_now_ns();
+			v->stop_cpl = 0; /* in the handler, leaving it */
+			v->exits.kick_guest_acks++;
+			pthread_cond_broadcast(&vm->cond);
+		}
+		pthread_mutex_unlock(&vm->lock);
+		break;
 	default:
 		break; /* unknown ports are ignored, as on real hardware */
 	}
@@ -308,6 +326,8 @@ static bool kick_acks(struct kvm_vcpu_state *v)
 		__atomic_store_n(&gv->ack_loops, __atomic_load_n(&gv->loops, __ATOMIC_RELAXED),
 				 __ATOMIC_RELAXED);
 		__atomic_store_n(&gv->ack_rip, rip, __ATOMIC_RELAXED);
+		/* acknowledged: its #BP handler need not (bp_leave) */
+		__atomic_store_n(&gv->kick_acked_gen, v->vm->kick_gen, __ATOMIC_RELAXED);
 	}
 	return true;
 }
@@ -698,6 +718,9 @@ static int kvm_sync_round(struct hvp_backend *b, enum hvp_sync_kind kind, uint64
 		kg = ++vm->kick_gen;
 		round_begin(vm);
 		pthread_mutex_unlock(&vm->lock);
+		/* for the guest's #BP handlers to acknowledge as they leave */
+		if (__atomic_load_n(&b->trap_sites, __ATOMIC_ACQUIRE))
+			__atomic_store_n(&b->agent->patch.kick_gen, kg, __ATOMIC_RELEASE);
 		for (i = 0; i < b->nr_vcpus; i++)
 			vcpu_request(&vm->vcpus[i], REQ_KICK);
 		return wait_all(vm, "kick", kick_done, kg, REQ_KICK, timeout_ms);
