@@ -22,6 +22,7 @@
 #include "doctor.h"
 #include "hvp_agent.h"
 #include "hvp_ctl.h"
+#include "remote.h"
 #include "util.h"
 #include "vmstate.h"
 
@@ -340,6 +341,19 @@ int cli_call_show(const char *name, const char *cmd, json_object *args, int time
 	json_object_put(*result);
 	*result = NULL;
 	return 0;
+}
+
+int cli_remote(const char *uri, char **argv)
+{
+	struct hvp_host h;
+	const char *cls;
+	char err[1024];
+	int r;
+
+	if (hvp_host_parse(uri, &h, err, sizeof(err)) < 0)
+		return usage_error("-H/HVPATCH_HOST: %s", err);
+	r = hvp_remote_run(&h, cli_json_mode, argv, -1, &cls, err, sizeof(err));
+	return r < 0 ? cli_fail(cls, "%s", err) : r;
 }
 
 int cli_find_image(char *buf, size_t len, const char *given)
