@@ -194,6 +194,11 @@ tap_ok "HVPATCH_HOST does what -H does" \
 	bash -c "HVPATCH_HOST='$uri' '$HVPATCH' vm list | grep -q '^r1 '"
 tap_is "HVPATCH_HOST= (empty) is this host" 0 \
 	"$(HVPATCH_HOST= "$HVPATCH" -j vm list | jq '.vms | length')"
+# bash completion after -H URI offers the remote's VMs
+comp_out=$(bash --norc --noprofile -c 'source "$1" || exit 1
+	COMP_WORDS=("$2" -H "$3" vm stop ""); COMP_CWORD=5
+	_hvpatch "$2" "" stop; echo "${COMPREPLY[*]}"' comp "$top_srcdir/completion/hvpatch" "$HVPATCH" "$uri" 2>&1)
+tap_is "completion: vm stop <TAB> after -H URI offers the remote's VM" r1 "$comp_out"
 tap_ok "sites list over ssh names the key single" \
 	bash -c "'$HVPATCH' -H '$uri' sites list r1 --key single | grep -q '^single '"
 r=$(H -j patch apply r1 single single_b --method bp-emulate 2>&1)
