@@ -272,6 +272,9 @@ int hvp_remote_run(const struct hvp_host *h, bool json, char *const argv[], int 
 	/* never a password or host-key prompt: a command must not hang on one */
 	args[n++] = "-o";
 	args[n++] = "BatchMode=yes";
+	/* a host that drops packets fails in bounded time, not TCP's minutes */
+	args[n++] = "-o";
+	args[n++] = "ConnectTimeout=20";
 	if (control_path(ctl, sizeof(ctl))) {
 		args[n++] = "-o";
 		args[n++] = "ControlMaster=auto";
