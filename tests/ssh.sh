@@ -111,6 +111,8 @@ uri=ssh://127.0.0.1:$port
 H() { "$HVPATCH" -H "$uri" "$@"; }
 
 tap_ok "vm list over ssh ($uri)" H vm list
+tap_ok "the connection is kept for the next command: a ControlMaster socket in the runtime dir" \
+	bash -c "ls -d '$HVPATCH_RUNTIME_DIR'/ssh-* >/dev/null && test -S \"\$(ls -d '$HVPATCH_RUNTIME_DIR'/ssh-* | head -n 1)\""
 tap_exit "a remote usage error keeps its exit status 2" 2 H vm start
 out=$(H -j vm info missing 2>/dev/null)
 tap_is "-j: the remote's JSON error comes through (exit 1, NotFound)" "1 NotFound" \
@@ -122,6 +124,8 @@ name="a b'c\"d \$(touch $t/pwned1); touch $t/pwned2 \`touch $t/pwned3\`"
 out=$(H vm info "$name" 2>&1)
 tap_is "a name with blanks, quotes and \$() arrives whole (the error quotes 64 characters)" \
 	"error: '${name:0:64}' is not a valid VM name" "$out"
+H vm info "x;touch $t/pwned5" >/dev/null 2>&1
+H vm info "x\$(touch $t/pwned6)" >/dev/null 2>&1
 tap_is "... and no shell ran any of it" "" "$(ls "$t" | grep pwned)"
 out=$(H -j vm info "" 2>/dev/null)
 tap_is "an empty argument stays an argument" "UsageError" "$(jq -r .error.class <<<"$out" 2>/dev/null)"
@@ -166,7 +170,7 @@ for bad in "" ssh:// http://127.0.0.1 "ssh://127.0.0.1:0" "ssh://127.0.0.1:65536
 	tap_exit "-H '$bad': exit 2" 2 env HVPATCH_SSH=/nonexistent "$HVPATCH" -H "$bad" vm list
 done
 tap_exit "HVPATCH_HOST=http://x: exit 2" 2 env HVPATCH_HOST=http://x "$HVPATCH" vm list
-tap_is "... and no ssh ran any of them" "" "$(ls "$t" | grep pwned)"
+tap_is "... and no ssh ran any of them" "" "$(ls "$t" | grep pwned4)"
 
 # The C interface rollout uses.
 out=$("$rjson" "$uri" vm list)
