@@ -59,6 +59,12 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# A sanitizer build's settings (CI) reach the "remote" hvpatch as well.
+san_env=
+for v in ASAN_OPTIONS UBSAN_OPTIONS; do
+	[ -n "${!v:-}" ] && san_env="$san_env $v=${!v}"
+done
+
 # Start sshd on a free port; another process may take the port between the
 # look and the bind, so up to 5 tries.
 for try in 1 2 3 4 5; do
@@ -73,7 +79,7 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 PidFile none
-SetEnv PATH=$t/bin:/usr/local/bin:/usr/bin:/bin HVPATCH_RUNTIME_DIR=$remote_run
+SetEnv PATH=$t/bin:/usr/local/bin:/usr/bin:/bin HVPATCH_RUNTIME_DIR=$remote_run $san_env
 EOF
 	: >"$t/sshd.log"
 	"$sshd" -D -e -f "$t/sshd_config" 2>"$t/sshd.log" &
