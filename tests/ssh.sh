@@ -133,10 +133,10 @@ out=$("$HVPATCH" -H "ssh://$(id -un)@127.0.0.1:$port" vm info "$name" 2>&1)
 tap_is "ssh://$(id -un)@...: a name with blanks, quotes and \$() arrives whole (the error quotes 64 characters)" \
 	"error: '${name:0:64}' is not a valid VM name" "$out"
 # balanced, so that without the quoting the remote shell would run it
-out=$(H -j vm info "" "x;touch $t/pwned5;\$(touch $t/pwned6)" 2>/dev/null)
+out=$(H -j vm info "" "x\$(touch $t/pwned5);touch $t/pwned6" 2>/dev/null)
 tap_is "... and no shell ran any of it" "" "$(ls "$t" | grep pwned)"
 tap_ok "an empty argument stays an argument (the missing name is '') ($out)" \
-	grep -q "unexpected argument 'x;touch" <<<"$out"
+	grep -q "unexpected argument 'x\$(touch" <<<"$out"
 
 # An unreachable host: a port nobody listens on.
 closed=$(free_port)
