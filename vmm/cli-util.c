@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -350,9 +351,16 @@ int cli_remote(const char *uri, char **argv)
 	char err[1024];
 	int r;
 
+	struct sigaction ign = { .sa_handler = SIG_IGN }, oint, oquit;
+
 	if (hvp_host_parse(uri, &h, err, sizeof(err)) < 0)
 		return usage_error("-H/HVPATCH_HOST: %s", err);
+	/* as system() does: ^C on a terminal ends ssh, and we report how */
+	sigaction(SIGINT, &ign, &oint);
+	sigaction(SIGQUIT, &ign, &oquit);
 	r = hvp_remote_run(&h, cli_json_mode, argv, -1, &cls, err, sizeof(err));
+	sigaction(SIGINT, &oint, NULL);
+	sigaction(SIGQUIT, &oquit, NULL);
 	return r < 0 ? cli_fail(cls, "%s", err) : r;
 }
 

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -186,30 +187,18 @@ static const char *env_or(const char *name, const char *dflt)
 	return v && v[0] ? v : dflt;
 }
 
-/* Wait for pid like system(): ^C on a terminal reaches ssh, which ends. */
-static int wait_child(pid_t pid, int *status)
-{
-	struct sigaction ign = { .sa_handler = SIG_IGN }, oint, oquit;
-	pid_t r;
-
-	sigaction(SIGINT, &ign, &oint);
-	sigaction(SIGQUIT, &ign, &oquit);
-	while ((r = waitpid(pid, status, 0)) < 0 && errno == EINTR)
-		;
-	sigaction(SIGINT, &oint, NULL);
-	sigaction(SIGQUIT, &oquit, NULL);
-	return r < 0 ? -errno : 0;
-}
-
 /*
  * Fork and exec args[0] with stdin /dev/null and stdout out_fd (>= 0), and
- * wait for it: 0 and *status, or -errno when it could not be run.
+ * wait for it: 0 and *status, or -errno when it could not be run.  The
+ * signals are the caller's business (the CLI ignores ^C while ssh runs, as
+ * system() does; a rollout may handle it): ssh gets ^C and ^\ as if run
+ * from the shell, even when we ignore them.
  */
 static int run_child(const char *const args[], int out_fd, int *status)
 {
 	int pfd[2], e = 0, null;
 	ssize_t n;
-	pid_t pid;
+	pid_t pid, w;
 
 	/* the exec's errno comes back through a pipe that the exec closes */
 	if (pipe2(pfd, O_CLOEXEC) < 0)
@@ -223,6 +212,8 @@ static int run_child(const char *const args[], int out_fd, int *status)
 	}
 	if (pid == 0) {
 		close(pfd[0]);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
 		null = open("/dev/null", O_RDONLY);
 		if (null < 0 || dup2(null, STDIN_FILENO) < 0 ||
 		    (out_fd >= 0 && dup2(out_fd, STDOUT_FILENO) < 0))
@@ -238,7 +229,9 @@ static int run_child(const char *const args[], int out_fd, int *status)
 	while ((n = read(pfd[0], &e, sizeof(e))) < 0 && errno == EINTR)
 		;
 	close(pfd[0]);
-	if (wait_child(pid, status) < 0)
+	while ((w = waitpid(pid, status, 0)) < 0 && errno == EINTR)
+		;
+	if (w < 0)
 		return -ECHILD;
 	return n == (ssize_t)sizeof(e) ? -e : 0;
 }
@@ -255,7 +248,7 @@ int hvp_remote_run(const struct hvp_host *h, bool json, char *const argv[], int 
 
 	*cls = HVP_ERR_INTERNAL;
 	cmd = remote_command(bin, json, argv);
-	logfd = mkstemp(logpath);
+	logfd = mkostemp(logpath, O_CLOEXEC);
 	if (!cmd || logfd < 0) {
 		snprintf(err, errlen, "%s: cannot prepare the ssh command: %s", h->label,
 			 strerror(errno));
@@ -354,13 +347,13 @@ static const char *known_class(const char *s)
 	return HVP_ERR_INTERNAL;
 }
 
-/* The whole of file f from its start, NUL-terminated; NULL on failure. */
-static char *slurp(FILE *f)
+/* The whole of file fd from its start, NUL-terminated; NULL on failure. */
+static char *slurp(int fd)
 {
 	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
+	size_t len = 0, cap = 0;
+	ssize_t n;
 
-	rewind(f);
 	do {
 		if (len + 4096 + 1 > cap) {
 			char *nb = realloc(buf, cap = 2 * cap + 4096 + 1);
@@ -371,8 +364,12 @@ static char *slurp(FILE *f)
 			}
 			buf = nb;
 		}
-		n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
+		n = pread(fd, buf + len, cap - len - 1, (off_t)len);
+		if (n < 0) {
+			free(buf);
+			return NULL;
+		}
+		len += (size_t)n;
 	} while (n);
 	buf[len] = 0;
 	return buf;
@@ -383,24 +380,23 @@ int hvp_remote_json(const char *uri, char *const argv[], json_object **out, cons
 {
 	struct hvp_host h;
 	json_object *ans, *e = NULL, *c = NULL, *d = NULL;
-	FILE *f;
 	char *text;
-	int r;
+	int r, fd;
 
 	*out = NULL;
 	*cls = HVP_ERR_USAGE;
 	if (hvp_host_parse(uri, &h, err, errlen) < 0)
 		return -1;
 	*cls = HVP_ERR_INTERNAL;
-	f = tmpfile();
-	if (!f) {
+	fd = memfd_create("hvpatch-remote-answer", MFD_CLOEXEC);
+	if (fd < 0) {
 		snprintf(err, errlen, "%s: no temporary file for the answer: %s", h.label,
 			 strerror(errno));
 		return -1;
 	}
-	r = hvp_remote_run(&h, true, argv, fileno(f), cls, err, errlen);
-	text = r < 0 ? NULL : slurp(f);
-	fclose(f);
+	r = hvp_remote_run(&h, true, argv, fd, cls, err, errlen);
+	text = r < 0 ? NULL : slurp(fd);
+	close(fd);
 	if (r < 0)
 		return -1;
 	ans = text ? json_tokener_parse(text) : NULL;

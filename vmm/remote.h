@@ -46,14 +46,16 @@ int hvp_host_parse(const char *uri, struct hvp_host *h, char *err, size_t errlen
  *
  * Environment: HVPATCH_SSH, the ssh client to run (default "ssh");
  * HVPATCH_REMOTE_HVPATCH, the hvpatch to run there (default "hvpatch" on
- * the remote PATH).
+ * the remote PATH).  It touches no signal disposition (safe from threads
+ * run side by side); ssh itself gets ^C with the default action.
  */
 int hvp_remote_run(const struct hvp_host *h, bool json, char *const argv[], int out_fd,
 		   const char **cls, char *err, size_t errlen);
 
 /*
  * For commands that drive many hosts (rollout --hosts): run `hvpatch -j
- * ARGV` on the host of uri and parse its answer.  Returns the remote exit
+ * ARGV` on the host of uri and parse its answer (its stderr is ours:
+ * warnings only, -j puts errors in the answer).  Returns the remote exit
  * status: 0 and *out the answer (the caller's to put); 1 or 2 and *cls,
  * err the remote's {"error":{"class","desc"}} (an HVP_ERR_* class); or -1,
  * *cls and err as for hvp_remote_run(), also when the URI is malformed
