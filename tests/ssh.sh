@@ -9,8 +9,9 @@
 # HVPATCH_SSH.  Covered: vm start/list/sites list/patch apply/vm stop on a
 # kvm guest over ssh, -j passed through, HVPATCH_HOST, the exit status
 # passed through, a name with blanks and quotes arriving whole, an
-# unreachable host, a host without hvpatch, malformed URIs, and
-# hvp_remote_json() (tests/remote-json).
+# unreachable host, a key the host refuses, a host without hvpatch,
+# malformed URIs, the ssh command line (a stand-in ssh), the completion of
+# the remote's VM names, and hvp_remote_json() (tests/remote-json).
 . "${top_srcdir:-.}/tests/lib.sh"
 
 sshd=$(PATH=$PATH:/usr/sbin:/sbin command -v sshd)
@@ -179,6 +180,24 @@ for bad in "" ssh:// http://127.0.0.1 "ssh://127.0.0.1:0" "ssh://127.0.0.1:65536
 done
 tap_exit "HVPATCH_HOST=http://x: exit 2" 2 env HVPATCH_HOST=http://x "$HVPATCH" vm list
 tap_is "... and no ssh ran any of them" "" "$(ls "$t" | grep pwned4)"
+
+# The ssh command line, seen by a stand-in for ssh that writes its
+# arguments down, puts a line in ssh's log (-E FILE) and fails as ssh does.
+cat >"$t/argv-ssh" <<EOF
+#!/bin/sh
+printf '%s\n' "\$@" >"$t/argv"
+[ "\$1" = -E ] && echo "stand-in: no route to host" >>"\$2"
+exit 255
+EOF
+chmod +x "$t/argv-ssh"
+out=$(HVPATCH_SSH=$t/argv-ssh "$HVPATCH" -H "ssh://alice@[fe80::1]:2222/" vm info 'x y' 2>&1)
+tap_is "ssh://alice@[fe80::1]:2222/: the error names the host and ssh's last line" \
+	"error: cannot reach alice@[fe80::1]:2222 over ssh: stand-in: no route to host" "$out"
+tap_is "... ssh gets -p 2222 -l alice -- fe80::1, then one quoted command" \
+	"-p 2222 -l alice -- fe80::1 command -v 'hvpatch' >/dev/null 2>&1 || exit 127; exec 'hvpatch' 'vm' 'info' 'x y'" \
+	"$(sed -n '/^-p$/,$p' "$t/argv" | tr '\n' ' ' | sed 's/ $//')"
+tap_ok "... with BatchMode and a shared connection" \
+	bash -c "grep -qx BatchMode=yes '$t/argv' && grep -qx ControlMaster=auto '$t/argv'"
 
 # The C interface rollout uses.
 out=$("$rjson" "$uri" vm list)
