@@ -1278,6 +1278,21 @@ static void text_slow_rounds(const struct rep *r, FILE *f)
 		      f);
 }
 
+static void text_targets(const struct rep *r, FILE *f)
+{
+	struct hvp_rep_target t[16];
+	unsigned i, n = hvp_rep_targets(r, t, 16);
+	char v[96], b[32];
+
+	fputs("\n== performance targets, as ratios of this run's own figures (95% interval; met or "
+	      "missed only when the whole interval is)\n",
+	      f);
+	for (i = 0; i < n; i++) {
+		hvp_rep_target_fmt(&t[i], v, sizeof(v), b, sizeof(b));
+		fprintf(f, "  %-66s %24s %8s  %s\n", t[i].what, v, b, t[i].verdict);
+	}
+}
+
 static void render_text(const struct rep *r, FILE *f)
 {
 	unsigned i, k;
@@ -1310,6 +1325,7 @@ static void render_text(const struct rep *r, FILE *f)
 	fputs("  (latencies \"in rnds\" are in units of one sync round of the cell's kind, so\n"
 	      "   that reports from different hosts compare)\n",
 	      f);
+	text_targets(r, f);
 	for (i = 0; i < r->nr_groups; i++)
 		text_table(r, r->groups[i], f);
 	text_vstall(r, f);

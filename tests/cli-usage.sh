@@ -43,6 +43,18 @@ tap_exit "patch apply --timeout 0: exit 2" 2 "$HVPATCH" patch apply x single sin
 tap_exit "bench run --sites 7: exit 2" 2 "$HVPATCH" bench run --sites 7
 tap_exit "bench run --methods naive: exit 2" 2 "$HVPATCH" bench run --methods naive
 tap_exit "report in an unknown format: exit 2" 2 "$HVPATCH" report pdf /tmp
+# -H: a malformed URI is a usage error before ssh runs (tests/ssh.sh has the rest)
+tap_exit "-H without a URI: exit 2" 2 "$HVPATCH" -H
+tap_exit "-H URI without a command: exit 2" 2 "$HVPATCH" -H ssh://h
+tap_exit "-H '': exit 2" 2 env HVPATCH_SSH=/nonexistent "$HVPATCH" -H '' vm list
+tap_exit "-H http://h: exit 2" 2 env HVPATCH_SSH=/nonexistent "$HVPATCH" -H http://h vm list
+tap_exit "-H ssh://h:99999: exit 2" 2 env HVPATCH_SSH=/nonexistent "$HVPATCH" -H ssh://h:99999 vm list
+tap_exit "-H ssh://-oProxyCommand=x: exit 2" 2 env HVPATCH_SSH=/nonexistent "$HVPATCH" -H ssh://-oProxyCommand=x vm list
+tap_exit "HVPATCH_HOST=ssh:/h: exit 2" 2 env HVPATCH_HOST=ssh:/h HVPATCH_SSH=/nonexistent "$HVPATCH" vm list
+tap_is "-j -H with a bad URI prints class UsageError" UsageError \
+	"$("$HVPATCH" -j -H ssh://h/x vm list 2>/dev/null | jq -r .error.class)"
+tap_is "-H with no ssh client: exit 1, class NotFound" "1 NotFound" \
+	"$(HVPATCH_SSH=/nonexistent/ssh "$HVPATCH" -j -H ssh://h vm list >/dev/null 2>&1; echo $?) $(HVPATCH_SSH=/nonexistent/ssh "$HVPATCH" -j -H ssh://h vm list 2>/dev/null | jq -r .error.class)"
 out=$("$HVPATCH" -j vm info missing 2>/dev/null); rc=$?
 tap_is "-j vm info missing exits 1" 1 "$rc"
 tap_is "... and prints a JSON error of class NotFound on stdout" NotFound \
@@ -239,6 +251,7 @@ check_help() { # DESC WORDS... -- CMD...
 check_help "hvpatch --help lists every command" "vm start" "vm list" "vm info" "vm stop" \
 	"vm console" "sites list" stats "patch apply" "patch methods" rollout "bench run" report doctor \
 	-- "$HVPATCH" --help
+check_help "hvpatch --help names the global options" --json --host HVPATCH_HOST -- "$HVPATCH" --help
 check_help "vm --help" "vm start" "vm stop" -- "$HVPATCH" vm --help
 check_help "vm start --help names every option" --vcpus --mem --keys --rate --nmi-rate \
 	--nmi-key --fault-test --hostile --image --backend --timeout -- "$HVPATCH" vm start --help

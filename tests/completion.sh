@@ -28,7 +28,12 @@ comp() {
 
 tap_is "commands" "bench doctor patch report rollout sites stats vm" "$(comp '')"
 tap_is "commands after -j" "bench doctor patch report rollout sites stats vm" "$(comp -j '')"
-tap_is "global options" "--help --json -j" "$(comp -)"
+tap_is "global options" "--help --host --json -H -j" "$(comp -)"
+tap_is "-H <TAB>: the URI's scheme" "ssh://" "$(comp -H '')"
+tap_is "commands after -H URI" "bench doctor patch report rollout sites stats vm" "$(comp -H ssh://h '')"
+tap_is "commands after -j --host URI" "bench doctor patch report rollout sites stats vm" \
+	"$(comp -j --host ssh://h '')"
+tap_is "vm <TAB> after -H URI" "attach console info list start stop" "$(comp -H ssh://h vm '')"
 tap_is "vm <TAB>: its subcommands" "attach console info list start stop" "$(comp vm '')"
 tap_is "vm st<TAB>" "start stop" "$(comp vm st)"
 tap_is "patch <TAB>" "apply methods" "$(comp patch '')"

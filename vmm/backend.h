@@ -35,6 +35,7 @@ struct hvp_vcpu_exits {
 	uint64_t nmis_injected;
 	uint64_t nmi_acks;
 	uint64_t kick_bp_inflight; /* kicks refused: a #BP may be queued */
+	uint64_t kick_guest_acks;  /* kick rounds a #BP handler acknowledged */
 };
 
 /* KVM's own per-vCPU statistics (KVM_GET_STATS_FD): a witness we did not write. */

@@ -488,6 +488,8 @@ static json_object *vcpu_stats(struct hvp_service *s, unsigned id)
 		json_object_object_add(je, "nmi_acks", json_object_new_int64((int64_t)ex.nmi_acks));
 		json_object_object_add(je, "kick_bp_inflight",
 				       json_object_new_int64((int64_t)ex.kick_bp_inflight));
+		json_object_object_add(je, "kick_guest_acks",
+				       json_object_new_int64((int64_t)ex.kick_guest_acks));
 		json_object_object_add(o, "vmm", je);
 	}
 	{
