@@ -243,7 +243,11 @@ void hvp_rep_round_desc(const struct rcell *c, char *buf, size_t len)
 		if (off < len && isfinite(cpl) && cpl >= 0)
 			off += (size_t)snprintf(buf + off, len - off, "CPL %.0f at %s%s, ", cpl,
 						rip ? rip : "?",
-						cpl == 0 ? ", in a guest handler" : "");
+						cpl != 0 ? "" :
+						json_object_get_boolean(
+							hvp_rep_get(h, "acked_by_handler")) ?
+							   ", its #BP handler acked leaving" :
+							   ", in a guest handler");
 		if (off < len)
 			off += (size_t)snprintf(buf + off, len - off,
 						"%.0f kicks refused, host thread %s)",

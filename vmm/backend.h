@@ -58,6 +58,7 @@ struct hvp_round_holder {
 	int cpl;	      /* of that stop; -1: not seen          */
 	unsigned refusals;    /* kicks it refused in this round      */
 	unsigned bp_inflight; /* of those: a #BP in flight (kvm.c)   */
+	bool handler_ack;     /* its #BP handler acknowledged, leaving */
 	char thread;	      /* its host thread's state while it held the
 				 * round, as /proc shows it: 'R' running or
 				 * runnable, 'S' sleeping, ...; 0 not sampled */

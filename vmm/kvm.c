@@ -107,6 +107,7 @@ struct kvm_vcpu_state {
 	uint64_t stop_rip;		/* where a kick last found it        */
 	int stop_cpl;			/* of that stop, -1 not seen         */
 	unsigned refusals, bp_refusals; /* kicks refused in this round       */
+	bool handler_ack;		/* this round: acked by its #BP handler */
 	char thread_state;		/* sampled while it held it (atomic) */
 	int stats_fd;			/* KVM_GET_STATS_FD, -1 if absent    */
 	off_t stat_off[5];		/* of the witness fields, -1 absent  */
@@ -196,6 +197,8 @@ static void vcpu_mark_dead(struct kvm_vcpu_state *v, const char *why)
 		vm->ev.vcpu_dead(vm->ev.ctx, v->id, why);
 }
 
+static int vcpu_stop_point(struct kvm_vcpu_state *v, uint64_t *rip);
+
 static void handle_io(struct kvm_vcpu_state *v)
 {
 	struct hvp_kvm *vm = v->vm;
@@ -247,7 +250,10 @@ static void handle_io(struct kvm_vcpu_state *v)
 		if (val == (uint32_t)vm->kick_gen && v->kick_acked < vm->kick_gen) {
 			v->kick_acked = vm->kick_gen;
 			v->ack_ns = hvp_now_ns();
-			v->stop_cpl = 0; /* in the handler, leaving it */
+			v->handler_ack = true;
+			/* in the handler, leaving it: free with synced registers */
+			if (vm->sync_regs)
+				v->stop_cpl = vcpu_stop_point(v, &v->stop_rip);
 			v->exits.kick_guest_acks++;
 			pthread_cond_broadcast(&vm->cond);
 		}
@@ -512,6 +518,7 @@ static void round_begin(struct hvp_kvm *vm)
 	vm->round_t0 = hvp_now_ns();
 	for (i = 0; i < vm->b.nr_vcpus; i++) {
 		vm->vcpus[i].refusals = vm->vcpus[i].bp_refusals = 0;
+		vm->vcpus[i].handler_ack = false;
 		vm->vcpus[i].stop_cpl = -1; /* seen in this round only */
 		__atomic_store_n(&vm->vcpus[i].thread_state, 0, __ATOMIC_RELAXED);
 	}
@@ -565,6 +572,7 @@ static void round_end(struct hvp_kvm *vm, const char *what,
 			.cpl = v->stop_cpl,
 			.refusals = v->refusals,
 			.bp_inflight = v->bp_refusals,
+			.handler_ack = v->handler_ack,
 			.thread = __atomic_load_n(&v->thread_state, __ATOMIC_RELAXED),
 		};
 

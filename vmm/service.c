@@ -613,6 +613,8 @@ json_object *hvp_round_json(const struct hvp_round_info *ri)
 		json_object_object_add(v, "in_handler", json_object_new_boolean(h->cpl == 0));
 		json_object_object_add(v, "kicks_refused", json_object_new_int((int)h->refusals));
 		json_object_object_add(v, "bp_in_flight", json_object_new_int((int)h->bp_inflight));
+		json_object_object_add(v, "acked_by_handler",
+				       json_object_new_boolean(h->handler_ack));
 		json_object_object_add(v, "host_thread", json_object_new_string(th));
 		json_object_array_add(a, v);
 	}
