@@ -25,6 +25,7 @@
 
 #include "backends.h"
 #include "bench.h"
+#include "cost.h"
 #include "patch.h"
 #include "report.h"
 #include "service.h"
@@ -190,75 +191,24 @@ static const struct hvp_key_info *key_for_sites(struct hvp_service *s, unsigned 
 	return best;
 }
 
-static uint64_t sum_loops(struct hvp_service *s, uint64_t *emulated, uint64_t *io)
-{
-	struct hvp_backend *be = hvp_service_backend(s);
-	struct hvp_agent *agent = hvp_service_agent(s);
-	uint64_t loops = 0;
-	unsigned i;
+/* ---- host unit costs (measured by vmm/cost.c, as the service does) ---- */
 
-	*emulated = *io = 0;
-	for (i = 0; i < be->nr_vcpus; i++) {
-		struct hvp_vcpu_exits ex;
-
-		loops += __atomic_load_n(&agent->vcpu[i].loops, __ATOMIC_RELAXED);
-		*emulated += __atomic_load_n(&agent->vcpu[i].bp_emulated, __ATOMIC_RELAXED);
-		if (be->ops->get_exits(be, i, &ex) == 0)
-			*io += ex.io_exits;
-	}
-	return loops;
-}
-
-/* ---- host unit costs ---- */
-
-enum window_what { W_LOOP, W_EXIT, W_BP };
-
-/* ns per event over WINDOWS windows: loop passes, exits or emulated #BPs. */
-static json_object *measure_windows(struct bench *b, enum window_what what)
+static json_object *measure_windows(struct bench *b, enum hvp_units_window what)
 {
 	double v[WINDOWS];
-	unsigned w, n = 0;
 
-	for (w = 0; w < WINDOWS; w++) {
-		uint64_t e0, e1, i0, i1, l0, l1, t0, t1, ev;
-
-		l0 = sum_loops(b->vm, &e0, &i0);
-		t0 = hvp_now_ns();
-		hvp_sleep_ns(WINDOW_NS);
-		l1 = sum_loops(b->vm, &e1, &i1);
-		t1 = hvp_now_ns();
-		ev = what == W_LOOP ? l1 - l0 : what == W_EXIT ? i1 - i0 : e1 - e0;
-		if (ev)
-			v[n++] = (double)(t1 - t0) / (double)ev;
-	}
-	return stats_json_samples(v, n);
+	return stats_json_samples(v, hvp_units_windows(hvp_service_backend(b->vm),
+						       hvp_service_agent(b->vm), what, WINDOWS,
+						       WINDOW_NS, v));
 }
 
+/* back to back, as the bench always has: its reports stay comparable */
 static json_object *measure_rounds(struct bench *b, enum hvp_sync_kind kind)
 {
 	struct hvp_patch_ctx ctx = patch_ctx(b);
 	double v[ROUND_SAMPLES];
-	unsigned i, n = 0;
 
-	for (i = 0; i < ROUND_SAMPLES; i++) {
-		uint64_t t0 = hvp_now_ns();
-
-		if (hvp_patch_sync_round(&ctx, kind, 2000) == 0)
-			v[n++] = (double)(hvp_now_ns() - t0);
-	}
-	return stats_json_samples(v, n);
-}
-
-struct bp_windows {
-	struct bench *b;
-	json_object *st;
-};
-
-static void bp_windows(void *arg)
-{
-	struct bp_windows *w = arg;
-
-	w->st = measure_windows(w->b, W_BP);
+	return stats_json_samples(v, hvp_units_rounds(&ctx, kind, ROUND_SAMPLES, false, v));
 }
 
 /*
@@ -270,11 +220,14 @@ static json_object *measure_bp(struct bench *b, const struct hvp_key_info *k)
 {
 	struct hvp_patch_ctx ctx = patch_ctx(b);
 	struct hvp_patch_result res;
-	struct bp_windows w = { .b = b };
+	double v[WINDOWS];
+	unsigned n = 0;
 
-	if (hvp_patch_measure_bp(&ctx, k, bp_windows, &w, &res) < 0)
+	int r = hvp_units_bp(&ctx, k, WINDOWS, WINDOW_NS, v, &n, &res);
+
+	if (r < 0)
 		fprintf(stderr, "bench: #BP round trip: %s\n", res.reason);
-	return w.st ? w.st : stats_json(NULL, 0);
+	return n || r == 0 ? stats_json_samples(v, n) : stats_json(NULL, 0);
 }
 
 static int unit_costs(struct bench *b, json_object *report, char *err, size_t errlen)
@@ -290,9 +243,9 @@ static int unit_costs(struct bench *b, json_object *report, char *err, size_t er
 	}
 	single = key_for_sites(b->vm, 1);
 	workload(b, NULL, 0, 0, HVP_CFG_PING);
-	json_object_object_add(u, "exit_round_trip_ns", measure_windows(b, W_EXIT));
+	json_object_object_add(u, "exit_round_trip_ns", measure_windows(b, HVP_UNITS_EXIT));
 	workload(b, single, 0, 0, 0);
-	json_object_object_add(u, "loop_baseline_ns", measure_windows(b, W_LOOP));
+	json_object_object_add(u, "loop_baseline_ns", measure_windows(b, HVP_UNITS_LOOP));
 	kick = measure_rounds(b, HVP_SYNC_KICK);
 	nmi = measure_rounds(b, HVP_SYNC_NMI);
 	b->kick_round_ns = stats_p50(kick);
@@ -368,30 +321,6 @@ static void progress(struct bench *b, const char *what)
 		"########################################", width - fill, "",
 		100 * b->done / b->total, what);
 	fflush(stderr);
-}
-
-/*
- * Every attempt starts from a steady state: each vCPU has run its loop since
- * the last attempt.  Without this a vCPU thread that the host has not yet
- * rescheduled after a resume is still parked, and the next attempt's kick
- * rounds complete at once: a scheduler artefact, not the method.
- */
-static void settle(struct hvp_service *s)
-{
-	struct hvp_backend *be = hvp_service_backend(s);
-	struct hvp_agent *agent = hvp_service_agent(s);
-	uint64_t before[HVP_MAX_VCPUS], deadline = hvp_now_ns() + 200000000ull;
-	unsigned i, moved;
-
-	for (i = 0; i < be->nr_vcpus; i++)
-		before[i] = __atomic_load_n(&agent->vcpu[i].loops, __ATOMIC_RELAXED);
-	do {
-		hvp_sleep_ns(100000);
-		for (i = 0, moved = 0; i < be->nr_vcpus; i++)
-			moved += !be->ops->vcpu_alive(be, i) ||
-				 __atomic_load_n(&agent->vcpu[i].loops, __ATOMIC_RELAXED) !=
-					 before[i];
-	} while (moved < be->nr_vcpus && hvp_now_ns() < deadline);
 }
 
 /* vCPU i's longest loop gap since the patch began (TSC to ns), at least at_least. */
@@ -544,7 +473,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			uint64_t dest = 0, e0, e1;
 			char what[64];
 
-			settle(b->vm);
+			hvp_units_settle(hvp_service_backend(b->vm), hvp_service_agent(b->vm));
 			witness_sum(b->vm, &w0, &e0, &b->witness_ok);
 			if (b->bpf)
 				hvp_bpf_witness_read(b->bpf, &bp0);
@@ -558,7 +487,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			 * vCPU held out of the guest until the patch's end (stop)
 			 * has not yet, so wait for every vCPU's next pass.
 			 */
-			settle(b->vm);
+			hvp_units_settle(hvp_service_backend(b->vm), hvp_service_agent(b->vm));
 			for (v = 0; v < pt->vcpus && v < HVP_MAX_VCPUS; v++) {
 				c->vstall[v][c->n] = (double)window_gap(b->vm, v, res.stall_ns[v]);
 				if (c->vstall[v][c->n] > (double)res.max_stall_ns)
