@@ -13,18 +13,27 @@
  * directory's host-units.json when it is younger than an hour; the plan
  * says which, and how old.
  *
- * What the model knows of the key at plan time: its S sites, the V vCPUs,
- * and c, the key's calls per second over every vCPU, read from the guest's
- * own per-target counters twice ~60 ms apart (NMI-path calls are counted
- * there too).  From it: r = c / S calls per second of one site, and
- * f = c / (S V) workload passes per second of one vCPU.  W is the cost of
- * writing and reading back one site (200 ns: a guess, not measured), T
- * the timeout, R the round of the sync kind (Rk or Rn).
+ * What the model knows at plan time, observed on the VM just before:
+ *   c  the key's calls per second over every vCPU, from the guest's own
+ *      per-target counters read twice ~60 ms apart (NMI-path calls are
+ *      counted there too);
+ *   R  the round of the sync kind, Rk or Rn, and P, stop's pause (pause
+ *      and resume, nothing written), each the median of 5 timed now, each
+ *      after every vCPU's loop has moved (hvp_units_settle): a round's
+ *      cost depends on what the vCPUs do - a rate-limited vCPU halts
+ *      between passes and a kick round waits for it to reach user mode,
+ *      and a loaded host adds its scheduling.  (The boot-time Rk and Rn
+ *      stand in where a kind is not timed now.)
+ * and S sites, V vCPUs; from them r = c / S calls per second of one site
+ * and f = c / (S V) passes per second of one vCPU, whose own loop period
+ * 1/f is a gap it has anyway (L below; 0 when it does not call the key).
+ * W is the cost of writing and reading back one site (200 ns: a guess, not
+ * measured), T the timeout.
  *
- *   stop        one pause (taken as a kick round) and every site written:
- *                 latency = Rk + S W (+ E with --sync nmi: the NMI on resume)
+ *   stop        one pause and every site written:
+ *                 latency = P + S W (+ E with --sync nmi: the NMI on resume)
  *               every vCPU is out of the guest throughout:
- *                 stall   = latency + E
+ *                 stall   = L + latency + E
  *               completes when latency < T (a pause that times out on a
  *               loaded host is not modelled).
  *   bp-emulate  3 rounds whatever S, three passes of writes:
@@ -32,7 +41,7 @@
  *               a vCPU's loop loses E per round; a pass that runs while
  *               the int3s are in (3 rounds long, chance min(1, 3Rf)) traps
  *               once per site:
- *                 stall   = E + min(1, 3R f) S B
+ *                 stall   = L + E + min(1, 3R f) S B
  *               completes when latency < T.
  *   bp-cancel   one site at a time; an attempt holds the int3 in state 1
  *               for one round (window w = R), and a call of the site in it
@@ -45,13 +54,16 @@
  *                 P(complete) = (1 - (1 - q)^n)^S
  *               a vCPU that calls the site in state 2 re-executes until
  *               state 3, up to a round:
- *                 stall   = E + min(1, 3R f) (R + B)
- *               In a tight loop r w is in the hundreds: q is 0 and the
- *               prediction is "does not complete", as measured (the
- *               bench's hit-rate group).  The measured completion under a
- *               tight loop is sometimes better than this (a vCPU the
- *               host has descheduled does not hit), never relied on.
- *   A row completes when P(complete) >= 0.9.
+ *                 stall   = L + E + min(1, 3R f) (R + B)
+ *               In a tight loop r w is in the tens to thousands: q is 0
+ *               and the prediction is "does not complete".  The bench
+ *               measured better than that (one site, two tight loops:
+ *               70-100 % within 1 s): pessimistic, never relied on.  On a
+ *               loaded host R grows while the vCPUs that make it slow are
+ *               the ones not calling, so w = R overstates the window
+ *               there too: also pessimistic.
+ *   A row completes when P(complete) >= 0.9; an expected latency past T
+ *   is shown as none ("-", null).
  *
  * The choice: among the rows the backend allows that complete, the least
  * predicted stall (--prefer stall, the default) or latency (--prefer
@@ -466,6 +478,9 @@ static void predict(const struct hvp_units *u, const struct hvp_cost_input *in,
 	if (!row->completes && !row->note[0])
 		snprintf(row->note, sizeof(row->note), "%.0f us against a %d ms timeout",
 			 row->latency_ns / 1e3, in->timeout_ms);
+	/* an expectation past the timeout is no latency: it does not complete */
+	if (row->latency_ns > T)
+		row->latency_ns = INFINITY;
 }
 
 /* a better than b under prefer: within 10 % the other figure decides */
