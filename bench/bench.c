@@ -6,8 +6,9 @@
  * so that nothing but the patch itself is measured.
  *
  * Order: host unit costs first, on a 1-vCPU VM; then the cells.  Within a
- * parameter point the methods are interleaved (A B C A B C ...) so that the
- * machine's drift hits all alike.  Every sample is kept in the report.
+ * parameter point the methods (and the auto column) are interleaved and
+ * rotated (A B C D, B C D A, ...) so that the machine's drift, and what the
+ * previous patch left behind, hit all alike.  Every sample is kept in the report.
  */
 #include "config.h"
 
@@ -106,6 +107,7 @@ struct bench {
 	json_object *cells;
 	unsigned done, total; /* progress */
 	double kick_round_ns, nmi_round_ns;
+	struct hvp_units units; /* the auto column's, from unit_costs() */
 	bool witness_ok;
 	struct hvp_bpf_witness *bpf; /* NULL: absent, bpf_why says why */
 	char bpf_why[256];
@@ -232,7 +234,7 @@ static json_object *measure_bp(struct bench *b, const struct hvp_key_info *k)
 
 static int unit_costs(struct bench *b, json_object *report, char *err, size_t errlen)
 {
-	json_object *u = json_object_new_object(), *kick, *nmi;
+	json_object *u = json_object_new_object(), *kick, *nmi, *exit, *bp;
 	const struct hvp_key_info *single;
 	int r;
 
@@ -243,7 +245,8 @@ static int unit_costs(struct bench *b, json_object *report, char *err, size_t er
 	}
 	single = key_for_sites(b->vm, 1);
 	workload(b, NULL, 0, 0, HVP_CFG_PING);
-	json_object_object_add(u, "exit_round_trip_ns", measure_windows(b, HVP_UNITS_EXIT));
+	exit = measure_windows(b, HVP_UNITS_EXIT);
+	json_object_object_add(u, "exit_round_trip_ns", exit);
 	workload(b, single, 0, 0, 0);
 	json_object_object_add(u, "loop_baseline_ns", measure_windows(b, HVP_UNITS_LOOP));
 	kick = measure_rounds(b, HVP_SYNC_KICK);
@@ -252,7 +255,15 @@ static int unit_costs(struct bench *b, json_object *report, char *err, size_t er
 	b->nmi_round_ns = stats_p50(nmi);
 	json_object_object_add(u, "kick_round_ns", kick);
 	json_object_object_add(u, "nmi_round_ns", nmi);
-	json_object_object_add(u, "bp_trap_ns", measure_bp(b, single));
+	bp = measure_bp(b, single);
+	json_object_object_add(u, "bp_trap_ns", bp);
+	b->units = (struct hvp_units){ .ns = { [HVP_UNIT_EXIT] = stats_p50(exit),
+					       [HVP_UNIT_KICK] = b->kick_round_ns,
+					       [HVP_UNIT_NMI] = b->nmi_round_ns,
+					       [HVP_UNIT_BP] = stats_p50(bp) },
+				       .measured_unix = (int64_t)time(NULL),
+				       .backend = "kvm",
+				       .vcpus = 1 };
 	json_object_object_add(u, "vcpus", json_object_new_int(1));
 	json_object_object_add(report, "unit_costs", u);
 	return 0;
@@ -334,7 +345,16 @@ static uint64_t window_gap(struct hvp_service *s, unsigned i, uint64_t at_least)
 	return ns > at_least ? ns : at_least;
 }
 
-static void cell_finish(struct bench *b, struct cell *c, const struct point *pt, unsigned method)
+_Static_assert(HVP_BENCH_AUTO == HVP_METHOD__COUNT, "the auto column follows the methods");
+
+static const char *method_name(unsigned m)
+{
+	return m == HVP_BENCH_AUTO ? "auto" : hvp_methods[m].name;
+}
+
+/* extra: the auto column's choice and its comparison (NULL: a method's cell) */
+static void cell_finish(struct bench *b, struct cell *c, const struct point *pt, unsigned method,
+			json_object *extra)
 {
 	json_object *o = json_object_new_object(), *p = json_object_new_object();
 	json_object *raw = json_object_new_object(), *a, *w;
@@ -346,13 +366,13 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	bool own;
 
 	snprintf(id, sizeof(id), "%s/%s/%s/v%u/r%llu/nmi%llu/s%u%s%s", group_names[pt->group],
-		 hvp_methods[method].name, hvp_sync_name(pt->sync), pt->vcpus,
+		 method_name(method), hvp_sync_name(pt->sync), pt->vcpus,
 		 (unsigned long long)pt->rate, (unsigned long long)pt->nmi_rate, pt->sites,
 		 pt->group == G_BACKEND ? "/" : "",
 		 pt->group == G_BACKEND ? hvp_backend_kinds[pt->backend].name : "");
 	json_object_object_add(o, "id", json_object_new_string(id));
 	json_object_object_add(o, "group", json_object_new_string(group_names[pt->group]));
-	json_object_object_add(p, "method", json_object_new_string(hvp_methods[method].name));
+	json_object_object_add(p, "method", json_object_new_string(method_name(method)));
 	json_object_object_add(p, "sync", json_object_new_string(hvp_sync_name(pt->sync)));
 	json_object_object_add(p, "vcpus", json_object_new_int((int)pt->vcpus));
 	json_object_object_add(p, "rate", json_object_new_int64((int64_t)pt->rate));
@@ -423,17 +443,91 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 		json_object_array_add(a, json_object_new_boolean(c->ok[i]));
 	json_object_object_add(raw, "completed", a);
 	json_object_object_add(o, "raw", raw);
+	if (extra)
+		json_object_object_add(o, "auto", extra);
 	json_object_array_add(b->cells, o);
 }
 
 static unsigned count_methods(unsigned mask);
+
+/* The auto column's plan, once per point. */
+struct auto_plan {
+	struct hvp_cost_input in;
+	struct hvp_cost_plan plan;
+};
+
+static double cell_p50(const struct cell *c)
+{
+	double v[256];
+
+	memcpy(v, c->lat, sizeof(double) * c->n);
+	return hvp_units_median(v, c->n);
+}
+
+/*
+ * The auto cell's "auto": its choice, why and what was predicted, against
+ * the method whose cell had the least latency p50 among those that
+ * completed every attempt (any, if none did); within the target when
+ * auto's p50 is within 10 % of it or one sync round (the unit cost) above.
+ */
+static json_object *auto_json(struct bench *b, const struct point *pt, const struct auto_plan *au,
+			      const struct cell *cells, const unsigned *methods, unsigned nm)
+{
+	json_object *o = json_object_new_object();
+	double round = pt->sync == HVP_SYNC_NMI ? b->nmi_round_ns : b->kick_round_ns;
+	double best = INFINITY, p50 = NAN;
+	int bm = -1, pass;
+	unsigned m;
+
+	for (pass = 0; pass < 2 && bm < 0; pass++)
+		for (m = 0; m < nm; m++) {
+			const struct cell *c = &cells[m];
+
+			if (methods[m] == HVP_BENCH_AUTO || !c->n ||
+			    (pass == 0 && c->completed < c->n) || !(cell_p50(c) < best))
+				continue;
+			best = cell_p50(c);
+			bm = (int)m;
+		}
+	for (m = 0; m < nm; m++)
+		if (methods[m] == HVP_BENCH_AUTO && cells[m].n) {
+			p50 = cell_p50(&cells[m]);
+			json_object_object_add(o, "completed_all",
+					       json_object_new_boolean(cells[m].completed ==
+								       cells[m].n));
+		}
+	if (au->plan.chosen >= 0) {
+		const struct hvp_cost_row *row = &au->plan.row[au->plan.chosen];
+
+		json_object_object_add(o, "choice",
+				       json_object_new_string(hvp_methods[row->method].name));
+		json_object_object_add(o, "choice_sync",
+				       json_object_new_string(hvp_sync_name(row->sync)));
+		json_object_object_add(o, "predicted", hvp_cost_row_json(row));
+	} else {
+		json_object_object_add(o, "choice", NULL);
+		json_object_object_add(o, "completed_all", json_object_new_boolean(false));
+	}
+	json_object_object_add(o, "prefer", json_object_new_string("latency"));
+	json_object_object_add(o, "why", json_object_new_string(au->plan.why));
+	json_object_object_add(o, "p50_ns", isfinite(p50) ? json_object_new_double(p50) : NULL);
+	json_object_object_add(o, "best_method",
+			       bm >= 0 ? json_object_new_string(method_name(methods[bm])) : NULL);
+	json_object_object_add(o, "best_p50_ns", bm >= 0 ? json_object_new_double(best) : NULL);
+	json_object_object_add(o, "round_ns", json_object_new_double(round));
+	json_object_object_add(o, "within_target",
+			       json_object_new_boolean(isfinite(p50) && bm >= 0 &&
+						       (p50 <= best * 1.1 || p50 <= best + round)));
+	return o;
+}
 
 /* One parameter point: every selected method, interleaved, `repeat` times. */
 static int run_point(struct bench *b, const struct point *pt, char *err, size_t errlen)
 {
 	struct cell *cells;
 	const struct hvp_key_info *k;
-	unsigned r, m, v, nm = 0, methods[HVP_METHOD__COUNT];
+	unsigned r, m, i, v, nm = 0, methods[HVP_METHOD__COUNT + 1];
+	struct auto_plan au = { .plan.chosen = -1 };
 	unsigned repeat = b->o->repeat > 256 ? 256 : b->o->repeat;
 	int ret;
 
@@ -450,18 +544,28 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 		return ret;
 	k = key_for_sites(b->vm, pt->sites);
 	workload(b, k, pt->rate, pt->nmi_rate, 0);
-	for (m = 0; m < HVP_METHOD__COUNT; m++)
-		if ((b->o->methods & (1u << m)) && !hvp_methods[m].unsafe)
+	for (m = 0; m <= HVP_BENCH_AUTO; m++)
+		if ((b->o->methods & (1u << m)) && (m == HVP_BENCH_AUTO || !hvp_methods[m].unsafe))
 			methods[nm++] = m;
+	if (b->o->methods & (1u << HVP_BENCH_AUTO)) {
+		/* once per point: what it observes is the point's workload */
+		hvp_service_set_units(b->vm, &b->units);
+		hvp_service_plan(b->vm, k, b->o->timeout_ms, HVP_PREFER_LATENCY, 1u << pt->sync,
+				 &au.in, &au.plan);
+	}
 	cells = calloc(nm, sizeof(*cells));
 	if (!cells)
 		return -ENOMEM;
 	for (r = 0; r < repeat; r++) {
-		for (m = 0; m < nm; m++) {
+		/* rotated each repeat, so that every column follows every other
+		 * alike: the auto column is one of them, and a method run right
+		 * after itself (auto's choice) came out faster than after another */
+		for (i = 0, m = r % nm; i < nm; i++, m = (m + 1) % nm) {
 			struct hvp_patch_ctx ctx = patch_ctx(b);
 			struct hvp_patch_req rq = {
 				.key = k,
-				.method = methods[m],
+				.method =
+					methods[m] == HVP_BENCH_AUTO ? HVP_METHOD_STOP : methods[m],
 				.sync = pt->sync,
 				.timeout_ms = b->o->timeout_ms,
 			};
@@ -473,6 +577,15 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			uint64_t dest = 0, e0, e1;
 			char what[64];
 
+			if (methods[m] == HVP_BENCH_AUTO) {
+				if (au.plan.chosen < 0) {
+					/* nothing predicted to complete: no patch, flagged */
+					progress(b, "auto: no choice");
+					continue;
+				}
+				rq.method = au.plan.row[au.plan.chosen].method;
+				rq.sync = au.plan.row[au.plan.chosen].sync;
+			}
 			hvp_units_settle(hvp_service_backend(b->vm), hvp_service_agent(b->vm));
 			witness_sum(b->vm, &w0, &e0, &b->witness_ok);
 			if (b->bpf)
@@ -503,7 +616,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			c->w.nmi_injections += w1.nmi_injections - w0.nmi_injections;
 			c->exits += e1 - e0;
 			if (ret < 0)
-				fprintf(stderr, "\nbench: %s: %s\n", hvp_methods[methods[m]].name,
+				fprintf(stderr, "\nbench: %s: %s\n", method_name(methods[m]),
 					res.reason);
 			c->lat[c->n] = (double)res.latency_ns;
 			c->rounds[c->n] = res.sync_rounds;
@@ -518,12 +631,15 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			c->faults += res.faults;
 			c->n++;
 			snprintf(what, sizeof(what), "%s %s v%u %s", group_names[pt->group],
-				 hvp_methods[methods[m]].name, pt->vcpus, hvp_sync_name(pt->sync));
+				 method_name(methods[m]), pt->vcpus, hvp_sync_name(pt->sync));
 			progress(b, what);
 		}
 	}
 	for (m = 0; m < nm; m++)
-		cell_finish(b, &cells[m], pt, methods[m]);
+		cell_finish(b, &cells[m], pt, methods[m],
+			    methods[m] == HVP_BENCH_AUTO ?
+				    auto_json(b, pt, &au, cells, methods, nm) :
+				    NULL);
 	free(cells);
 	return 0;
 }
@@ -532,8 +648,8 @@ static unsigned count_methods(unsigned mask)
 {
 	unsigned m, n = 0;
 
-	for (m = 0; m < HVP_METHOD__COUNT; m++)
-		if ((mask & (1u << m)) && !hvp_methods[m].unsafe)
+	for (m = 0; m <= HVP_BENCH_AUTO; m++)
+		if ((mask & (1u << m)) && (m == HVP_BENCH_AUTO || !hvp_methods[m].unsafe))
 			n++;
 	return n;
 }
@@ -592,7 +708,7 @@ void hvp_bench_defaults(struct hvp_bench_opts *o)
 		o->repeat = o->quick ? 10 : 20;
 	if (!o->methods)
 		o->methods = (1u << HVP_METHOD_STOP) | (1u << HVP_METHOD_BP_CANCEL) |
-			     (1u << HVP_METHOD_BP_EMULATE);
+			     (1u << HVP_METHOD_BP_EMULATE) | (1u << HVP_BENCH_AUTO);
 	if (!o->syncs)
 		o->syncs = 3;
 	if (!o->backends)

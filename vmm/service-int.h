@@ -71,13 +71,6 @@ struct hvp_service {
 void hvp_svc_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Measure (or read back) the unit costs at boot (service-plan.c). */
 void hvp_service_units_boot(struct hvp_service *s);
-/*
- * Observe key's calls and the NMIs for ~60 ms and predict every method and
- * sync kind in sync_mask (bit per kind) for a patch within timeout_ms.
- */
-int hvp_service_plan(struct hvp_service *s, const struct hvp_key_info *k, int timeout_ms,
-		     enum hvp_prefer prefer, unsigned sync_mask, struct hvp_cost_input *in,
-		     struct hvp_cost_plan *plan);
 /* Finish a patch an earlier service left in its journal, then open it. */
 int hvp_service_recover(struct hvp_service *s, char *err, size_t errlen);
 

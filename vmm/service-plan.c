@@ -11,6 +11,7 @@
 
 #include "cost.h"
 #include "service-int.h"
+#include "service.h"
 #include "util.h"
 
 /* The 1-site key the #BP round trip traps on (NULL: the image has none). */
@@ -63,6 +64,14 @@ void hvp_service_units_boot(struct hvp_service *s)
 		return;
 	units_get(s, true);
 	__atomic_store_n(&s->agent->config.rate, o->rate, __ATOMIC_RELEASE);
+}
+
+void hvp_service_set_units(struct hvp_service *s, const struct hvp_units *u)
+{
+	pthread_mutex_lock(&s->patch_lock);
+	s->units = *u;
+	s->have_units = true;
+	pthread_mutex_unlock(&s->patch_lock);
 }
 
 /* The key's calls and the NMIs taken, summed over the vCPUs. */
