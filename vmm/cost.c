@@ -18,7 +18,8 @@
  *      per-target counters read twice ~60 ms apart (NMI-path calls are
  *      counted there too);
  *   R  the round of the sync kind, Rk or Rn, and P, stop's pause (pause
- *      and resume, nothing written), each the median of 5 timed now, each
+ *      and resume, nothing written; at most Rk, whose work it does but for
+ *      waiting for user mode), each the median of 5 timed now, each
  *      after every vCPU's loop has moved (hvp_units_settle): a round's
  *      cost depends on what the vCPUs do - a rate-limited vCPU halts
  *      between passes and a kick round waits for it to reach user mode,
@@ -440,7 +441,11 @@ static void predict(const struct hvp_units *u, const struct hvp_cost_input *in,
 	double Rk =
 		in->round_ns[HVP_SYNC_KICK] ? in->round_ns[HVP_SYNC_KICK] : u->ns[HVP_UNIT_KICK];
 	double Rn = in->round_ns[HVP_SYNC_NMI] ? in->round_ns[HVP_SYNC_NMI] : u->ns[HVP_UNIT_NMI];
-	double R = row->sync == HVP_SYNC_NMI ? Rn : Rk, P = in->pause_ns ? in->pause_ns : Rk;
+	double R = row->sync == HVP_SYNC_NMI ? Rn : Rk;
+	/* a pause is a kick round's work (every vCPU out of guest mode, each
+	 * acknowledged) without waiting for user mode: never dearer than one,
+	 * whatever a noisy sample of either said */
+	double P = in->pause_ns && in->pause_ns < Rk ? in->pause_ns : Rk;
 	double S = in->sites ? in->sites : 1, V = in->vcpus ? in->vcpus : 1;
 	double T = in->timeout_ms * 1e6, r = in->calls_per_s / S, f = in->calls_per_s / (S * V);
 	/* a vCPU's own loop period: a gap it has anyway (rate-limited loops) */
