@@ -468,13 +468,17 @@ static double cell_p50(const struct cell *c)
  * The auto cell's "auto": its choice, why and what was predicted, against
  * the method whose cell had the least latency p50 among those that
  * completed every attempt (any, if none did); within the target when
- * auto's p50 is within 10 % of it or one sync round (the unit cost) above.
+ * auto's p50 is within 10 % of it or one sync round above.
  */
 static json_object *auto_json(struct bench *b, const struct point *pt, const struct auto_plan *au,
 			      const struct cell *cells, const unsigned *methods, unsigned nm)
 {
 	json_object *o = json_object_new_object();
-	double round = pt->sync == HVP_SYNC_NMI ? b->nmi_round_ns : b->kick_round_ns;
+	/* one round of the point's kind on the point's VM and workload, as
+	 * the plan timed it (the 1-vCPU unit cost if it did not) */
+	double round = au->in.round_ns[pt->sync] > 0 ? au->in.round_ns[pt->sync] :
+		       pt->sync == HVP_SYNC_NMI	     ? b->nmi_round_ns :
+						       b->kick_round_ns;
 	double best = INFINITY, p50 = NAN;
 	int bm = -1, pass;
 	unsigned m;
