@@ -211,7 +211,7 @@ static const char *fmt_ns(char *buf, size_t len, json_object *v)
 {
 	double ns = v ? json_object_get_double(v) : -1;
 
-	if (ns < 0)
+	if (ns <= 0) /* not measured, or no latency: it does not complete */
 		snprintf(buf, len, "-");
 	else if (ns < 1e3)
 		snprintf(buf, len, "%.0f ns", ns);

@@ -39,10 +39,11 @@
  *               loaded host is not modelled).
  *   bp-emulate  3 rounds whatever S, three passes of writes:
  *                 latency = 3R + 3 S W
- *               a vCPU's loop loses E per round; a pass that runs while
+ *               a vCPU's loop loses X per round (E; R on qemu and libvirt,
+ *               whose kick round stops the whole VM); a pass that runs while
  *               the int3s are in (3 rounds long, chance min(1, 3Rf)) traps
  *               once per site:
- *                 stall   = L + E + min(1, 3R f) S B
+ *                 stall   = L + X + min(1, 3R f) S B
  *               completes when latency < T.
  *   bp-cancel   one site at a time; an attempt holds the int3 in state 1
  *               for one round (window w = R), and a call of the site in it
@@ -55,7 +56,7 @@
  *                 P(complete) = (1 - (1 - q)^n)^S
  *               a vCPU that calls the site in state 2 re-executes until
  *               state 3, up to a round:
- *                 stall   = L + E + min(1, 3R f) (R + B)
+ *                 stall   = L + X + min(1, 3R f) (R + B)
  *               In a tight loop r w is in the tens to thousands: q is 0
  *               and the prediction is "does not complete".  The bench
  *               measured better than that (one site, two tight loops:
@@ -450,6 +451,8 @@ static void predict(const struct hvp_units *u, const struct hvp_cost_input *in,
 	double T = in->timeout_ms * 1e6, r = in->calls_per_s / S, f = in->calls_per_s / (S * V);
 	/* a vCPU's own loop period: a gap it has anyway (rate-limited loops) */
 	double loop = f > 0 ? 1e9 / f : 0;
+	/* what one round costs a vCPU's loop */
+	double X = in->round_stops_vm && row->sync == HVP_SYNC_KICK ? R : E;
 	double q, n, psite, hit;
 
 	switch (row->method) {
@@ -461,7 +464,7 @@ static void predict(const struct hvp_units *u, const struct hvp_cost_input *in,
 	case HVP_METHOD_BP_EMULATE:
 		row->latency_ns = 3 * R + 3 * S * SITE_WRITE_NS;
 		hit = fmin(1, 3 * R * 1e-9 * f);
-		row->stall_ns = loop + E + hit * S * B;
+		row->stall_ns = loop + X + hit * S * B;
 		row->p_complete = row->latency_ns < T;
 		break;
 	default: /* HVP_METHOD_BP_CANCEL */
@@ -471,7 +474,7 @@ static void predict(const struct hvp_units *u, const struct hvp_cost_input *in,
 		row->p_complete = pow(psite, S);
 		row->latency_ns = q > 0 ? S * (3 * R + (1 / q - 1) * R) : INFINITY;
 		hit = fmin(1, 3 * R * 1e-9 * f);
-		row->stall_ns = loop + E + hit * (R + B);
+		row->stall_ns = loop + X + hit * (R + B);
 		snprintf(row->note, sizeof(row->note),
 			 "%.3g calls/s per site against a %.0f us window: P(no hit) %.2g", r,
 			 R / 1e3, q);
@@ -525,11 +528,17 @@ void hvp_cost_plan(const struct hvp_units *u, const struct hvp_cost_input *in,
 			plan->nr++;
 			row->method = order[i];
 			row->sync = (enum hvp_sync_kind)s;
-			row->allowed = in->allowed[order[i]][s] &&
-				       (s == HVP_SYNC_KICK || u->ns[HVP_UNIT_NMI] > 0);
+			row->allowed = in->allowed[order[i]][s];
 			if (!row->allowed) {
 				snprintf(row->note, sizeof(row->note), "%s",
-					 in->why_not ? in->why_not : "no NMI round measured");
+					 in->why_not ? in->why_not : "refused by the backend");
+				continue;
+			}
+			/* stop's NMI is one on resume, not a round */
+			if (s == HVP_SYNC_NMI && order[i] != HVP_METHOD_STOP && !in->round_ns[s] &&
+			    !u->ns[HVP_UNIT_NMI]) {
+				row->allowed = false;
+				snprintf(row->note, sizeof(row->note), "no NMI round measured");
 				continue;
 			}
 			predict(u, in, row);

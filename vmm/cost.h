@@ -104,6 +104,9 @@ struct hvp_cost_input {
 	 * halts, and a round waits for it to reach user mode) */
 	double round_ns[2];
 	double pause_ns; /* stop's pause and resume, timed now (0: not) */
+	/* a kick round stops the whole VM (QEMU's stop/cont), not one vCPU's
+	 * exit at a time: each vCPU's loop loses the round, not an exit */
+	bool round_stops_vm;
 	int timeout_ms;
 	/* what the backend allows, [method][sync] (bp-* with NMIs on a
 	 * hazardous QEMU, say); why_not says why not */

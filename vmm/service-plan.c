@@ -39,7 +39,9 @@ static void units_get(struct hvp_service *s, bool may_measure_all)
 	}
 	hvp_units_measure(&ctx, k, nmi, own && k && may_measure_all, &s->units);
 	s->have_units = true;
-	r = hvp_units_save(s->opts.rundir, &s->units);
+	/* a partial measurement (no exits, no #BP where they could be had)
+	 * is this VM's alone: the next VM start measures in full */
+	r = own && !may_measure_all ? 0 : hvp_units_save(s->opts.rundir, &s->units);
 	if (r < 0)
 		hvp_svc_log("unit costs: cannot cache them in %s: %s", s->opts.rundir,
 			    strerror(-r));
@@ -149,6 +151,7 @@ int hvp_service_plan(struct hvp_service *s, const struct hvp_key_info *k, int ti
 		in->allowed[m][HVP_SYNC_NMI] = !(bp && s->be->nmi_int3_hazard);
 	}
 	in->why_not = s->be->nmi_int3_hazard;
+	in->round_stops_vm = s->kind->external;
 	hvp_cost_plan(&s->units, in, prefer, sync_mask, plan);
 	return 0;
 }
