@@ -39,12 +39,18 @@ unsigned hvp_units_windows(struct hvp_backend *be, struct hvp_agent *agent,
  * not the cost.  Before each timed round, pause and patch.
  */
 void hvp_units_settle(struct hvp_backend *be, struct hvp_agent *agent);
-/* n sync rounds of kind, each timed (settled first if settle), into v[]:
- * how many completed. */
+/*
+ * n sync rounds of kind, each timed, into v[]: how many completed.  gap_ns
+ * 0: back to back (the bench's unit costs); else each after a settle and a
+ * random wait below gap_ns - a patch comes at any moment of a rate-limited
+ * loop, whose vCPUs are then mostly halted, and waking one is part of what
+ * a round or pause costs.
+ */
 unsigned hvp_units_rounds(struct hvp_patch_ctx *ctx, enum hvp_sync_kind kind, unsigned n,
-			  bool settle, double *v);
-/* n pauses of every vCPU (stop's, with nothing written), each timed, into v[]. */
-unsigned hvp_units_pauses(struct hvp_patch_ctx *ctx, unsigned n, double *v);
+			  uint64_t gap_ns, double *v);
+/* n pauses of every vCPU (stop's, with nothing written), each timed as
+ * hvp_units_rounds() times its rounds, into v[]. */
+unsigned hvp_units_pauses(struct hvp_patch_ctx *ctx, unsigned n, uint64_t gap_ns, double *v);
 /*
  * The #BP round trip: an int3 held on key's first site (the workload must
  * call it) while hvp_units_windows(HVP_UNITS_BP) runs; *got samples.
