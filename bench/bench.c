@@ -210,7 +210,7 @@ static json_object *measure_rounds(struct bench *b, enum hvp_sync_kind kind)
 	struct hvp_patch_ctx ctx = patch_ctx(b);
 	double v[ROUND_SAMPLES];
 
-	return stats_json_samples(v, hvp_units_rounds(&ctx, kind, ROUND_SAMPLES, 0, v));
+	return stats_json_samples(v, hvp_units_rounds(&ctx, kind, ROUND_SAMPLES, false, v));
 }
 
 /*

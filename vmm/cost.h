@@ -39,18 +39,13 @@ unsigned hvp_units_windows(struct hvp_backend *be, struct hvp_agent *agent,
  * not the cost.  Before each timed round, pause and patch.
  */
 void hvp_units_settle(struct hvp_backend *be, struct hvp_agent *agent);
-/*
- * n sync rounds of kind, each timed, into v[]: how many completed.  gap_ns
- * 0: back to back (the bench's unit costs); else each after a settle and a
- * random wait below gap_ns - a patch comes at any moment of a rate-limited
- * loop, whose vCPUs are then mostly halted, and waking one is part of what
- * a round or pause costs.
- */
+/* n sync rounds of kind, each timed (after hvp_units_settle() if settle),
+ * into v[]: how many completed. */
 unsigned hvp_units_rounds(struct hvp_patch_ctx *ctx, enum hvp_sync_kind kind, unsigned n,
-			  uint64_t gap_ns, double *v);
-/* n pauses of every vCPU (stop's, with nothing written), each timed as
- * hvp_units_rounds() times its rounds, into v[]. */
-unsigned hvp_units_pauses(struct hvp_patch_ctx *ctx, unsigned n, uint64_t gap_ns, double *v);
+			  bool settle, double *v);
+/* n pauses of every vCPU (stop's, with nothing written), each timed after
+ * hvp_units_settle(), into v[]. */
+unsigned hvp_units_pauses(struct hvp_patch_ctx *ctx, unsigned n, double *v);
 /*
  * The #BP round trip: an int3 held on key's first site (the workload must
  * call it) while hvp_units_windows(HVP_UNITS_BP) runs; *got samples.
@@ -105,9 +100,8 @@ struct hvp_cost_input {
 	double calls_per_s; /* the key's calls, all sites and vCPUs */
 	double nmis_per_s;  /* NMIs taken, all vCPUs */
 	double window_ms;   /* over how long they were observed */
-	/* sync rounds timed now, under the current workload ([kind], 0: not
-	 * timed): a round's cost depends on what the vCPUs do (an idle vCPU
-	 * halts, and a round waits for it to reach user mode) */
+	/* sync rounds timed now, under the current workload and host load
+	 * ([kind], 0: not timed): a round's cost varies with both */
 	double round_ns[2];
 	double pause_ns; /* stop's pause and resume, timed now (0: not) */
 	/* a kick round stops the whole VM (QEMU's stop/cont), not one vCPU's

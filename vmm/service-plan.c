@@ -76,41 +76,38 @@ void hvp_service_set_units(struct hvp_service *s, const struct hvp_units *u)
 	pthread_mutex_unlock(&s->patch_lock);
 }
 
-/* The key's calls, the NMIs taken and the loop passes, summed over the vCPUs. */
-static void counts(const struct hvp_service *s, unsigned key, uint64_t *calls, uint64_t *nmis,
-		   uint64_t *loops)
+/* The key's calls and the NMIs taken, summed over the vCPUs. */
+static void counts(const struct hvp_service *s, unsigned key, uint64_t *calls, uint64_t *nmis)
 {
 	unsigned v, t;
 
-	*calls = *nmis = *loops = 0;
+	*calls = *nmis = 0;
 	for (v = 0; v < s->be->nr_vcpus; v++) {
 		const struct hvp_vcpu *vc = &s->agent->vcpu[v];
 
 		for (t = 0; t < HVP_MAX_TARGETS; t++)
 			*calls += __atomic_load_n(&vc->calls[key][t], __ATOMIC_RELAXED);
 		*nmis += __atomic_load_n(&vc->nmis, __ATOMIC_RELAXED);
-		*loops += __atomic_load_n(&vc->loops, __ATOMIC_RELAXED);
 	}
 }
 
 #define OBSERVE_NS  60000000ull
 #define PLAN_ROUNDS 5
-#define MAX_GAP_NS  20000000ull
 
 int hvp_service_plan(struct hvp_service *s, const struct hvp_key_info *k, int timeout_ms,
 		     enum hvp_prefer prefer, unsigned sync_mask, struct hvp_cost_input *in,
 		     struct hvp_cost_plan *plan)
 {
 	struct hvp_patch_ctx ctx = { .be = s->be, .agent = s->agent };
-	uint64_t c0, c1, n0, n1, l0, l1, t0, t1, hz, gap = MAX_GAP_NS;
+	uint64_t c0, c1, n0, n1, t0, t1, hz;
 	double v[PLAN_ROUNDS];
 	unsigned m;
 
 	memset(in, 0, sizeof(*in));
-	counts(s, k->index, &c0, &n0, &l0);
+	counts(s, k->index, &c0, &n0);
 	t0 = hvp_now_ns();
 	hvp_sleep_ns(OBSERVE_NS);
-	counts(s, k->index, &c1, &n1, &l1);
+	counts(s, k->index, &c1, &n1);
 	t1 = hvp_now_ns();
 	in->sites = k->nr_sites;
 	in->vcpus = s->be->nr_vcpus;
@@ -119,10 +116,6 @@ int hvp_service_plan(struct hvp_service *s, const struct hvp_key_info *k, int ti
 	in->calls_per_s = c1 > c0 ? (double)(c1 - c0) * 1e9 / (double)(t1 - t0) : 0;
 	in->nmis_per_s = n1 > n0 ? (double)(n1 - n0) * 1e9 / (double)(t1 - t0) : 0;
 	in->timeout_ms = timeout_ms;
-	/* one loop period of a vCPU, at most 20 ms: how long to wait, at
-	 * random, before each timed round (hvp_units_rounds) */
-	if (l1 > l0 && (t1 - t0) * s->be->nr_vcpus / (l1 - l0) < gap)
-		gap = (t1 - t0) * s->be->nr_vcpus / (l1 - l0) + 1;
 
 	/* a VM that did not measure at boot measures its rounds now; the
 	 * patch lock held, so that no patch's rounds mix with them */
@@ -133,9 +126,9 @@ int hvp_service_plan(struct hvp_service *s, const struct hvp_key_info *k, int ti
 		if (!(sync_mask & (1u << m)) || (m == HVP_SYNC_NMI && s->be->nmi_int3_hazard))
 			continue;
 		in->round_ns[m] = hvp_units_median(v, hvp_units_rounds(&ctx, (enum hvp_sync_kind)m,
-								       PLAN_ROUNDS, gap, v));
+								       PLAN_ROUNDS, true, v));
 	}
-	in->pause_ns = hvp_units_median(v, hvp_units_pauses(&ctx, PLAN_ROUNDS, gap, v));
+	in->pause_ns = hvp_units_median(v, hvp_units_pauses(&ctx, PLAN_ROUNDS, v));
 	pthread_mutex_unlock(&s->patch_lock);
 
 	pthread_mutex_lock(&s->lock);
