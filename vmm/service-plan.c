@@ -129,6 +129,10 @@ int hvp_service_plan(struct hvp_service *s, const struct hvp_key_info *k, int ti
 								       PLAN_ROUNDS, true, v));
 	}
 	in->pause_ns = hvp_units_median(v, hvp_units_pauses(&ctx, PLAN_ROUNDS, v));
+	/* the patch that may follow starts from a steady state, as the timed
+	 * ones did: right after our last resume a vCPU thread the host has not
+	 * yet run would hold its first round (milliseconds on a loaded host) */
+	hvp_units_settle(s->be, s->agent);
 	pthread_mutex_unlock(&s->patch_lock);
 
 	pthread_mutex_lock(&s->lock);
