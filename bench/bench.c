@@ -6,8 +6,9 @@
  * so that nothing but the patch itself is measured.
  *
  * Order: host unit costs first, on a 1-vCPU VM; then the cells.  Within a
- * parameter point the methods are interleaved (A B C A B C ...) so that the
- * machine's drift hits all alike.  Every sample is kept in the report.
+ * parameter point the methods (and the auto column) are interleaved and
+ * rotated (A B C D, B C D A, ...) so that the machine's drift, and what the
+ * previous patch left behind, hit all alike.  Every sample is kept in the report.
  */
 #include "config.h"
 
@@ -25,6 +26,7 @@
 
 #include "backends.h"
 #include "bench.h"
+#include "cost.h"
 #include "patch.h"
 #include "report.h"
 #include "service.h"
@@ -105,6 +107,7 @@ struct bench {
 	json_object *cells;
 	unsigned done, total; /* progress */
 	double kick_round_ns, nmi_round_ns;
+	struct hvp_units units; /* the auto column's, from unit_costs() */
 	bool witness_ok;
 	struct hvp_bpf_witness *bpf; /* NULL: absent, bpf_why says why */
 	char bpf_why[256];
@@ -190,79 +193,30 @@ static const struct hvp_key_info *key_for_sites(struct hvp_service *s, unsigned 
 	return best;
 }
 
-static uint64_t sum_loops(struct hvp_service *s, uint64_t *emulated, uint64_t *io)
-{
-	struct hvp_backend *be = hvp_service_backend(s);
-	struct hvp_agent *agent = hvp_service_agent(s);
-	uint64_t loops = 0;
-	unsigned i;
+/* ---- host unit costs (measured by vmm/cost.c, as the service does) ---- */
 
-	*emulated = *io = 0;
-	for (i = 0; i < be->nr_vcpus; i++) {
-		struct hvp_vcpu_exits ex;
-
-		loops += __atomic_load_n(&agent->vcpu[i].loops, __ATOMIC_RELAXED);
-		*emulated += __atomic_load_n(&agent->vcpu[i].bp_emulated, __ATOMIC_RELAXED);
-		if (be->ops->get_exits(be, i, &ex) == 0)
-			*io += ex.io_exits;
-	}
-	return loops;
-}
-
-/* ---- host unit costs ---- */
-
-enum window_what { W_LOOP, W_EXIT, W_BP };
-
-/* ns per event over WINDOWS windows: loop passes, exits or emulated #BPs. */
-static json_object *measure_windows(struct bench *b, enum window_what what)
+static json_object *measure_windows(struct bench *b, enum hvp_units_window what)
 {
 	double v[WINDOWS];
-	unsigned w, n = 0;
 
-	for (w = 0; w < WINDOWS; w++) {
-		uint64_t e0, e1, i0, i1, l0, l1, t0, t1, ev;
-
-		l0 = sum_loops(b->vm, &e0, &i0);
-		t0 = hvp_now_ns();
-		hvp_sleep_ns(WINDOW_NS);
-		l1 = sum_loops(b->vm, &e1, &i1);
-		t1 = hvp_now_ns();
-		ev = what == W_LOOP ? l1 - l0 : what == W_EXIT ? i1 - i0 : e1 - e0;
-		if (ev)
-			v[n++] = (double)(t1 - t0) / (double)ev;
-	}
-	return stats_json_samples(v, n);
+	return stats_json_samples(v, hvp_units_windows(hvp_service_backend(b->vm),
+						       hvp_service_agent(b->vm), what, WINDOWS,
+						       WINDOW_NS, v));
 }
 
+/* back to back, as the bench always has: its reports stay comparable */
 static json_object *measure_rounds(struct bench *b, enum hvp_sync_kind kind)
 {
 	struct hvp_patch_ctx ctx = patch_ctx(b);
 	struct hvp_patch_boost boost;
 	double v[ROUND_SAMPLES];
-	unsigned i, n = 0;
+	unsigned n;
 
 	/* as a patch waits for its rounds, so that the unit and the cells compare */
 	hvp_patch_boost(&ctx, &boost);
-	for (i = 0; i < ROUND_SAMPLES; i++) {
-		uint64_t t0 = hvp_now_ns();
-
-		if (hvp_patch_sync_round(&ctx, kind, 2000) == 0)
-			v[n++] = (double)(hvp_now_ns() - t0);
-	}
+	n = hvp_units_rounds(&ctx, kind, ROUND_SAMPLES, false, v);
 	hvp_patch_unboost(&boost);
 	return stats_json_samples(v, n);
-}
-
-struct bp_windows {
-	struct bench *b;
-	json_object *st;
-};
-
-static void bp_windows(void *arg)
-{
-	struct bp_windows *w = arg;
-
-	w->st = measure_windows(w->b, W_BP);
 }
 
 /*
@@ -274,16 +228,19 @@ static json_object *measure_bp(struct bench *b, const struct hvp_key_info *k)
 {
 	struct hvp_patch_ctx ctx = patch_ctx(b);
 	struct hvp_patch_result res;
-	struct bp_windows w = { .b = b };
+	double v[WINDOWS];
+	unsigned n = 0;
 
-	if (hvp_patch_measure_bp(&ctx, k, bp_windows, &w, &res) < 0)
+	int r = hvp_units_bp(&ctx, k, WINDOWS, WINDOW_NS, v, &n, &res);
+
+	if (r < 0)
 		fprintf(stderr, "bench: #BP round trip: %s\n", res.reason);
-	return w.st ? w.st : stats_json(NULL, 0);
+	return n || r == 0 ? stats_json_samples(v, n) : stats_json(NULL, 0);
 }
 
 static int unit_costs(struct bench *b, json_object *report, char *err, size_t errlen)
 {
-	json_object *u = json_object_new_object(), *kick, *nmi;
+	json_object *u = json_object_new_object(), *kick, *nmi, *exit, *bp;
 	const struct hvp_key_info *single;
 	int r;
 
@@ -294,16 +251,25 @@ static int unit_costs(struct bench *b, json_object *report, char *err, size_t er
 	}
 	single = key_for_sites(b->vm, 1);
 	workload(b, NULL, 0, 0, HVP_CFG_PING);
-	json_object_object_add(u, "exit_round_trip_ns", measure_windows(b, W_EXIT));
+	exit = measure_windows(b, HVP_UNITS_EXIT);
+	json_object_object_add(u, "exit_round_trip_ns", exit);
 	workload(b, single, 0, 0, 0);
-	json_object_object_add(u, "loop_baseline_ns", measure_windows(b, W_LOOP));
+	json_object_object_add(u, "loop_baseline_ns", measure_windows(b, HVP_UNITS_LOOP));
 	kick = measure_rounds(b, HVP_SYNC_KICK);
 	nmi = measure_rounds(b, HVP_SYNC_NMI);
 	b->kick_round_ns = stats_p50(kick);
 	b->nmi_round_ns = stats_p50(nmi);
 	json_object_object_add(u, "kick_round_ns", kick);
 	json_object_object_add(u, "nmi_round_ns", nmi);
-	json_object_object_add(u, "bp_trap_ns", measure_bp(b, single));
+	bp = measure_bp(b, single);
+	json_object_object_add(u, "bp_trap_ns", bp);
+	b->units = (struct hvp_units){ .ns = { [HVP_UNIT_EXIT] = stats_p50(exit),
+					       [HVP_UNIT_KICK] = b->kick_round_ns,
+					       [HVP_UNIT_NMI] = b->nmi_round_ns,
+					       [HVP_UNIT_BP] = stats_p50(bp) },
+				       .measured_unix = (int64_t)time(NULL),
+				       .backend = "kvm",
+				       .vcpus = 1 };
 	json_object_object_add(u, "vcpus", json_object_new_int(1));
 	json_object_object_add(report, "unit_costs", u);
 	return 0;
@@ -374,30 +340,6 @@ static void progress(struct bench *b, const char *what)
 	fflush(stderr);
 }
 
-/*
- * Every attempt starts from a steady state: each vCPU has run its loop since
- * the last attempt.  Without this a vCPU thread that the host has not yet
- * rescheduled after a resume is still parked, and the next attempt's kick
- * rounds complete at once: a scheduler artefact, not the method.
- */
-static void settle(struct hvp_service *s)
-{
-	struct hvp_backend *be = hvp_service_backend(s);
-	struct hvp_agent *agent = hvp_service_agent(s);
-	uint64_t before[HVP_MAX_VCPUS], deadline = hvp_now_ns() + 200000000ull;
-	unsigned i, moved;
-
-	for (i = 0; i < be->nr_vcpus; i++)
-		before[i] = __atomic_load_n(&agent->vcpu[i].loops, __ATOMIC_RELAXED);
-	do {
-		hvp_sleep_ns(100000);
-		for (i = 0, moved = 0; i < be->nr_vcpus; i++)
-			moved += !be->ops->vcpu_alive(be, i) ||
-				 __atomic_load_n(&agent->vcpu[i].loops, __ATOMIC_RELAXED) !=
-					 before[i];
-	} while (moved < be->nr_vcpus && hvp_now_ns() < deadline);
-}
-
 /* vCPU i's longest loop gap since the patch began (TSC to ns), at least at_least. */
 static uint64_t window_gap(struct hvp_service *s, unsigned i, uint64_t at_least)
 {
@@ -409,7 +351,16 @@ static uint64_t window_gap(struct hvp_service *s, unsigned i, uint64_t at_least)
 	return ns > at_least ? ns : at_least;
 }
 
-static void cell_finish(struct bench *b, struct cell *c, const struct point *pt, unsigned method)
+_Static_assert(HVP_BENCH_AUTO == HVP_METHOD__COUNT, "the auto column follows the methods");
+
+static const char *method_name(unsigned m)
+{
+	return m == HVP_BENCH_AUTO ? "auto" : hvp_methods[m].name;
+}
+
+/* extra: the auto column's choice and its comparison (NULL: a method's cell) */
+static void cell_finish(struct bench *b, struct cell *c, const struct point *pt, unsigned method,
+			json_object *extra)
 {
 	json_object *o = json_object_new_object(), *p = json_object_new_object();
 	json_object *raw = json_object_new_object(), *a, *w;
@@ -421,13 +372,13 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	bool own;
 
 	snprintf(id, sizeof(id), "%s/%s/%s/v%u/r%llu/nmi%llu/s%u%s%s", group_names[pt->group],
-		 hvp_methods[method].name, hvp_sync_name(pt->sync), pt->vcpus,
+		 method_name(method), hvp_sync_name(pt->sync), pt->vcpus,
 		 (unsigned long long)pt->rate, (unsigned long long)pt->nmi_rate, pt->sites,
 		 pt->group == G_BACKEND ? "/" : "",
 		 pt->group == G_BACKEND ? hvp_backend_kinds[pt->backend].name : "");
 	json_object_object_add(o, "id", json_object_new_string(id));
 	json_object_object_add(o, "group", json_object_new_string(group_names[pt->group]));
-	json_object_object_add(p, "method", json_object_new_string(hvp_methods[method].name));
+	json_object_object_add(p, "method", json_object_new_string(method_name(method)));
 	json_object_object_add(p, "sync", json_object_new_string(hvp_sync_name(pt->sync)));
 	json_object_object_add(p, "vcpus", json_object_new_int((int)pt->vcpus));
 	json_object_object_add(p, "rate", json_object_new_int64((int64_t)pt->rate));
@@ -498,17 +449,95 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 		json_object_array_add(a, json_object_new_boolean(c->ok[i]));
 	json_object_object_add(raw, "completed", a);
 	json_object_object_add(o, "raw", raw);
+	if (extra)
+		json_object_object_add(o, "auto", extra);
 	json_object_array_add(b->cells, o);
 }
 
 static unsigned count_methods(unsigned mask);
+
+/* The auto column's plan, once per point. */
+struct auto_plan {
+	struct hvp_cost_input in;
+	struct hvp_cost_plan plan;
+};
+
+static double cell_p50(const struct cell *c)
+{
+	double v[256];
+
+	memcpy(v, c->lat, sizeof(double) * c->n);
+	return hvp_units_median(v, c->n);
+}
+
+/*
+ * The auto cell's "auto": its choice, why and what was predicted, against
+ * the method whose cell had the least latency p50 among those that
+ * completed every attempt (any, if none did); within the target when
+ * auto's p50 is within 10 % of it or one sync round above.
+ */
+static json_object *auto_json(struct bench *b, const struct point *pt, const struct auto_plan *au,
+			      const struct cell *cells, const unsigned *methods, unsigned nm)
+{
+	json_object *o = json_object_new_object();
+	/* one round of the point's kind on the point's VM and workload, as
+	 * the plan timed it (the 1-vCPU unit cost if it did not) */
+	double round = au->in.round_ns[pt->sync] > 0 ? au->in.round_ns[pt->sync] :
+		       pt->sync == HVP_SYNC_NMI	     ? b->nmi_round_ns :
+						       b->kick_round_ns;
+	double best = INFINITY, p50 = NAN;
+	int bm = -1, pass;
+	unsigned m;
+
+	for (pass = 0; pass < 2 && bm < 0; pass++)
+		for (m = 0; m < nm; m++) {
+			const struct cell *c = &cells[m];
+
+			if (methods[m] == HVP_BENCH_AUTO || !c->n ||
+			    (pass == 0 && c->completed < c->n) || !(cell_p50(c) < best))
+				continue;
+			best = cell_p50(c);
+			bm = (int)m;
+		}
+	for (m = 0; m < nm; m++)
+		if (methods[m] == HVP_BENCH_AUTO && cells[m].n) {
+			p50 = cell_p50(&cells[m]);
+			json_object_object_add(o, "completed_all",
+					       json_object_new_boolean(cells[m].completed ==
+								       cells[m].n));
+		}
+	if (au->plan.chosen >= 0) {
+		const struct hvp_cost_row *row = &au->plan.row[au->plan.chosen];
+
+		json_object_object_add(o, "choice",
+				       json_object_new_string(hvp_methods[row->method].name));
+		json_object_object_add(o, "choice_sync",
+				       json_object_new_string(hvp_sync_name(row->sync)));
+		json_object_object_add(o, "predicted", hvp_cost_row_json(row));
+	} else {
+		json_object_object_add(o, "choice", NULL);
+		json_object_object_add(o, "completed_all", json_object_new_boolean(false));
+	}
+	json_object_object_add(o, "prefer", json_object_new_string("latency"));
+	json_object_object_add(o, "why", json_object_new_string(au->plan.why));
+	json_object_object_add(o, "p50_ns", isfinite(p50) ? json_object_new_double(p50) : NULL);
+	json_object_object_add(o, "best_method",
+			       bm >= 0 ? json_object_new_string(method_name(methods[bm])) : NULL);
+	json_object_object_add(o, "best_p50_ns", bm >= 0 ? json_object_new_double(best) : NULL);
+	json_object_object_add(o, "round_ns", json_object_new_double(round));
+	json_object_object_add(o, "within_target",
+			       json_object_new_boolean(isfinite(p50) && bm >= 0 &&
+						       (p50 <= best * 1.1 || p50 <= best + round)));
+	return o;
+}
 
 /* One parameter point: every selected method, interleaved, `repeat` times. */
 static int run_point(struct bench *b, const struct point *pt, char *err, size_t errlen)
 {
 	struct cell *cells;
 	const struct hvp_key_info *k;
-	unsigned r, m, v, nm = 0, methods[HVP_METHOD__COUNT];
+	unsigned r, m, i, v, nm = 0, methods[HVP_METHOD__COUNT + 1];
+	struct auto_plan au = { .plan.chosen = -1 };
 	unsigned repeat = b->o->repeat > 256 ? 256 : b->o->repeat;
 	int ret;
 
@@ -525,18 +554,28 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 		return ret;
 	k = key_for_sites(b->vm, pt->sites);
 	workload(b, k, pt->rate, pt->nmi_rate, 0);
-	for (m = 0; m < HVP_METHOD__COUNT; m++)
-		if ((b->o->methods & (1u << m)) && !hvp_methods[m].unsafe)
+	for (m = 0; m <= HVP_BENCH_AUTO; m++)
+		if ((b->o->methods & (1u << m)) && (m == HVP_BENCH_AUTO || !hvp_methods[m].unsafe))
 			methods[nm++] = m;
+	if (b->o->methods & (1u << HVP_BENCH_AUTO)) {
+		/* once per point: what it observes is the point's workload */
+		hvp_service_set_units(b->vm, &b->units);
+		hvp_service_plan(b->vm, k, b->o->timeout_ms, HVP_PREFER_LATENCY, 1u << pt->sync,
+				 &au.in, &au.plan);
+	}
 	cells = calloc(nm, sizeof(*cells));
 	if (!cells)
 		return -ENOMEM;
 	for (r = 0; r < repeat; r++) {
-		for (m = 0; m < nm; m++) {
+		/* rotated each repeat, so that every column follows every other
+		 * alike: the auto column is one of them, and a method run right
+		 * after itself (auto's choice) came out faster than after another */
+		for (i = 0, m = r % nm; i < nm; i++, m = (m + 1) % nm) {
 			struct hvp_patch_ctx ctx = patch_ctx(b);
 			struct hvp_patch_req rq = {
 				.key = k,
-				.method = methods[m],
+				.method =
+					methods[m] == HVP_BENCH_AUTO ? HVP_METHOD_STOP : methods[m],
 				.sync = pt->sync,
 				.timeout_ms = b->o->timeout_ms,
 			};
@@ -548,7 +587,16 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			uint64_t dest = 0, e0, e1;
 			char what[64];
 
-			settle(b->vm);
+			if (methods[m] == HVP_BENCH_AUTO) {
+				if (au.plan.chosen < 0) {
+					/* nothing predicted to complete: no patch, flagged */
+					progress(b, "auto: no choice");
+					continue;
+				}
+				rq.method = au.plan.row[au.plan.chosen].method;
+				rq.sync = au.plan.row[au.plan.chosen].sync;
+			}
+			hvp_units_settle(hvp_service_backend(b->vm), hvp_service_agent(b->vm));
 			witness_sum(b->vm, &w0, &e0, &b->witness_ok);
 			if (b->bpf)
 				hvp_bpf_witness_read(b->bpf, &bp0);
@@ -562,7 +610,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			 * vCPU held out of the guest until the patch's end (stop)
 			 * has not yet, so wait for every vCPU's next pass.
 			 */
-			settle(b->vm);
+			hvp_units_settle(hvp_service_backend(b->vm), hvp_service_agent(b->vm));
 			for (v = 0; v < pt->vcpus && v < HVP_MAX_VCPUS; v++) {
 				c->vstall[v][c->n] = (double)window_gap(b->vm, v, res.stall_ns[v]);
 				if (c->vstall[v][c->n] > (double)res.max_stall_ns)
@@ -578,7 +626,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			c->w.nmi_injections += w1.nmi_injections - w0.nmi_injections;
 			c->exits += e1 - e0;
 			if (ret < 0)
-				fprintf(stderr, "\nbench: %s: %s\n", hvp_methods[methods[m]].name,
+				fprintf(stderr, "\nbench: %s: %s\n", method_name(methods[m]),
 					res.reason);
 			c->lat[c->n] = (double)res.latency_ns;
 			c->rounds[c->n] = res.sync_rounds;
@@ -593,12 +641,15 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 			c->faults += res.faults;
 			c->n++;
 			snprintf(what, sizeof(what), "%s %s v%u %s", group_names[pt->group],
-				 hvp_methods[methods[m]].name, pt->vcpus, hvp_sync_name(pt->sync));
+				 method_name(methods[m]), pt->vcpus, hvp_sync_name(pt->sync));
 			progress(b, what);
 		}
 	}
 	for (m = 0; m < nm; m++)
-		cell_finish(b, &cells[m], pt, methods[m]);
+		cell_finish(b, &cells[m], pt, methods[m],
+			    methods[m] == HVP_BENCH_AUTO ?
+				    auto_json(b, pt, &au, cells, methods, nm) :
+				    NULL);
 	free(cells);
 	return 0;
 }
@@ -607,8 +658,8 @@ static unsigned count_methods(unsigned mask)
 {
 	unsigned m, n = 0;
 
-	for (m = 0; m < HVP_METHOD__COUNT; m++)
-		if ((mask & (1u << m)) && !hvp_methods[m].unsafe)
+	for (m = 0; m <= HVP_BENCH_AUTO; m++)
+		if ((mask & (1u << m)) && (m == HVP_BENCH_AUTO || !hvp_methods[m].unsafe))
 			n++;
 	return n;
 }
@@ -670,7 +721,7 @@ void hvp_bench_defaults(struct hvp_bench_opts *o)
 		o->repeat = o->quick ? 10 : 20;
 	if (!o->methods)
 		o->methods = (1u << HVP_METHOD_STOP) | (1u << HVP_METHOD_BP_CANCEL) |
-			     (1u << HVP_METHOD_BP_EMULATE);
+			     (1u << HVP_METHOD_BP_EMULATE) | (1u << HVP_BENCH_AUTO);
 	if (!o->syncs)
 		o->syncs = 3;
 	if (!o->backends)

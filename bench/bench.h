@@ -8,6 +8,9 @@
 #include <stdint.h>
 
 #define HVP_BENCH_MAX_LIST 16
+/* The methods bit past the engine's (enum hvp_method): the auto column,
+ * each point's patches made with the method the cost model chose. */
+#define HVP_BENCH_AUTO	   4
 
 struct hvp_bench_opts {
 	bool quick;
@@ -15,7 +18,7 @@ struct hvp_bench_opts {
 	char out[PATH_MAX];   /* report directory               */
 	char image[PATH_MAX]; /* guest ELF                      */
 	unsigned repeat;      /* samples per cell               */
-	unsigned methods;     /* bit per enum hvp_method        */
+	unsigned methods;     /* bit per enum hvp_method, HVP_BENCH_AUTO */
 	unsigned syncs;	      /* bit per enum hvp_sync_kind     */
 	unsigned nr_vcpus, vcpus[HVP_BENCH_MAX_LIST];
 	unsigned nr_rates;

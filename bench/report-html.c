@@ -705,6 +705,39 @@ static void slow_rounds_table(FILE *f, const struct rep *r)
 		     NULL);
 }
 
+/* The auto column against the best method, per point. */
+static void auto_table(FILE *f, const struct rep *r)
+{
+	unsigned i, n = 0, met = 0, flagged = 0;
+	bool target, flag;
+	char buf[512];
+
+	for (i = 0; i < r->n; i++) {
+		if (!hvp_rep_auto_desc(&r->c[i], buf, sizeof(buf), &target, &flag))
+			continue;
+		if (!n++)
+			fputs("<h3>Auto against the best method</h3>\n<p class=\"read\">Per point, "
+			      "the method <code>--method auto --prefer latency</code> chose from the "
+			      "cost model, its latency p50 against the least p50 of the methods "
+			      "(those that completed every attempt). Target: within 10 % or one "
+			      "sync round; a choice that did not complete every attempt is "
+			      "flagged.</p>\n<div class=\"wide\"><table>\n<tr><th>cell</th>"
+			      "<th>auto</th><th>target</th></tr>\n",
+			      f);
+		met += target;
+		flagged += flag;
+		fprintf(f, "<tr%s>", flag || !target ? " class=\"warn\"" : "");
+		td_str(f, r->c[i].id);
+		td_str(f, buf);
+		td_str(f, flag ? "flagged" : target ? "met" : "missed");
+		fputs("</tr>\n", f);
+	}
+	if (n)
+		fprintf(f,
+			"</table></div>\n<p>Within the target in %u of %u points; %u flagged.</p>\n",
+			met, n, flagged);
+}
+
 static void witnesses(FILE *f, const struct rep *r)
 {
 	struct svg_chart ch;
@@ -918,6 +951,7 @@ int hvp_rep_html(const struct rep *r, FILE *f)
 	      f);
 	for (g = 0; g < r->nr_groups; g++)
 		group_table(f, r, r->groups[g]);
+	auto_table(f, r);
 	vstall_table(f, r);
 	slow_rounds_table(f, r);
 	witnesses(f, r);

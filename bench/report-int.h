@@ -38,6 +38,8 @@ struct rcell {
 	json_object *slowest_round; /* {kind, ns, held_by[], waiter_late_ns}, or NULL */
 	/* the p50's 95 % bootstrap interval (lo, hi) from the raw samples; NAN: none */
 	double ci[ST__COUNT][2];
+	/* the auto column's cell: its "auto" object (NULL: a method's cell) */
+	json_object *auto_o;
 };
 
 struct rep {
@@ -83,6 +85,13 @@ void hvp_rep_free(struct rep *r);
  */
 unsigned hvp_rep_slow_rounds(const struct rep *r, unsigned *idx, unsigned max);
 void hvp_rep_round_desc(const struct rcell *c, char *buf, size_t len);
+/*
+ * An auto cell against the best method: "chose stop/kick, p50 45 µs; best
+ * stop 44 µs: within 10 % or one round" (or "NOT within", or why no method
+ * was chosen); false for a method's cell.  *target: met; *flag: the choice
+ * did not complete every attempt, or there was none.
+ */
+bool hvp_rep_auto_desc(const struct rcell *c, char *buf, size_t len, bool *target, bool *flag);
 /* Is the cell in group g (by name)? */
 bool hvp_rep_in_group(const struct rcell *c, const char *g);
 const char *hvp_rep_color(const char *method);

@@ -85,6 +85,11 @@ const char *hvp_rep_str(json_object *o, const char *key)
 	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
+static const char *nz(const char *s)
+{
+	return s ? s : "?";
+}
+
 static int get_bool(json_object *o, const char *key)
 {
 	json_object *v = hvp_rep_get(o, key);
@@ -511,9 +516,16 @@ int hvp_rep_parse(json_object *root, struct rep *r)
 		if (!json_object_is_type(c->slowest_round, json_type_object))
 			c->slowest_round = NULL;
 		c->raw_ok = get_array(raw, "completed");
+		c->auto_o = hvp_rep_get(o, "auto");
+		if (!json_object_is_type(c->auto_o, json_type_object))
+			c->auto_o = NULL;
 		cell_cis(r, c);
 		add_unique(r->groups, &r->nr_groups, HVP_ARRAY_SIZE(r->groups), c->group);
-		add_unique(r->methods, &r->nr_methods, HVP_ARRAY_SIZE(r->methods), c->method);
+		/* auto is no method of its own: it has its own section, not the
+		 * methods' charts and rankings */
+		if (!c->method || strcmp(c->method, "auto"))
+			add_unique(r->methods, &r->nr_methods, HVP_ARRAY_SIZE(r->methods),
+				   c->method);
 	}
 	return 0;
 }
@@ -522,6 +534,34 @@ void hvp_rep_free(struct rep *r)
 {
 	free(r->c);
 	r->c = NULL;
+}
+
+bool hvp_rep_auto_desc(const struct rcell *c, char *buf, size_t len, bool *target, bool *flag)
+{
+	json_object *a = c->auto_o;
+	const char *choice = hvp_rep_str(a, "choice"), *best = hvp_rep_str(a, "best_method");
+	double p50 = hvp_rep_num(a, "p50_ns"), bp50 = hvp_rep_num(a, "best_p50_ns");
+	char x[32], y[32];
+
+	*target = *flag = false;
+	if (!c->method || strcmp(c->method, "auto"))
+		return false;
+	*target = get_bool(a, "within_target") == 1;
+	*flag = !choice || get_bool(a, "completed_all") != 1;
+	if (!choice) {
+		snprintf(buf, len, "no choice, nothing patched: %s", nz(hvp_rep_str(a, "why")));
+		return true;
+	}
+	svg_fmt(x, sizeof(x), p50, SVG_U_NS);
+	svg_fmt(y, sizeof(y), bp50, SVG_U_NS);
+	snprintf(buf, len, "chose %s/%s, p50 %s; best %s %s: %s%s%s", choice,
+		 nz(hvp_rep_str(a, "choice_sync")), x, nz(best), y,
+		 *target ? "within 10 % or one round" : "NOT within 10 % or one round",
+		 !*target && best && !strcmp(choice, best) ?
+			 " (the same method: the gap is run-to-run noise)" :
+			 "",
+		 *flag ? "; FLAGGED: the choice did not complete every attempt" : "");
+	return true;
 }
 
 const char *hvp_rep_color(const char *m)
@@ -1043,6 +1083,8 @@ static void csv_num(FILE *f, double v)
 static void render_csv(const struct rep *r, FILE *f)
 {
 	unsigned i, k, j;
+	bool target, flag;
+	char buf[512];
 
 	fputs("id,group,method,sync,vcpus,rate,nmi_rate,key,sites,backend,overcommitted,"
 	      "attempts,completed,completion_rate",
@@ -1058,6 +1100,7 @@ static void render_csv(const struct rep *r, FILE *f)
 		if (REP_HAS_CI(k))
 			fprintf(f, ",%s_p50_ci_lo,%s_p50_ci_hi", hvp_rep_stat_names[k],
 				hvp_rep_stat_names[k]);
+	fputs(",auto_choice,auto_best_method,auto_best_p50_ns,auto_within_target,auto_flagged", f);
 	fputs("\r\n", f);
 	for (i = 0; i < r->n; i++) {
 		const struct rcell *c = &r->c[i];
@@ -1106,16 +1149,22 @@ static void render_csv(const struct rep *r, FILE *f)
 				fputc(',', f);
 				csv_num(f, c->ci[k][j]);
 			}
+		/* empty for a method's cell */
+		fputc(',', f);
+		csv_str(f, hvp_rep_str(c->auto_o, "choice"));
+		fputc(',', f);
+		csv_str(f, hvp_rep_str(c->auto_o, "best_method"));
+		fputc(',', f);
+		csv_num(f, hvp_rep_num(c->auto_o, "best_p50_ns"));
+		if (hvp_rep_auto_desc(c, buf, sizeof(buf), &target, &flag))
+			fprintf(f, ",%s,%s", target ? "true" : "false", flag ? "true" : "false");
+		else
+			fputs(",,", f);
 		fputs("\r\n", f);
 	}
 }
 
 /* ---- text ---- */
-
-static const char *nz(const char *s)
-{
-	return s ? s : "?";
-}
 
 /* Printable: control characters from the file never reach a terminal. */
 static void text_str(FILE *f, const char *s, int width)
@@ -1297,6 +1346,31 @@ static void text_targets(const struct rep *r, FILE *f)
 	}
 }
 
+static void text_auto(const struct rep *r, FILE *f)
+{
+	unsigned i, n = 0, met = 0, flagged = 0;
+	bool target, flag;
+	char buf[512];
+
+	for (i = 0; i < r->n; i++) {
+		if (!hvp_rep_auto_desc(&r->c[i], buf, sizeof(buf), &target, &flag))
+			continue;
+		if (!n++)
+			fputs("\n== auto against the best method (per point: auto's latency p50 against "
+			      "the least p50 of the methods; target: within 10 % or one sync round)\n",
+			      f);
+		met += target;
+		flagged += flag;
+		fputs("  ", f);
+		text_str(f, nz(r->c[i].id), 0);
+		fputs("\n    ", f);
+		text_str(f, buf, 0);
+		fputc('\n', f);
+	}
+	if (n)
+		fprintf(f, "  within the target in %u of %u points; %u flagged\n", met, n, flagged);
+}
+
 static void render_text(const struct rep *r, FILE *f)
 {
 	unsigned i, k;
@@ -1332,6 +1406,7 @@ static void render_text(const struct rep *r, FILE *f)
 	text_targets(r, f);
 	for (i = 0; i < r->nr_groups; i++)
 		text_table(r, r->groups[i], f);
+	text_auto(r, f);
 	text_vstall(r, f);
 	text_slow_rounds(r, f);
 	fputs("\n  * overcommitted: more vCPUs (plus the service thread) than host cores\n", f);

@@ -164,6 +164,18 @@ tap_bad 2 "patch apply --sync ''" $H patch apply x single single_a --sync ''
 tap_bad 2 "patch apply --sync KICK" $H patch apply x single single_a --sync KICK
 tap_bad 2 "patch apply --unsafe=1" $H patch apply x single single_a --unsafe=1
 tap_bad 1 "patch apply to a VM that does not exist" $H patch apply nosuchvm single single_a
+tap_bad 2 "patch apply --prefer bogus" $H patch apply x single single_a --method auto --prefer bogus
+tap_bad 2 "patch apply --prefer ''" $H patch apply x single single_a --method auto --prefer ''
+tap_bad 2 "patch apply --method AUTO" $H patch apply x single single_a --method AUTO
+tap_bad 2 "patch plan without arguments" $H patch plan
+tap_bad 2 "patch plan with two arguments" $H patch plan x single
+tap_bad 2 "patch plan with four arguments" $H patch plan x single single_a extra
+tap_bad 2 "patch plan with a key a/b" $H patch plan x a/b single_a
+tap_bad 2 "patch plan --prefer bogus" $H patch plan x single single_a --prefer bogus
+tap_bad 2 "patch plan --sync irq" $H patch plan x single single_a --sync irq
+tap_bad 2 "patch plan --timeout 0" $H patch plan x single single_a --timeout 0
+tap_bad 2 "patch plan --method stop (not an option of plan)" $H patch plan x single single_a --method stop
+tap_bad 1 "patch plan of a VM that does not exist" $H patch plan nosuchvm single single_a
 tap_bad 2 "patch methods extra" $H patch methods extra
 tap_bad 2 "rollout without arguments" $H rollout
 tap_bad 2 "rollout with one argument" $H rollout single
@@ -249,14 +261,16 @@ check_help() { # DESC WORDS... -- CMD...
 	_tap_result 0 "$desc"
 }
 check_help "hvpatch --help lists every command" "vm start" "vm list" "vm info" "vm stop" \
-	"vm console" "sites list" stats "patch apply" "patch methods" rollout "bench run" report doctor \
-	-- "$HVPATCH" --help
+	"vm console" "sites list" stats "patch apply" "patch methods" "patch plan" rollout \
+	"bench run" report doctor -- "$HVPATCH" --help
 check_help "hvpatch --help names the global options" --json --host HVPATCH_HOST -- "$HVPATCH" --help
 check_help "vm --help" "vm start" "vm stop" -- "$HVPATCH" vm --help
 check_help "vm start --help names every option" --vcpus --mem --keys --rate --nmi-rate \
 	--nmi-key --fault-test --hostile --image --backend --timeout -- "$HVPATCH" vm start --help
 check_help "patch apply --help names every option" --method --sync --timeout --repeat \
-	--unsafe --naive-delay-us --naive-bytes -- "$HVPATCH" patch apply --help
+	--unsafe --naive-delay-us --naive-bytes --prefer auto -- "$HVPATCH" patch apply --help
+check_help "patch plan --help names every option" --timeout --prefer --sync -- \
+	"$HVPATCH" patch plan --help
 check_help "rollout --help names every option" --vms --all --canary --wave-size \
 	--max-parallel --gate faults= stall-p99= verify --revert --method --sync --timeout -- \
 	"$HVPATCH" rollout --help

@@ -36,12 +36,15 @@ tap_is "commands after -j --host URI" "bench doctor patch report rollout sites s
 tap_is "vm <TAB> after -H URI" "attach console info list start stop" "$(comp -H ssh://h vm '')"
 tap_is "vm <TAB>: its subcommands" "attach console info list start stop" "$(comp vm '')"
 tap_is "vm st<TAB>" "start stop" "$(comp vm st)"
-tap_is "patch <TAB>" "apply methods" "$(comp patch '')"
+tap_is "patch <TAB>" "apply methods plan" "$(comp patch '')"
 tap_is "patch apply --<TAB>: its options" \
-	"--help --method --naive-bytes --naive-delay-us --repeat --sync --timeout --unsafe --verify" \
+	"--help --method --naive-bytes --naive-delay-us --prefer --repeat --sync --timeout --unsafe --verify" \
 	"$(comp patch apply --)"
-tap_is "patch apply --method <TAB>: the methods" "bp-cancel bp-emulate naive stop" \
+tap_is "patch apply --method <TAB>: the methods and auto" "auto bp-cancel bp-emulate naive stop" \
 	"$(comp patch apply x k t --method '')"
+tap_is "patch apply --prefer <TAB>" "latency stall" "$(comp patch apply x k t --prefer '')"
+tap_is "patch plan --<TAB>: its options" "--help --prefer --sync --timeout" "$(comp patch plan --)"
+tap_is "patch plan --prefer <TAB>" "latency stall" "$(comp patch plan x k t --prefer '')"
 tap_is "patch apply --sync <TAB>" "kick nmi" "$(comp patch apply --sync '')"
 tap_is "vm start --backend <TAB>" "kvm libvirt qemu" "$(comp vm start x --backend '')"
 tap_is "vm start --fault<TAB>" "--fault-test --fault-test=" "$(comp vm start x --fault)"

@@ -24,7 +24,8 @@ const char cmd_bench_run_help[] =
 	"  --quick            a short run (under 3 minutes here) covering every method\n"
 	"  --out DIR          where to write (default ./hvpatch-report)\n"
 	"  --vcpus LIST       vCPU counts of the latency group (default 1,2)\n"
-	"  --methods LIST     of stop, bp-cancel, bp-emulate (default all three)\n"
+	"  --methods LIST     of stop, bp-cancel, bp-emulate, auto (default all four; auto:\n"
+	"                     the method --method auto --prefer latency picks per point)\n"
 	"  --sync LIST        of kick, nmi (default both)\n"
 	"  --rates LIST       workload passes/s for the hit-rate sweep; max = tight loop\n"
 	"  --nmi-rates LIST   NMI rates (Hz) for the NMI sweep\n"
@@ -68,6 +69,8 @@ static int safe_method_by_name(const char *name)
 {
 	int m = hvp_method_by_name(name);
 
+	if (!strcmp(name, "auto"))
+		return HVP_BENCH_AUTO;
 	return m >= 0 && !hvp_methods[m].unsafe ? m : -1;
 }
 
@@ -76,7 +79,7 @@ static const struct {
 	int (*by_name)(const char *name);
 	const char *list;
 } bench_names[] = {
-	[BENCH_METHODS] = { safe_method_by_name, "stop, bp-cancel, bp-emulate" },
+	[BENCH_METHODS] = { safe_method_by_name, "stop, bp-cancel, bp-emulate, auto" },
 	[BENCH_SYNC] = { hvp_sync_by_name, "kick, nmi" },
 };
 

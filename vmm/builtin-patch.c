@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 #include "hvp_agent.h"
 #include "hvp_ctl.h"
 #include "methods.h"
+#include "cost.h"
 #include "patch.h"
 
 const char cmd_patch_apply_help[] =
@@ -19,7 +21,12 @@ const char cmd_patch_apply_help[] =
 	"Patch every site of KEY to call TARGET (one of KEY's registered targets),\n"
 	"live, while the vCPUs run.\n"
 	"  --method M        stop | bp-cancel | bp-emulate (default) | naive (needs --unsafe)\n"
-	"  --sync S          kick (default) | nmi: how each sync round serializes the vCPUs\n"
+	"                    | auto: the method and sync kind the cost model predicts best\n"
+	"                    (see 'hvpatch patch plan'); the result says which and why\n"
+	"  --prefer P        with --method auto: stall (default, the least predicted longest\n"
+	"                    stall) | latency (the least predicted latency)\n"
+	"  --sync S          kick (default) | nmi: how each sync round serializes the vCPUs;\n"
+	"                    with --method auto, only that kind is considered\n"
 	"  --timeout MS      give up after MS milliseconds (default 5000); bp-cancel then\n"
 	"                    restores every old byte and reports completed: false\n"
 	"  --repeat N        a soak: N patches alternating between TARGET and the old target\n"
@@ -41,6 +48,7 @@ enum {
 	APPLY_VERIFY,
 	APPLY_NAIVE_DELAY,
 	APPLY_NAIVE_BYTES,
+	APPLY_PREFER,
 };
 
 /* Each becomes the request argument named by its key. */
@@ -54,6 +62,7 @@ const struct cli_opt cmd_patch_apply_opts[] = {
 	[APPLY_NAIVE_DELAY] = { "naive-delay-us", 0, CLI_OPT_NUM, 0, 1000000, "naive_delay_us" },
 	[APPLY_NAIVE_BYTES] = { "naive-bytes", 0, CLI_OPT_NUM, 0, 5 * HVP_MAX_SITES,
 				"naive_bytes" },
+	[APPLY_PREFER] = { "prefer", 0, CLI_OPT_STR, .key = "prefer" },
 	{ NULL }
 };
 
@@ -62,37 +71,55 @@ struct apply_args {
 	uint64_t timeout, repeat;
 };
 
-static int apply_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
+/* An option of apply or plan: checked, then the request argument o->key. */
+static int patch_opt(const struct cli_opt *o, const char *arg, uint64_t num, json_object *args)
 {
-	const struct cli_opt *o = &cmd_patch_apply_opts[opt];
-	struct apply_args *a = ctx;
 	json_object *v;
 
-	switch (opt) {
-	case APPLY_METHOD:
-		if (hvp_method_by_name(arg) < 0)
-			return usage_error("--method: unknown method '%.64s' (stop, bp-cancel, "
-					   "bp-emulate, naive)",
-					   arg);
-		break;
-	case APPLY_SYNC:
-		if (hvp_sync_by_name(arg) < 0)
-			return usage_error("--sync: '%.64s' is neither kick nor nmi", arg);
-		break;
-	case APPLY_TIMEOUT:
-		a->timeout = num;
-		break;
-	case APPLY_REPEAT:
-		a->repeat = num;
-		break;
-	}
+	if (!strcmp(o->key, "method") && strcmp(arg, "auto") && hvp_method_by_name(arg) < 0)
+		return usage_error("--method: unknown method '%.64s' (stop, bp-cancel, "
+				   "bp-emulate, naive, auto)",
+				   arg);
+	if (!strcmp(o->key, "sync") && hvp_sync_by_name(arg) < 0)
+		return usage_error("--sync: '%.64s' is neither kick nor nmi", arg);
+	if (!strcmp(o->key, "prefer") && hvp_prefer_by_name(arg) < 0)
+		return usage_error("--prefer: '%.64s' is neither stall nor latency", arg);
 	if (o->type == CLI_OPT_FLAG)
 		v = json_object_new_boolean(1);
 	else if (o->type == CLI_OPT_NUM)
 		v = json_object_new_int64((int64_t)num);
 	else
 		v = json_object_new_string(arg);
-	json_object_object_add(a->args, o->key, v);
+	json_object_object_add(args, o->key, v);
+	return 0;
+}
+
+static int apply_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
+{
+	struct apply_args *a = ctx;
+
+	if (opt == APPLY_TIMEOUT)
+		a->timeout = num;
+	else if (opt == APPLY_REPEAT)
+		a->repeat = num;
+	return patch_opt(&cmd_patch_apply_opts[opt], arg, num, a->args);
+}
+
+/* NAME KEY TARGET: key and target into args; optind + 0 is the VM's name. */
+static int name_key_target(int argc, char **argv, json_object *args)
+{
+	int c, r;
+
+	if ((r = cli_positional(argc, argv, 3, "NAME KEY TARGET")))
+		return r;
+	for (c = 1; c <= 2; c++) {
+		if (!cli_symbol_name_ok(argv[optind + c]))
+			return usage_error("'%.64s' is not a %s name: 1 to %d of [a-z0-9_]",
+					   argv[optind + c], c == 1 ? "key" : "target",
+					   HVP_NAME_LEN - 1);
+	}
+	json_object_object_add(args, "key", json_object_new_string(argv[optind + 1]));
+	json_object_object_add(args, "target", json_object_new_string(argv[optind + 2]));
 	return 0;
 }
 
@@ -100,31 +127,31 @@ CLI_CMD(cmd_patch_apply)
 {
 	struct apply_args a = { .args = json_object_new_object(), .timeout = 5000, .repeat = 1 };
 	json_object *args = a.args, *res;
-	int c, r;
+	int r;
 
 	if ((r = cli_parse_opts(cmd, argc, argv, apply_set, &a))) {
 		json_object_put(args);
 		return r == CLI_DONE ? 0 : r;
 	}
-	if ((r = cli_positional(argc, argv, 3, "NAME KEY TARGET"))) {
+	if ((r = name_key_target(argc, argv, args))) {
 		json_object_put(args);
 		return r;
 	}
-	for (c = 1; c <= 2; c++) {
-		if (!cli_symbol_name_ok(argv[optind + c])) {
-			json_object_put(args);
-			return usage_error("'%.64s' is not a %s name: 1 to %d of [a-z0-9_]",
-					   argv[optind + c], c == 1 ? "key" : "target",
-					   HVP_NAME_LEN - 1);
-		}
-	}
-	json_object_object_add(args, "key", json_object_new_string(argv[optind + 1]));
-	json_object_object_add(args, "target", json_object_new_string(argv[optind + 2]));
 	/* the service answers when the patch (or the soak) is over */
 	r = cli_call_service(argv[optind], "patch", args,
 			     (int)(a.repeat > 1 ? 3600000 : a.timeout + 60000), &res);
 	if (r)
 		return r;
+	if (!cli_json_mode && json_object_object_get_ex(res, "chosen_by", NULL)) {
+		/* one line for the choice; the prediction table is -j's */
+		printf("auto chose %s --sync %s: %s\n",
+		       json_object_get_string(json_object_object_get(res, "method")),
+		       json_object_get_string(json_object_object_get(res, "sync")),
+		       json_object_get_string(json_object_object_get(res, "why")));
+		json_object_object_del(res, "chosen_by");
+		json_object_object_del(res, "why");
+		json_object_object_del(res, "predicted");
+	}
 	cli_print_answer(res);
 	{
 		json_object *done;
@@ -153,5 +180,123 @@ CLI_CMD(cmd_patch_methods)
 	}
 	for (i = 0; i < HVP_METHOD__COUNT; i++)
 		printf("%-11s %s\n", hvp_methods[i].name, hvp_methods[i].summary);
+	return 0;
+}
+
+const char cmd_patch_plan_help[] =
+	"usage: hvpatch patch plan NAME KEY TARGET [options]\n"
+	"Predict, without patching, each method and sync kind's latency, longest stall\n"
+	"and chance to complete within the timeout, from this host's unit costs and the\n"
+	"key's calls observed for 60 ms; and which one --method auto would take.\n"
+	"  --timeout MS      the patch's timeout (default 5000)\n"
+	"  --prefer P        stall (default) | latency: auto's objective\n"
+	"  --sync S          kick | nmi: consider only that kind (default both)\n"
+	"See README.md (\"--method auto\") for the model and how crude it is.\n";
+
+enum { PLAN_TIMEOUT, PLAN_PREFER, PLAN_SYNC };
+
+const struct cli_opt cmd_patch_plan_opts[] = {
+	[PLAN_TIMEOUT] = { "timeout", 0, CLI_OPT_NUM, 1, 600000, "timeout_ms" },
+	[PLAN_PREFER] = { "prefer", 0, CLI_OPT_STR, .key = "prefer" },
+	[PLAN_SYNC] = { "sync", 0, CLI_OPT_STR, .key = "sync" },
+	{ NULL }
+};
+
+static int plan_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
+{
+	return patch_opt(&cmd_patch_plan_opts[opt], arg, num, ctx);
+}
+
+/* "12 ns", "4.5 us", "3.25 ms", "-" (does not complete) */
+static const char *fmt_ns(char *buf, size_t len, json_object *v)
+{
+	double ns = v ? json_object_get_double(v) : -1;
+
+	if (ns <= 0) /* not measured, or no latency: it does not complete */
+		snprintf(buf, len, "-");
+	else if (ns < 1e3)
+		snprintf(buf, len, "%.0f ns", ns);
+	else if (ns < 1e6)
+		snprintf(buf, len, "%.1f us", ns / 1e3);
+	else
+		snprintf(buf, len, "%.2f ms", ns / 1e6);
+	return buf;
+}
+
+static void plan_print(const char *vm, json_object *p)
+{
+	json_object *obs = json_object_object_get(p, "observed");
+	json_object *u = json_object_object_get(p, "units");
+	json_object *rows = json_object_object_get(p, "predictions"), *m;
+	char a[32], b[32], c[32], d[32];
+	size_t i;
+
+	printf("VM %s, key %s: %" PRId64 " sites, %" PRId64 " vCPUs, %" PRId64 " calls/s (%" PRId64
+	       " per site), %" PRId64 " NMIs/s, over %" PRId64 " ms\n",
+	       vm, json_object_get_string(json_object_object_get(p, "key")), cli_jint(obs, "sites"),
+	       cli_jint(obs, "vcpus"), cli_jint(obs, "calls_per_s"),
+	       cli_jint(obs, "calls_per_site_per_s"), cli_jint(obs, "nmis_per_s"),
+	       cli_jint(obs, "window_ms"));
+	printf("unit costs (%s/%" PRId64 " vCPUs, %s %" PRId64
+	       " s ago): exit %s, kick round %s, NMI round %s, #BP %s",
+	       json_object_get_string(json_object_object_get(u, "backend")), cli_jint(u, "vcpus"),
+	       json_object_get_string(json_object_object_get(u, "source")), cli_jint(u, "age_s"),
+	       fmt_ns(a, sizeof(a), json_object_object_get(u, "exit_round_trip_ns")),
+	       fmt_ns(b, sizeof(b), json_object_object_get(u, "kick_round_ns")),
+	       fmt_ns(c, sizeof(c), json_object_object_get(u, "nmi_round_ns")),
+	       fmt_ns(d, sizeof(d), json_object_object_get(u, "bp_trap_ns")));
+	m = json_object_object_get(u, "assumed");
+	for (i = 0; m && i < json_object_array_length(m); i++)
+		printf("%s%s", i ? ", " : " (assumed, not measured: ",
+		       json_object_get_string(json_object_array_get_idx(m, i)));
+	printf("%s\n", m && json_object_array_length(m) ? ")" : "");
+	printf("%-11s %-5s %10s %10s %8s  %s\n", "method", "sync", "latency", "max stall",
+	       "P(done)", "note");
+	for (i = 0; rows && i < json_object_array_length(rows); i++) {
+		json_object *r = json_object_array_get_idx(rows, i);
+		json_object *ok = json_object_object_get(r, "allowed");
+		json_object *note = json_object_object_get(r, "note");
+
+		if (json_object_get_boolean(ok))
+			snprintf(c, sizeof(c), "%.2f",
+				 json_object_get_double(json_object_object_get(r, "p_complete")));
+		else
+			snprintf(c, sizeof(c), "n/a");
+		printf("%-11s %-5s %10s %10s %8s  %s\n",
+		       json_object_get_string(json_object_object_get(r, "method")),
+		       json_object_get_string(json_object_object_get(r, "sync")),
+		       fmt_ns(a, sizeof(a), json_object_object_get(r, "latency_ns")),
+		       fmt_ns(b, sizeof(b), json_object_object_get(r, "max_stall_ns")), c,
+		       note ? json_object_get_string(note) : "");
+	}
+	m = json_object_object_get(p, "method");
+	if (m)
+		printf("auto (--prefer %s, --timeout %" PRId64 "): %s --sync %s: %s\n",
+		       json_object_get_string(json_object_object_get(p, "prefer")),
+		       cli_jint(p, "timeout_ms"), json_object_get_string(m),
+		       json_object_get_string(json_object_object_get(p, "sync")),
+		       json_object_get_string(json_object_object_get(p, "why")));
+	else
+		printf("auto: %s\n", json_object_get_string(json_object_object_get(p, "why")));
+}
+
+CLI_CMD(cmd_patch_plan)
+{
+	json_object *args = json_object_new_object(), *res;
+	int r;
+
+	if ((r = cli_parse_opts(cmd, argc, argv, plan_set, args)) ||
+	    (r = name_key_target(argc, argv, args))) {
+		json_object_put(args);
+		return r == CLI_DONE ? 0 : r;
+	}
+	r = cli_call_service(argv[optind], "plan", args, 30000, &res);
+	if (r)
+		return r;
+	if (cli_json_mode)
+		cli_print_json(res);
+	else
+		plan_print(argv[optind], res);
+	json_object_put(res);
 	return 0;
 }

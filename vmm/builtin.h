@@ -153,6 +153,9 @@ extern const struct cli_opt cmd_sites_opts[];
 /* builtin-patch.c */
 CLI_CMD(cmd_patch_apply);
 CLI_CMD(cmd_patch_methods);
+CLI_CMD(cmd_patch_plan);
+extern const char cmd_patch_plan_help[];
+extern const struct cli_opt cmd_patch_plan_opts[];
 extern const char cmd_patch_apply_help[];
 extern const struct cli_opt cmd_patch_apply_opts[];
 

@@ -16,6 +16,7 @@
 #include "agent.h"
 #include "backend.h"
 #include "backends.h"
+#include "cost.h"
 #include "elf.h"
 #include "journal.h"
 #include "vm.h"
@@ -42,6 +43,11 @@ struct hvp_service {
 	uint64_t nmis_sent;
 	pthread_t nmi_tid;
 	bool nmi_started;
+	/* the host's unit costs for --method auto: measured at boot when
+	 * measure_units (vm.c sets it) or read from the cache */
+	bool measure_units;
+	bool have_units;
+	struct hvp_units units;
 
 	pthread_mutex_t lock; /* guards the fields below */
 	pthread_cond_t cond;
@@ -63,6 +69,8 @@ struct hvp_service {
 
 /* One line on the service log (stderr). */
 void hvp_svc_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Measure (or read back) the unit costs at boot (service-plan.c). */
+void hvp_service_units_boot(struct hvp_service *s);
 /* Finish a patch an earlier service left in its journal, then open it. */
 int hvp_service_recover(struct hvp_service *s, char *err, size_t errlen);
 

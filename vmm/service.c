@@ -950,6 +950,83 @@ static json_object *do_patch_repeat(struct hvp_service *s, struct hvp_patch_req 
 	return hvp_ctl_ok_new(o);
 }
 
+/* What --method auto decided, for the result. */
+struct auto_plan {
+	struct hvp_units units;
+	struct hvp_cost_input in;
+	struct hvp_cost_plan plan;
+};
+
+/*
+ * --method auto (and patch plan): the sync kind given (rq->sync) or both,
+ * the objective of "prefer", rq->timeout_ms; sets rq->method and rq->sync
+ * to the choice.  0, or -1 with *err the error response (nothing is
+ * predicted to complete: pl->plan still holds the table).
+ */
+static int plan_auto(struct hvp_service *s, json_object *args, struct hvp_patch_req *rq,
+		     bool sync_given, struct auto_plan *pl, json_object **err)
+{
+	const char *prefer = arg_str(args, "prefer");
+	int p = prefer ? hvp_prefer_by_name(prefer) : HVP_PREFER_STALL;
+	int64_t timeout;
+	json_object *v;
+
+	memset(pl, 0, sizeof(*pl));
+	if (p < 0 || (json_object_object_get_ex(args, "prefer", &v) && !prefer)) {
+		*err = hvp_ctl_error_new(HVP_ERR_USAGE, "unknown objective '%s' (stall or latency)",
+					 prefer ? prefer : "?");
+		return -1;
+	}
+	if (arg_int(args, "timeout_ms", 1, 600000, 5000, &timeout) < 0) {
+		*err = hvp_ctl_error_new(HVP_ERR_USAGE, "timeout_ms out of range");
+		return -1;
+	}
+	if (sync_given) {
+		const char *sync = arg_str(args, "sync");
+
+		if (!sync || (strcmp(sync, "kick") && strcmp(sync, "nmi"))) {
+			*err = hvp_ctl_error_new(HVP_ERR_USAGE,
+						 "unknown sync kind '%s' (kick or nmi)",
+						 sync ? sync : "?");
+			return -1;
+		}
+		rq->sync = strcmp(sync, "kick") ? HVP_SYNC_NMI : HVP_SYNC_KICK;
+	}
+	hvp_service_plan(s, rq->key, (int)timeout, (enum hvp_prefer)p,
+			 sync_given ? 1u << rq->sync : 3u, &pl->in, &pl->plan);
+	pl->units = s->units;
+	if (pl->plan.chosen < 0) {
+		*err = hvp_ctl_error_new(HVP_ERR_REFUSED, "--method auto: %s; nothing patched",
+					 pl->plan.why);
+		return -1;
+	}
+	rq->method = pl->plan.row[pl->plan.chosen].method;
+	rq->sync = pl->plan.row[pl->plan.chosen].sync;
+	return 0;
+}
+
+/* The result of an auto patch says who chose, why, and what was predicted. */
+static json_object *auto_said(const struct auto_plan *pl, json_object *resp)
+{
+	json_object *res, *pred, *all;
+
+	if (!pl || !json_object_object_get_ex(resp, "result", &res))
+		return resp;
+	pred = hvp_cost_row_json(&pl->plan.row[pl->plan.chosen]);
+	all = hvp_cost_plan_json(&pl->units, &pl->in, &pl->plan);
+	json_object_object_add(pred, "units",
+			       json_object_get(json_object_object_get(all, "units")));
+	json_object_object_add(pred, "observed",
+			       json_object_get(json_object_object_get(all, "observed")));
+	json_object_object_add(pred, "predictions",
+			       json_object_get(json_object_object_get(all, "predictions")));
+	json_object_put(all);
+	json_object_object_add(res, "chosen_by", json_object_new_string("auto"));
+	json_object_object_add(res, "why", json_object_new_string(pl->plan.why));
+	json_object_object_add(res, "predicted", pred);
+	return resp;
+}
+
 static json_object *do_patch(struct hvp_service *s, json_object *args)
 {
 	const char *key = arg_str(args, "key"), *target = arg_str(args, "target");
@@ -961,11 +1038,12 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	struct hvp_patch_req rq = { 0 };
 	struct hvp_patch_result res;
 	struct patch_slot slot;
+	struct auto_plan plan;
 	int64_t timeout, delay, nbytes, repeat;
-	json_object *v, *o;
+	json_object *v, *o, *resp;
 	int m, t, r, verified;
 	char why[200];
-	bool verify;
+	bool verify, is_auto;
 
 	if (!key || !target)
 		return hvp_ctl_error_new(HVP_ERR_USAGE, "patch needs a key and a target");
@@ -977,7 +1055,8 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 		return hvp_ctl_error_new(HVP_ERR_NOT_FOUND,
 					 "'%s' is not a registered target of key %s", target, key);
 	rq.target = (unsigned)t;
-	m = hvp_method_by_name(method ? method : "bp-emulate");
+	is_auto = method && !strcmp(method, "auto");
+	m = is_auto ? HVP_METHOD_BP_EMULATE : hvp_method_by_name(method ? method : "bp-emulate");
 	if (m < 0)
 		return hvp_ctl_error_new(HVP_ERR_USAGE, "unknown method '%s' (see 'patch methods')",
 					 method);
@@ -998,6 +1077,8 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	rq.naive_delay_us = (unsigned)delay;
 	rq.naive_max_bytes = (unsigned)nbytes;
 	rq.unsafe = json_object_object_get_ex(args, "unsafe", &v) && json_object_get_boolean(v);
+	if (is_auto && (r = plan_auto(s, args, &rq, sync != NULL, &plan, &resp)) < 0)
+		return resp;
 
 	if (s->be->nmi_int3_hazard && !rq.unsafe &&
 	    (rq.method == HVP_METHOD_BP_CANCEL || rq.method == HVP_METHOD_BP_EMULATE)) {
@@ -1021,9 +1102,10 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	if (arg_int(args, "repeat", 1, 10000000, 1, &repeat) < 0)
 		return hvp_ctl_error_new(HVP_ERR_USAGE, "repeat out of range (1..10000000)");
 	if (repeat > 1)
-		return do_patch_repeat(s, &rq, (uint64_t)repeat,
-				       json_object_object_get_ex(args, "verify", &v) &&
-					       json_object_get_boolean(v));
+		return auto_said(is_auto ? &plan : NULL,
+				 do_patch_repeat(s, &rq, (uint64_t)repeat,
+						 json_object_object_get_ex(args, "verify", &v) &&
+							 json_object_get_boolean(v)));
 
 	/* One patch at a time: the equivalent of Linux's text_mutex. */
 	verify = json_object_object_get_ex(args, "verify", &v) && json_object_get_boolean(v);
@@ -1055,6 +1137,33 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 		if (!verified)
 			json_object_object_add(o, "verify_reason", json_object_new_string(why));
 	}
+	return auto_said(is_auto ? &plan : NULL, hvp_ctl_ok_new(o));
+}
+
+/* patch plan: the prediction table, nothing patched */
+static json_object *do_plan(struct hvp_service *s, json_object *args)
+{
+	const char *key = arg_str(args, "key"), *target = arg_str(args, "target");
+	struct hvp_patch_req rq = { 0 };
+	struct auto_plan plan;
+	json_object *resp, *o;
+
+	if (!key || !target)
+		return hvp_ctl_error_new(HVP_ERR_USAGE, "plan needs a key and a target");
+	rq.key = hvp_service_key(s, key);
+	if (!rq.key)
+		return hvp_ctl_error_new(HVP_ERR_NOT_FOUND, "no key named '%s'", key);
+	if (hvp_key_target_by_name(rq.key, target) < 0)
+		return hvp_ctl_error_new(HVP_ERR_NOT_FOUND,
+					 "'%s' is not a registered target of key %s", target, key);
+	if (plan_auto(s, args, &rq, arg_str(args, "sync") != NULL, &plan, &resp) < 0) {
+		if (plan.plan.nr == 0)
+			return resp;   /* bad arguments */
+		json_object_put(resp); /* nothing completes: the table says so */
+	}
+	o = hvp_cost_plan_json(&plan.units, &plan.in, &plan.plan);
+	json_object_object_add(o, "key", json_object_new_string(key));
+	json_object_object_add(o, "target", json_object_new_string(target));
 	return hvp_ctl_ok_new(o);
 }
 
@@ -1074,6 +1183,8 @@ json_object *hvp_service_handle(void *ctx, const char *cmd, json_object *args,
 		return do_stop(s);
 	if (!strcmp(cmd, "patch"))
 		return do_patch(s, args);
+	if (!strcmp(cmd, "plan"))
+		return do_plan(s, args);
 	if (!strcmp(cmd, "methods"))
 		return hvp_ctl_ok_new(hvp_methods_json());
 	return hvp_ctl_error_new(HVP_ERR_USAGE, "unknown command '%s'", cmd);
@@ -1376,6 +1487,7 @@ int hvp_service_boot(struct hvp_service *s, char *err, size_t errlen)
 			return -ENOENT;
 		}
 	}
+	hvp_service_units_boot(s);
 	__atomic_store_n(&cfg->key_mask, mask, __ATOMIC_RELEASE);
 	s->key_mask = mask;
 	if (o->nmi_rate || nk) {

@@ -15,6 +15,7 @@
 
 #include "agent.h"
 #include "backend.h"
+#include "cost.h"
 #include "util.h"
 
 /* What a VM's service is asked to run (vm start's options). */
@@ -70,6 +71,18 @@ int hvp_service_set_nmi(struct hvp_service *s, uint64_t hz, const struct hvp_key
 struct hvp_backend *hvp_service_backend(const struct hvp_service *s);
 struct hvp_agent *hvp_service_agent(const struct hvp_service *s);
 const struct hvp_key_info *hvp_service_keys(const struct hvp_service *s, unsigned *nr);
+
+/*
+ * Observe key's calls and the NMIs for ~60 ms, time pauses and rounds, and
+ * predict every method and sync kind in sync_mask (bit per kind) for a
+ * patch within timeout_ms (service-plan.c; `patch plan`, --method auto,
+ * the bench's auto column).  0.
+ */
+int hvp_service_plan(struct hvp_service *s, const struct hvp_key_info *k, int timeout_ms,
+		     enum hvp_prefer prefer, unsigned sync_mask, struct hvp_cost_input *in,
+		     struct hvp_cost_plan *plan);
+/* The unit costs the plan uses (the bench's own, measured before its cells). */
+void hvp_service_set_units(struct hvp_service *s, const struct hvp_units *u);
 
 /* A hash of the guest-written header, keys[] and sites[] of the agent area. */
 uint64_t hvp_service_tables_hash(const struct hvp_service *s);

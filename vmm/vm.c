@@ -163,6 +163,7 @@ int hvp_vm_serve(const struct hvp_vm_opts *opts, int ready_fd)
 		hvp_svc_log("test: the guest agent is hostile (%s)",
 			    hvp_hostile_names[opts->hostile]);
 
+	s->measure_units = true;
 	r = hvp_service_boot(s, err, sizeof(err));
 	if (r < 0) {
 		hvp_svc_log("boot failed: %s", err);
