@@ -183,6 +183,18 @@ static int local_vms(struct rollout_vm *vms, unsigned max)
 /* This host, in --hosts and in the report. */
 static const char local_host[] = "local";
 
+/* A host as [user@]host[:port] into buf (a host already parsed), "local" for this one. */
+static const char *host_label(const char *host, char *buf, size_t len)
+{
+	struct hvp_host h;
+	char err[512];
+
+	if (host == local_host || hvp_host_parse(host, &h, err, sizeof(err)) < 0)
+		return host;
+	snprintf(buf, len, "%s", h.label);
+	return buf;
+}
+
 /*
  * The hosts of --hosts into ro->hosts (each a copy, the caller's to free
  * with the array): a usage error for a malformed or repeated one.
@@ -191,7 +203,7 @@ static int parse_hosts(struct rollout *ro, const char *list)
 {
 	const char **hosts = calloc(MAX_HOSTS, sizeof(*hosts));
 	const char *p = list, *c;
-	char err[512];
+	char err[512], l1[300], l2[300];
 	unsigned n = 0, i;
 
 	if (!hosts)
@@ -217,8 +229,10 @@ static int parse_hosts(struct rollout *ro, const char *list)
 		} else if (hvp_host_parse(e, &h, err, sizeof(err)) < 0) {
 			return usage_error("--hosts: %s (or 'local' for this host)", err);
 		}
+		/* ssh://h and ssh://h/ too: its VMs would be patched twice at once */
 		for (i = 0; i + 1 < n; i++)
-			if (!strcmp(hosts[i], hosts[n - 1]))
+			if (!strcmp(host_label(hosts[i], l1, sizeof(l1)),
+				    host_label(hosts[n - 1], l2, sizeof(l2))))
 				return usage_error("--hosts: %.300s is named twice", hosts[i]);
 		if (!c)
 			break;
