@@ -457,13 +457,15 @@ CLI_CMD(cmd_vm_console)
 const char cmd_vm_request_help[] =
 	"usage: hvpatch vm request NAME CMD [ARGS-JSON] [--timeout MS]\n"
 	"Send one raw request to VM NAME's service over its control socket and print\n"
-	"its result as JSON: CMD is the control protocol's command (info, sites,\n"
-	"stats, patch, ...), ARGS-JSON its arguments, a JSON object (default {}).\n"
-	"A debugging aid, as 'virsh qemu-monitor-command' is for QEMU, and the\n"
-	"transport 'rollout --hosts' uses: it runs this on each remote host over ssh.\n"
+	"its result as JSON.  A debugging aid, as 'virsh qemu-monitor-command' is for\n"
+	"QEMU, and the transport of 'rollout --hosts': each request to a VM of another\n"
+	"host is this command, run there over ssh.\n"
+	"  CMD: info sites stats patch methods stop (the service's commands).\n"
+	"  ARGS-JSON: CMD's arguments, a JSON object (default {}), e.g. for sites\n"
+	"  '{\"key\":\"single\"}', for patch '{\"key\":\"single\",\"target\":\"single_b\"}'.\n"
+	"  --timeout MS   how long to wait for the answer (default 10000)\n"
 	"The service's error comes back with its class (with -j, as\n"
-	"{\"error\":{\"class\",\"desc\"}}).\n"
-	"  --timeout MS   how long to wait for the answer (default 10000)\n";
+	"{\"error\":{\"class\",\"desc\"}}); a bad ARGS-JSON is a usage error.\n";
 
 const struct cli_opt cmd_vm_request_opts[] = { { "timeout", 0, CLI_OPT_NUM, 1, 3600000 },
 					       { NULL } };
