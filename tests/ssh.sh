@@ -286,6 +286,10 @@ out=$("$HVPATCH" rollout single single_b --hosts "$uri,ssh://$(id -un)@127.0.0.1
 tap_ok "--vms NAME on two of the hosts: ambiguous, says where ($out)" \
 	grep -q "'h1' is on more than one host ($uri, ssh://$(id -un)@127.0.0.1:$port): name it HOST/h1" <<<"$out"
 tap_exit "--vms local/h1: not on that host: exit 2" 2 "$HVPATCH" rollout single single_b --hosts "$uri,local" --vms local/h1
+# the remote service's error comes back as a local one does, with the host
+out=$("$HVPATCH" rollout nokey single_a --hosts "$uri,local" --vms h1,l1 2>&1)
+tap_is "a key the remote VM does not have: the service's error, with its host" \
+	"error: VM h1 on $uri: no key named 'nokey'; nothing was patched" "$out"
 tap_is "... and none of them patched anything" "single_a single_a single_a single_a" "$(targets)"
 
 # A clean rollout, canary on the first host, then waves across both.
