@@ -135,6 +135,20 @@ for cmd in "vm info" "vm stop" "vm console" "sites list" stats; do
 	tap_bad 1 "$cmd of a VM that does not exist" $H $cmd nosuchvm
 done
 tap_bad 2 "vm console --bogus" $H vm console x --bogus
+tap_bad 2 "vm request without arguments" $H vm request
+tap_bad 2 "vm request without a CMD" $H vm request x
+tap_bad 2 "vm request a/b info" $H vm request a/b info
+tap_bad 2 "vm request with a CMD 'IN FO'" $H vm request x 'IN FO'
+tap_bad 2 "vm request with a CMD of 5000 characters" $H vm request x "$long"
+tap_bad 2 "vm request ARGS-JSON not JSON" $H vm request x info '{'
+tap_bad 2 "vm request ARGS-JSON followed by more" $H vm request x info '{} {}'
+tap_bad 2 "vm request ARGS-JSON an array" $H vm request x info '[]'
+tap_bad 2 "vm request ARGS-JSON a string" $H vm request x info '"x"'
+tap_bad 2 "vm request ARGS-JSON empty" $H vm request x info ''
+tap_bad 2 "vm request ARGS-JSON of 70000 characters" $H vm request x info "{\"k\":\"$(printf 'a%.0s' {1..70000})\"}"
+tap_bad 2 "vm request with a fourth operand" $H vm request x info '{}' extra
+tap_bad 2 "vm request --timeout 0" $H vm request x info --timeout 0
+tap_bad 1 "vm request of a VM that does not exist" $H vm request nosuchvm info '{}'
 tap_bad 2 "vm list extra" $H vm list extra
 tap_bad 2 "sites list --key without a value" $H sites list x --key
 tap_bad 2 "sites list --key a/b" $H sites list x --key a/b
@@ -201,6 +215,16 @@ tap_bad 2 "rollout --gate stall-p99=abc" $H rollout single single_b --vms a --ga
 tap_bad 2 "rollout --gate stall-p99=600001" $H rollout single single_b --vms a --gate stall-p99=600001
 tap_bad 2 "rollout --gate verify=1" $H rollout single single_b --vms a --gate verify=1
 tap_bad 2 "rollout --gate of 5000 characters" $H rollout single single_b --vms a --gate "$long"
+tap_bad 2 "rollout --hosts http://x" $H rollout single single_b --all --hosts http://x
+tap_bad 2 "rollout --hosts 'ssh://a b'" $H rollout single single_b --all --hosts 'ssh://a b'
+tap_bad 2 "rollout --hosts local,local" $H rollout single single_b --all --hosts local,local
+tap_bad 2 "rollout --hosts local, (empty: local again)" $H rollout single single_b --all --hosts local,
+tap_bad 2 "rollout --hosts ssh://h,ssh://h/ (the same host)" $H rollout single single_b --all --hosts ssh://h,ssh://h/
+tap_bad 2 "rollout --hosts local --vms other/x (not one of --hosts)" $H rollout single single_b --hosts local --vms other/x
+tap_bad 2 "rollout --hosts local --vms local/a/b" $H rollout single single_b --hosts local --vms local/a/b
+tap_bad 2 "rollout --hosts local --vms local/" $H rollout single single_b --hosts local --vms local/
+tap_bad 2 "rollout --hosts local --vms of a missing VM" $H rollout single single_b --hosts local --vms nosuchvm
+tap_bad 2 "rollout --hosts local --all without a VM" $H rollout single single_b --hosts local --all
 tap_bad 2 "rollout --revert some" $H rollout single single_b --vms a --revert some
 tap_bad 2 "rollout --canary -1" $H rollout single single_b --vms a --canary -1
 tap_bad 2 "rollout --canary 4097" $H rollout single single_b --vms a --canary 4097
@@ -261,8 +285,8 @@ check_help() { # DESC WORDS... -- CMD...
 	_tap_result 0 "$desc"
 }
 check_help "hvpatch --help lists every command" "vm start" "vm list" "vm info" "vm stop" \
-	"vm console" "sites list" stats "patch apply" "patch methods" "patch plan" rollout \
-	"bench run" report doctor -- "$HVPATCH" --help
+	"vm console" "vm request" "sites list" stats "patch apply" "patch methods" "patch plan" \
+	rollout "bench run" report doctor -- "$HVPATCH" --help
 check_help "hvpatch --help names the global options" --json --host HVPATCH_HOST -- "$HVPATCH" --help
 check_help "vm --help" "vm start" "vm stop" -- "$HVPATCH" vm --help
 check_help "vm start --help names every option" --vcpus --mem --keys --rate --nmi-rate \
@@ -271,7 +295,7 @@ check_help "patch apply --help names every option" --method --sync --timeout --r
 	--unsafe --naive-delay-us --naive-bytes --prefer auto -- "$HVPATCH" patch apply --help
 check_help "patch plan --help names every option" --timeout --prefer --sync -- \
 	"$HVPATCH" patch plan --help
-check_help "rollout --help names every option" --vms --all --canary --wave-size \
+check_help "rollout --help names every option" --vms --all --hosts --canary --wave-size \
 	--max-parallel --gate faults= stall-p99= verify --revert --method --sync --timeout -- \
 	"$HVPATCH" rollout --help
 check_help "bench run --help names every option" --quick --out --vcpus --methods --sync \
@@ -279,6 +303,7 @@ check_help "bench run --help names every option" --quick --out --vcpus --methods
 check_help "sites list --help" --verbose -- "$HVPATCH" sites list --help
 check_help "stats --help" "stats NAME" -- "$HVPATCH" stats --help
 check_help "vm console --help" --follow -- "$HVPATCH" vm console --help
+check_help "vm request --help" CMD ARGS-JSON --timeout "rollout --hosts" -- "$HVPATCH" vm request --help
 check_help "doctor --help" doctor -- "$HVPATCH" doctor --help
 check_help "patch methods names the four methods" stop bp-cancel bp-emulate naive -- \
 	"$HVPATCH" patch methods
@@ -314,6 +339,12 @@ print(json.loads(data[16:].decode("utf-8"))["error"]["class"])
 PY
 )
 	tap_is "a truncated error description is still valid UTF-8 JSON" NotFound "$out"
+	tap_bad 2 "vm request of a command the service does not know" $H vm request u nosuch
+	tap_bad 1 "vm request sites of an unknown key" $H vm request u sites '{"key":"nosuchkey"}'
+	tap_bad 2 "vm request patch with a key that is a number" $H vm request u patch '{"key":1,"target":"x"}'
+	out=$("$HVPATCH" -j vm request u sites '{"key":"single"}' 2>/dev/null)
+	tap_is "vm request u sites: the service's result as it stands" single \
+		"$(jq -r '.keys[0].name' <<<"$out" 2>/dev/null)"
 	tap_ok "the service still answers stats" $H stats u
 	tap_ok "vm stop u" $H vm stop u
 fi

@@ -33,8 +33,8 @@ tap_is "-H <TAB>: the URI's scheme" "ssh://" "$(comp -H '')"
 tap_is "commands after -H URI" "bench doctor patch report rollout sites stats vm" "$(comp -H ssh://h '')"
 tap_is "commands after -j --host URI" "bench doctor patch report rollout sites stats vm" \
 	"$(comp -j --host ssh://h '')"
-tap_is "vm <TAB> after -H URI" "attach console info list start stop" "$(comp -H ssh://h vm '')"
-tap_is "vm <TAB>: its subcommands" "attach console info list start stop" "$(comp vm '')"
+tap_is "vm <TAB> after -H URI" "attach console info list request start stop" "$(comp -H ssh://h vm '')"
+tap_is "vm <TAB>: its subcommands" "attach console info list request start stop" "$(comp vm '')"
 tap_is "vm st<TAB>" "start stop" "$(comp vm st)"
 tap_is "patch <TAB>" "apply methods plan" "$(comp patch '')"
 tap_is "patch apply --<TAB>: its options" \
@@ -53,12 +53,16 @@ tap_is "vm console -<TAB>" "--follow --help -f" "$(comp vm console x -)"
 tap_is "report <TAB>" "csv html json text" "$(comp report '')"
 tap_is "doctor takes no operand" "" "$(comp doctor '')"
 tap_is "rollout --<TAB>: its options" \
-	"--all --canary --gate --help --max-parallel --method --revert --sync --timeout --vms --wave-size" \
+	"--all --canary --gate --help --hosts --max-parallel --method --revert --sync --timeout --vms --wave-size" \
 	"$(comp rollout --)"
 tap_is "rollout --gate <TAB>: the gates" "faults=0 stall-p99= verify" \
 	"$(comp rollout k t --gate '')"
 tap_is "rollout --sync <TAB>" "kick nmi" "$(comp rollout k t --sync '')"
 tap_is "rollout --revert <TAB>" "all wave" "$(comp rollout k t --revert '')"
+tap_is "vm request x <TAB>: the service's commands" "info methods patch sites stats stop" \
+	"$(comp vm request x '')"
+tap_is "vm request x s<TAB>" "sites stats stop" "$(comp vm request x s)"
+tap_is "vm request --<TAB>" "--help --timeout" "$(comp vm request --)"
 
 if [ -r /dev/kvm ]; then
 	tap_ok "vm start c1" "$HVPATCH" vm start c1 --vcpus 1 --rate 100

@@ -11,7 +11,10 @@
 # passed through, a name with blanks and quotes arriving whole, an
 # unreachable host, a key the host refuses, a host without hvpatch,
 # malformed URIs, the ssh command line (a stand-in ssh), the completion of
-# the remote's VM names, and hvp_remote_json() (tests/remote-json).
+# the remote's VM names, and hvp_remote_json() (tests/remote-json); `vm
+# request` over ssh, and `rollout --hosts` over remote and local VMs: a
+# clean one with --gate verify, one whose remote VM fails its gate, and
+# unreachable hosts, hosts without hvpatch and bad names patching nothing.
 . "${top_srcdir:-.}/tests/lib.sh"
 
 sshd=$(PATH=$PATH:/usr/sbin:/sbin command -v sshd)
@@ -247,5 +250,74 @@ tap_ok "hvp_remote_json: patch apply, the result parsed" \
 tap_is "stats over ssh: no guest fault" 0 "$(H -j stats r1 | jq '[.vcpus[].nr_faults] | add')" ||
 	print_faults r1
 tap_ok "vm stop r1 over ssh" H vm stop r1
+
+# --- rollout --hosts: local and remote VMs in one rollout, over ssh ---
+# Two VMs on the "remote" (its own runtime dir), two here, 1 vCPU each at a
+# low rate; the remote's requests go through `vm request` over ssh.
+for vm in h1 h2; do
+	H vm start "$vm" --vcpus 1 --mem 16 --rate 200 --keys single >/dev/null 2>&1 ||
+		echo "# vm start $vm over ssh failed"
+done
+for vm in l1 l2; do
+	"$HVPATCH" vm start "$vm" --vcpus 1 --mem 16 --rate 200 --keys single >/dev/null 2>&1 ||
+		echo "# vm start $vm failed"
+done
+# each VM's current target of single, read from its own service
+here_now() { "$HVPATCH" -j sites list "$1" --key single | jq -r '.keys[0].current'; }
+there_now() { H -j vm request "$1" sites '{"key":"single"}' | jq -r '.keys[0].current'; }
+targets() { echo "$(there_now h1) $(there_now h2) $(here_now l1) $(here_now l2)${1:+ $(there_now "$1")}"; }
+
+out=$(H -j vm request h1 sites '{"key":"single"}' 2>&1)
+tap_is "vm request over ssh: the raw sites answer" single_a "$(jq -r '.keys[0].current' <<<"$out" 2>/dev/null)"
+out=$(H -j vm request nosuch info 2>/dev/null)
+tap_is "vm request over ssh: a missing VM is NotFound" NotFound "$(jq -r .error.class <<<"$out" 2>/dev/null)"
+tap_exit "vm request over ssh: ARGS-JSON not an object: exit 2" 2 H vm request h1 sites '[1]'
+
+# Unreachable, no hvpatch there, ambiguous and missing names: nothing patched.
+out=$("$HVPATCH" rollout single single_b --hosts "local,ssh://127.0.0.1:$closed" --all 2>&1)
+rc=$?
+tap_ok "rollout --hosts with an unreachable host: exit 1, named ($out)" \
+	bash -c '[ "$1" = 1 ] && grep -q "^error: cannot reach 127.0.0.1:$2 over ssh: .*; nothing was patched" <<<"$3"' _ "$rc" "$closed" "$out"
+out=$(HVPATCH_REMOTE_HVPATCH=no-hvpatch "$HVPATCH" rollout single single_b --hosts "local,$uri" --all 2>&1)
+rc=$?
+tap_ok "rollout --hosts with a host without hvpatch: exit 1, named ($out)" \
+	bash -c '[ "$1" = 1 ] && grep -q "has no hvpatch at .no-hvpatch.*nothing was patched" <<<"$2"' _ "$rc" "$out"
+out=$("$HVPATCH" rollout single single_b --hosts "$uri,ssh://$(id -un)@127.0.0.1:$port" --vms h1 2>&1)
+tap_ok "--vms NAME on two of the hosts: ambiguous, says where ($out)" \
+	grep -q "'h1' is on more than one host ($uri, ssh://$(id -un)@127.0.0.1:$port): name it HOST/h1" <<<"$out"
+tap_exit "--vms local/h1: not on that host: exit 2" 2 "$HVPATCH" rollout single single_b --hosts "$uri,local" --vms local/h1
+# the remote service's error comes back as a local one does, with the host
+out=$("$HVPATCH" rollout nokey single_a --hosts "$uri,local" --vms h1,l1 2>&1)
+tap_is "a key the remote VM does not have: the service's error, with its host" \
+	"error: VM h1 on $uri: no key named 'nokey'; nothing was patched" "$out"
+tap_is "... and none of them patched anything" "single_a single_a single_a single_a" "$(targets)"
+
+# A clean rollout, canary on the first host, then waves across both.
+out=$("$HVPATCH" -j rollout single single_b --hosts "$uri,local" --all --wave-size 2 \
+	--gate verify 2>&1)
+rc=$?
+tap_is "rollout --hosts $uri,local --all --gate verify: exit 0" 0 "$rc" || diag_json rollout "$out"
+tap_is "the report: each VM with its host and wave, all patched and verified" \
+	"$uri h1 0 patched pass|$uri h2 1 patched pass|local l1 1 patched pass|local l2 2 patched pass" \
+	"$(jq -r '[.vms[] | "\(.host) \(.name) \(.wave) \(.result) \(.gates.verify)"] | join("|")' <<<"$out" 2>/dev/null)"
+tap_is "each VM's own service: single_b everywhere" "single_b single_b single_b single_b" "$(targets)"
+
+# A failed gate on a remote VM: h3 never calls single (--keys small), so
+# --gate verify cannot prove its switch.  Canary h1, wave 1 h2 and l1,
+# wave 2 h3 and l2: wave 2 goes back, the others stay.
+H vm start h3 --vcpus 1 --mem 16 --rate 200 --keys small >/dev/null 2>&1 || echo "# vm start h3 failed"
+H patch apply h3 single single_b >/dev/null 2>&1
+out=$("$HVPATCH" rollout single single_a --hosts "$uri,local" --vms "h1,$uri/h2,h3,local/l1,l2" \
+	--wave-size 2 --gate verify 2>&1)
+rc=$?
+tap_is "a remote VM fails the verify gate: exit 1" 1 "$rc"
+tap_ok "the text names the host, the VM and the gate" \
+	grep -q "^$uri/h3: gate verify failed: .*no vCPU's workload calls single" <<<"$out" ||
+	printf '%s\n' "$out" | sed 's/^/# /'
+tap_ok "... the table has a HOST column" grep -q "^HOST  *VM  *BACKEND" <<<"$out"
+tap_is "its wave (h3 and the local l2) reverted, the canary and wave 1 stay on single_a" \
+	"single_a single_a single_a single_b single_b" "$(targets h3)"
+for vm in h1 h2 h3; do H vm stop "$vm" >/dev/null; done
+for vm in l1 l2; do "$HVPATCH" vm stop "$vm" >/dev/null; done
 tap_is "no VM left on the remote" "" "$(compgen -G "$remote_run/*.sock")"
 tap_done

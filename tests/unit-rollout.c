@@ -3,13 +3,15 @@
  * The rollout's pure parts (vmm/rollout.c): --gate parsing takes the three
  * gates and their limits and refuses anything else; --vms takes a comma
  * list of valid, distinct names; the plan gives the canary wave 0 and then
- * wave_size VMs a wave, skipping the VMs already on TARGET.
+ * wave_size VMs a wave, skipping the VMs already on TARGET; across hosts,
+ * the canary from the first host and the waves a VM of each host in turn.
  */
 #include "config.h"
 
 #include <string.h>
 
 #include "rollout.h"
+#include "util.h"
 #include "tap.h"
 
 static int gate_ok(const char *s)
@@ -20,18 +22,28 @@ static int gate_ok(const char *s)
 	return rollout_gate_parse(&g, s, err, sizeof(err)) == 0;
 }
 
-/* The waves of n VMs (already[i]: on TARGET) as a string, e.g. "0 1 1 - 2". */
-static const char *plan(unsigned n, const char *already, unsigned canary, unsigned wave_size,
-			unsigned *nr_waves)
+/*
+ * The waves of n VMs (already[i]: on TARGET; hosts[i]: the VM's host, a
+ * digit, or hosts NULL: no --hosts) as a string, e.g. "0 1 1 - 2".
+ */
+static const char *plan_on(unsigned n, const char *already, const char *hosts, unsigned canary,
+			   unsigned wave_size, unsigned *nr_waves)
 {
+	static const char *const names[] = { "a", "b", "c", "d" };
 	static char out[128];
 	struct rollout_vm vms[16];
 	struct rollout ro = { .vms = vms, .nr_vms = n, .canary = canary, .wave_size = wave_size };
 	unsigned i;
 
 	memset(vms, 0, sizeof(vms));
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		vms[i].state = already[i] == 'y' ? ROLLOUT_ALREADY : ROLLOUT_PENDING;
+		vms[i].host_idx = hosts ? (unsigned)(hosts[i] - '0') : 0;
+	}
+	if (hosts) {
+		ro.hosts = names;
+		ro.nr_hosts = 4;
+	}
 	rollout_plan(&ro);
 	out[0] = '\0';
 	for (i = 0; i < n; i++) {
@@ -46,12 +58,36 @@ static const char *plan(unsigned n, const char *already, unsigned canary, unsign
 	return out;
 }
 
+static const char *plan(unsigned n, const char *already, unsigned canary, unsigned wave_size,
+			unsigned *nr_waves)
+{
+	return plan_on(n, already, NULL, canary, wave_size, nr_waves);
+}
+
+/* Plans across hosts: each VM's host, whether it is on TARGET, and the waves wanted. */
+static const struct host_plan {
+	const char *hosts, *already;
+	unsigned canary, wave_size;
+	const char *want;
+	unsigned nr_waves;
+	const char *what;
+} host_plans[] = {
+	{ "000111", "nnnnnn", 1, 2, "0 1 2 1 2 3", 4,
+	  "the canary on the first host, then a VM of each host in turn" },
+	{ "11000", "nnnnn", 1, 2, "1 2 0 1 2", 3, "the canary on host 0 though its VMs come last" },
+	{ "00111", "yynnn", 2, 3, "- - 0 0 1", 2,
+	  "the first host has nothing to patch: the canary from the next" },
+	{ "012012", "nnnnnn", 0, 3, "1 1 1 2 2 2", 3,
+	  "--canary 0, waves of 3 over 3 hosts, one VM of each" },
+};
+
 int main(void)
 {
 	struct rollout_gates g = { 0 };
 	struct rollout_vm vms[8];
 	char err[256], s[128];
 	unsigned waves;
+	size_t i;
 	const char *p;
 	int n;
 
@@ -107,5 +143,13 @@ int main(void)
 	tap_ok(!strcmp(p, "0 0 0") && waves == 1, "a canary larger than the VMs: %s", p);
 	p = plan(3, "yyy", 1, 2, &waves);
 	tap_ok(!strcmp(p, "- - -") && waves == 0, "every VM on TARGET: no wave");
+	/* across hosts (the VMs listed host by host, as --all lists them) */
+	for (i = 0; i < HVP_ARRAY_SIZE(host_plans); i++) {
+		const struct host_plan *t = &host_plans[i];
+
+		p = plan_on((unsigned)strlen(t->hosts), t->already, t->hosts, t->canary,
+			    t->wave_size, &waves);
+		tap_ok(!strcmp(p, t->want) && waves == t->nr_waves, "hosts: %s: %s", t->what, p);
+	}
 	return tap_done();
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* hvpatch vm start, attach, list, info, stop, console: a VM's life. */
+/* hvpatch vm start, attach, list, info, stop, console, request: a VM's life. */
 #include "config.h"
 
 #include <dirent.h>
@@ -451,5 +451,91 @@ CLI_CMD(cmd_vm_console)
 		usleep(200000);
 	}
 	close(fd);
+	return 0;
+}
+
+const char cmd_vm_request_help[] =
+	"usage: hvpatch vm request NAME CMD [ARGS-JSON] [--timeout MS]\n"
+	"Send one raw request to VM NAME's service over its control socket and print\n"
+	"its result as JSON.  A debugging aid, as 'virsh qemu-monitor-command' is for\n"
+	"QEMU, and the transport of 'rollout --hosts': each request to a VM of another\n"
+	"host is this command, run there over ssh.\n"
+	"  CMD: info sites stats patch methods stop (the service's commands).\n"
+	"  ARGS-JSON: CMD's arguments, a JSON object (default {}), e.g. for sites\n"
+	"  '{\"key\":\"single\"}', for patch '{\"key\":\"single\",\"target\":\"single_b\"}'.\n"
+	"  --timeout MS   how long to wait for the answer (default 10000)\n"
+	"The service's error comes back with its class (with -j, as\n"
+	"{\"error\":{\"class\",\"desc\"}}); a bad ARGS-JSON is a usage error.\n";
+
+const struct cli_opt cmd_vm_request_opts[] = { { "timeout", 0, CLI_OPT_NUM, 1, 3600000 },
+					       { NULL } };
+
+static int request_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
+{
+	(void)opt, (void)arg;
+	*(int *)ctx = (int)num;
+	return 0;
+}
+
+/* The longest ARGS-JSON taken: far more than any request's arguments. */
+#define REQUEST_ARGS_MAX 65536
+
+/* ARGS-JSON as an object, all of it: NULL after a usage error in *r. */
+static json_object *request_args(const char *s, int *r)
+{
+	struct json_tokener *tok;
+	json_object *o;
+	size_t len = strlen(s), end;
+
+	if (len > REQUEST_ARGS_MAX) {
+		*r = usage_error("ARGS-JSON: longer than %d bytes", REQUEST_ARGS_MAX);
+		return NULL;
+	}
+	tok = json_tokener_new();
+	o = tok ? json_tokener_parse_ex(tok, s, (int)len) : NULL;
+	/* one value and nothing after it but blanks: "{} x" is not an object */
+	end = o ? json_tokener_get_parse_end(tok) : len;
+	if (s[end + strspn(s + end, " \t\r\n")]) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	if (!o) {
+		*r = usage_error("ARGS-JSON: '%.64s' is not valid JSON", s);
+		return NULL;
+	}
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		*r = usage_error("ARGS-JSON must be a JSON object ({\"key\":...}), not '%.64s'", s);
+		return NULL;
+	}
+	return o;
+}
+
+CLI_CMD(cmd_vm_request)
+{
+	json_object *args = NULL, *res;
+	const char *verb;
+	int timeout_ms = 10000, r, n;
+
+	if ((r = cli_parse_opts(cmd, argc, argv, request_set, &timeout_ms)))
+		return r == CLI_DONE ? 0 : r;
+	n = argc - optind;
+	if (n < 2)
+		return usage_error("missing %s (see --help)",
+				   n ? "the CMD" : "the VM's NAME and CMD");
+	if (n > 3)
+		return usage_error("unexpected argument '%.64s'", argv[optind + 3]);
+	verb = argv[optind + 1];
+	if (!*verb || strlen(verb) > 31 ||
+	    strspn(verb, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(verb))
+		return usage_error("'%.64s' is not a command name: 1 to 31 of [a-z0-9_-]", verb);
+	if (n == 3 && !(args = request_args(argv[optind + 2], &r)))
+		return r;
+	r = cli_call_service(argv[optind], verb, args, timeout_ms, &res);
+	if (r)
+		return r;
+	cli_print_json(res);
+	json_object_put(res);
 	return 0;
 }

@@ -141,8 +141,9 @@ CLI_CMD(cmd_vm_list);
 CLI_CMD(cmd_vm_info);
 CLI_CMD(cmd_vm_stop);
 CLI_CMD(cmd_vm_console);
-extern const char cmd_vm_start_help[], cmd_vm_console_help[];
-extern const struct cli_opt cmd_vm_start_opts[], cmd_vm_console_opts[];
+CLI_CMD(cmd_vm_request);
+extern const char cmd_vm_start_help[], cmd_vm_console_help[], cmd_vm_request_help[];
+extern const struct cli_opt cmd_vm_start_opts[], cmd_vm_console_opts[], cmd_vm_request_opts[];
 
 /* builtin-sites.c, builtin-stats.c: what a running VM holds and counts */
 CLI_CMD(cmd_sites);

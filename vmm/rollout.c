@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "hvp_ctl.h"
+#include "remote.h"
 #include "rollout.h"
 #include "util.h"
 
@@ -146,6 +147,60 @@ static void local_rundir_init(void)
 	snprintf(local_rundir, sizeof(local_rundir), "%s", hvp_rundir());
 }
 
+/*
+ * The request to a VM of another host: `hvpatch -j vm request NAME CMD ARGS`
+ * run there over ssh.  Its answer is the service's result, or the error the
+ * remote CLI got, with the service's class: it comes back as a local one
+ * would (a missing VM -ENOENT and NotFound, a refusal -EREMOTEIO and its
+ * class); ssh's own failures are -EHOSTUNREACH (Unreachable) or -EPROTO.
+ */
+static int remote_call(const struct rollout_vm *vm, const char *cmd, json_object *args,
+		       int timeout_ms, json_object **result, const char **cls, char *err,
+		       size_t errlen)
+{
+	char tmo[16], msg[512], *json;
+	const char *argv[9], *c, *desc;
+	bool missing;
+	int r;
+
+	/* the remote waits as long as we would; ssh's own time comes on top */
+	snprintf(tmo, sizeof(tmo), "%d", timeout_ms);
+	json = strdup(args ? json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN) : "{}");
+	json_object_put(args);
+	if (!json) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	argv[0] = "vm";
+	argv[1] = "request";
+	argv[2] = "--timeout";
+	argv[3] = tmo;
+	argv[4] = "--";
+	argv[5] = vm->name;
+	argv[6] = cmd;
+	argv[7] = json;
+	argv[8] = NULL;
+	r = hvp_remote_json(vm->host, (char *const *)argv, result, &c, msg, sizeof(msg));
+	free(json);
+	if (r == 0)
+		return 0;
+	if (cls)
+		*cls = c;
+	if (r < 0) { /* ssh's own message names the host */
+		snprintf(err, errlen, "VM %s: %s", vm->name, msg);
+		return !strcmp(c, HVP_ERR_UNREACHABLE) ? -EHOSTUNREACH : -EPROTO;
+	}
+	/* "HOST: DESC" (a host label has no blank): the service's words, as locally */
+	desc = strstr(msg, ": ");
+	desc = desc ? desc + 2 : msg;
+	missing = !strcmp(c, HVP_ERR_NOT_FOUND) && !strncmp(desc, "no VM named", 11);
+	if (missing)
+		snprintf(err, errlen, "%s on %s", desc, vm->host);
+	else
+		snprintf(err, errlen, "VM %s on %s: %s", vm->name, vm->host, desc);
+	return missing ? -ENOENT : -EREMOTEIO;
+}
+
 int rollout_call(const struct rollout_vm *vm, const char *cmd, json_object *args, int timeout_ms,
 		 json_object **result, const char **cls, char *err, size_t errlen)
 {
@@ -156,12 +211,8 @@ int rollout_call(const struct rollout_vm *vm, const char *cmd, json_object *args
 	*result = NULL;
 	if (cls)
 		*cls = HVP_ERR_INTERNAL;
-	if (vm->host) { /* a remote transport is not written yet */
-		json_object_put(args);
-		snprintf(err, errlen, "VM %s on %s: remote hosts are not supported", vm->name,
-			 vm->host);
-		return -EOPNOTSUPP;
-	}
+	if (vm->host)
+		return remote_call(vm, cmd, args, timeout_ms, result, cls, err, errlen);
 	pthread_once(&local_rundir_once, local_rundir_init);
 	if (hvp_vm_path(path, sizeof(path), local_rundir, vm->name, ".sock") < 0) {
 		json_object_put(args);
@@ -556,6 +607,57 @@ int rollout_prepare(struct rollout *ro, char *err, size_t errlen)
 	return 0;
 }
 
+/* The next VM of host h still without a wave, from *from on; NULL when none. */
+static struct rollout_vm *next_on_host(struct rollout *ro, unsigned h, unsigned *from)
+{
+	for (; *from < ro->nr_vms; (*from)++) {
+		struct rollout_vm *vm = &ro->vms[*from];
+
+		if (vm->state == ROLLOUT_PENDING && vm->wave < 0 && vm->host_idx == h)
+			return vm;
+	}
+	return NULL;
+}
+
+/*
+ * Across hosts: the canary from the first host listed (the next ones when
+ * it has too few), so that a bad patch shows on one host first; then the
+ * hosts in turn, a VM of each, so that a wave spreads over them (a host's
+ * trouble shows early, and one host is not patched all at once).
+ */
+static void plan_hosts(struct rollout *ro)
+{
+	unsigned *next = calloc(ro->nr_hosts, sizeof(*next)), h, k = 0, busy;
+	struct rollout_vm *vm;
+
+	for (h = 0; h < ro->nr_hosts && k < ro->canary; h++) {
+		unsigned from = 0;
+
+		while (k < ro->canary && (vm = next_on_host(ro, h, &from))) {
+			vm->wave = 0;
+			ro->nr_waves = 1;
+			k++;
+		}
+	}
+	k = 0;
+	do {
+		busy = 0;
+		for (h = 0; h < ro->nr_hosts; h++) {
+			unsigned from = next ? next[h] : 0;
+
+			vm = next_on_host(ro, h, &from);
+			if (next)
+				next[h] = from;
+			if (!vm)
+				continue;
+			vm->wave = 1 + (int)(k++ / ro->wave_size);
+			ro->nr_waves = (unsigned)vm->wave + 1;
+			busy++;
+		}
+	} while (busy);
+	free(next);
+}
+
 void rollout_plan(struct rollout *ro)
 {
 	unsigned i, k = 0;
@@ -563,10 +665,15 @@ void rollout_plan(struct rollout *ro)
 	ro->nr_waves = 0;
 	ro->wave = -1;
 	ro->stopped_wave = -1;
+	for (i = 0; i < ro->nr_vms; i++)
+		ro->vms[i].wave = -1;
+	if (ro->nr_hosts) {
+		plan_hosts(ro);
+		return;
+	}
 	for (i = 0; i < ro->nr_vms; i++) {
 		struct rollout_vm *vm = &ro->vms[i];
 
-		vm->wave = -1;
 		if (vm->state != ROLLOUT_PENDING)
 			continue;
 		/* the canary is wave 0 (empty with --canary 0), then wave_size each */

@@ -5,8 +5,9 @@
  * every VM the rollout patched goes back to the target it had.
  *
  * Every request to a VM goes through rollout_call(), and a VM is named by
- * (host, name): today host is always NULL (this host, its control socket);
- * a remote transport slots in there without touching the waves or gates.
+ * (host, name): host NULL is this host (its control socket), else an
+ * ssh:// URI, whose requests run there as `hvpatch vm request` over ssh
+ * (remote.h); the waves and gates do not tell the two apart.
  */
 #ifndef HVP_ROLLOUT_H
 #define HVP_ROLLOUT_H
@@ -49,7 +50,8 @@ struct rollout_gates {
 };
 
 struct rollout_vm {
-	const char *host; /* NULL: this host (the only transport so far) */
+	const char *host;  /* NULL: this host; else ssh://[user@]host[:port] */
+	unsigned host_idx; /* its host in rollout.hosts[] (0 without --hosts) */
 	char name[HVP_VM_NAME_MAX + 1];
 	char backend[16];
 	char from[HVP_NAME_LEN]; /* KEY's target before the rollout */
@@ -75,6 +77,12 @@ struct rollout {
 	struct rollout_gates gates;
 	struct rollout_vm *vms;
 	unsigned nr_vms;
+	/*
+	 * --hosts, as given ("local" for this host), in order: the canary is
+	 * taken from the first, the waves from each in turn.  0: this host only.
+	 */
+	const char *const *hosts;
+	unsigned nr_hosts;
 	volatile sig_atomic_t *stop; /* set (SIGINT): start nothing new */
 	/* called after each VM's step, from any thread, one at a time */
 	void (*progress)(const struct rollout *ro, void *arg);
@@ -118,7 +126,12 @@ int rollout_call(const struct rollout_vm *vm, const char *cmd, json_object *args
  * with err naming the first VM that cannot take part, and why.
  */
 int rollout_prepare(struct rollout *ro, char *err, size_t errlen);
-/* Give each VM still to patch its wave: the canary, then wave_size each. */
+/*
+ * Give each VM still to patch its wave: the canary, then wave_size each.
+ * Across hosts (nr_hosts): the canary from the first host listed (the next
+ * ones when it has too few VMs to patch), then the waves spread, taking a
+ * VM of each host in turn.
+ */
 void rollout_plan(struct rollout *ro);
 /*
  * Run the waves; stop at a wave with a failed gate and revert that wave
