@@ -18,7 +18,8 @@ const char cmd_patch_apply_help[] =
 	"usage: hvpatch patch apply NAME KEY TARGET [options]\n"
 	"Patch every site of KEY to call TARGET (one of KEY's registered targets),\n"
 	"live, while the vCPUs run.\n"
-	"  --method M        stop | bp-cancel | bp-emulate (default) | naive (needs --unsafe)\n"
+	"  --method M        stop | bp-cancel | bp-emulate (default) | naive | bp-cancel-hpa\n"
+	"                    (the last two need --unsafe)\n"
 	"  --sync S          kick (default) | nmi: how each sync round serializes the vCPUs\n"
 	"  --timeout MS      give up after MS milliseconds (default 5000); bp-cancel then\n"
 	"                    restores every old byte and reports completed: false\n"
@@ -26,7 +27,8 @@ const char cmd_patch_apply_help[] =
 	"  --verify          with --repeat: after each completed patch, prove the switch from\n"
 	"                    the guest's counters (every vCPU calls the new target, none the\n"
 	"                    old); the summary gives verified and verify_failed\n"
-	"  --unsafe          allow the naive method (it tears instructions: test only)\n"
+	"  --unsafe          allow naive (it tears instructions) and bp-cancel-hpa (bp-cancel\n"
+	"                    as proposed, without its repair): test only\n"
 	"  --naive-delay-us N  naive: pause between bytes\n"
 	"  --naive-bytes N     naive: stop after N bytes, leaving a torn site (test only)\n"
 	"See 'hvpatch patch methods' and README.md for what each method does.\n";
@@ -71,7 +73,7 @@ static int apply_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
 	case APPLY_METHOD:
 		if (hvp_method_by_name(arg) < 0)
 			return usage_error("--method: unknown method '%.64s' (stop, bp-cancel, "
-					   "bp-emulate, naive)",
+					   "bp-emulate, naive, bp-cancel-hpa)",
 					   arg);
 		break;
 	case APPLY_SYNC:
@@ -138,7 +140,7 @@ CLI_CMD(cmd_patch_apply)
 
 CLI_CMD(cmd_patch_methods)
 {
-	int i, r;
+	int i, r, w = 0;
 
 	optind = 1;
 	if ((r = cli_positional(argc, argv, 0, "")))
@@ -151,6 +153,8 @@ CLI_CMD(cmd_patch_methods)
 		return 0;
 	}
 	for (i = 0; i < HVP_METHOD__COUNT; i++)
-		printf("%-11s %s\n", hvp_methods[i].name, hvp_methods[i].summary);
+		w = (int)strlen(hvp_methods[i].name) > w ? (int)strlen(hvp_methods[i].name) : w;
+	for (i = 0; i < HVP_METHOD__COUNT; i++)
+		printf("%-*s  %s\n", w, hvp_methods[i].name, hvp_methods[i].summary);
 	return 0;
 }

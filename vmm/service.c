@@ -977,8 +977,14 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	rq.naive_max_bytes = (unsigned)nbytes;
 	rq.unsafe = json_object_object_get_ex(args, "unsafe", &v) && json_object_get_boolean(v);
 
-	if (s->be->nmi_int3_hazard && !rq.unsafe &&
-	    (rq.method == HVP_METHOD_BP_CANCEL || rq.method == HVP_METHOD_BP_EMULATE)) {
+	/*
+	 * bp-cancel-hpa's --unsafe is for the method itself: the backend's
+	 * hazard stays refused, or its faults would be the backend's and not
+	 * the proposal's.
+	 */
+	if (s->be->nmi_int3_hazard && ((!rq.unsafe && (rq.method == HVP_METHOD_BP_CANCEL ||
+						       rq.method == HVP_METHOD_BP_EMULATE)) ||
+				       rq.method == HVP_METHOD_BP_CANCEL_HPA)) {
 		uint64_t hz;
 
 		if (rq.sync == HVP_SYNC_NMI)
