@@ -497,7 +497,13 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	json_object_array_add(b->cells, o);
 }
 
-static unsigned count_methods(unsigned mask);
+/* Is method m in the run?  A test-only one only with --unsafe. */
+static bool bench_method(unsigned mask, bool unsafe, unsigned m)
+{
+	return (mask & (1u << m)) && (unsafe || !hvp_methods[m].unsafe);
+}
+
+static unsigned count_methods(unsigned mask, bool unsafe);
 
 /* One parameter point: every selected method, interleaved, `repeat` times. */
 static int run_point(struct bench *b, const struct point *pt, char *err, size_t errlen)
@@ -514,7 +520,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 		fprintf(stderr, "\nbench: backend %s unavailable, skipped: %s\n",
 			hvp_backend_kinds[pt->backend].name, err);
 		err[0] = 0;
-		b->done += b->o->repeat * count_methods(b->o->methods);
+		b->done += b->o->repeat * count_methods(b->o->methods, b->o->unsafe);
 		return 0;
 	}
 	if (ret < 0)
@@ -522,7 +528,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 	k = key_for_sites(b->vm, pt->sites);
 	workload(b, k, pt->rate, pt->nmi_rate, 0);
 	for (m = 0; m < HVP_METHOD__COUNT; m++)
-		if ((b->o->methods & (1u << m)) && !hvp_methods[m].unsafe)
+		if (bench_method(b->o->methods, b->o->unsafe, m))
 			methods[nm++] = m;
 	cells = calloc(nm, sizeof(*cells));
 	if (!cells)
@@ -535,6 +541,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 				.method = methods[m],
 				.sync = pt->sync,
 				.timeout_ms = b->o->timeout_ms,
+				.unsafe = b->o->unsafe,
 			};
 			struct hvp_patch_result res;
 			struct cell *c = &cells[m];
@@ -599,13 +606,12 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 	return 0;
 }
 
-static unsigned count_methods(unsigned mask)
+static unsigned count_methods(unsigned mask, bool unsafe)
 {
 	unsigned m, n = 0;
 
 	for (m = 0; m < HVP_METHOD__COUNT; m++)
-		if ((mask & (1u << m)) && !hvp_methods[m].unsafe)
-			n++;
+		n += bench_method(mask, unsafe, m);
 	return n;
 }
 
@@ -747,7 +753,7 @@ int hvp_bench_run(const struct hvp_bench_opts *o, char *err, size_t errlen)
 	n = plan(o, pts, HVP_ARRAY_SIZE(pts));
 	b.total = 0;
 	for (i = 0; i < n; i++)
-		b.total += o->repeat * count_methods(o->methods);
+		b.total += o->repeat * count_methods(o->methods, o->unsafe);
 
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
 	json_object_object_add(report, "schema_version", json_object_new_int(1));

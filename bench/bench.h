@@ -25,6 +25,7 @@ struct hvp_bench_opts {
 	unsigned nr_sites, sites[HVP_BENCH_MAX_LIST]; /* 1, 16, 256, 1024 */
 	int timeout_ms;				      /* per patch                      */
 	unsigned backends; /* bit per HVP_BENCH_BE_*: the backend group */
+	bool unsafe;	   /* the test-only methods in `methods` run */
 };
 
 /* Fill the defaults for a quick or a full run (lists left empty get them). */
