@@ -35,7 +35,7 @@ tap_is "patch <TAB>" "apply methods" "$(comp patch '')"
 tap_is "patch apply --<TAB>: its options" \
 	"--help --method --naive-bytes --naive-delay-us --repeat --sync --timeout --unsafe --verify" \
 	"$(comp patch apply --)"
-tap_is "patch apply --method <TAB>: the methods" "bp-cancel bp-emulate naive stop" \
+tap_is "patch apply --method <TAB>: the methods" "bp-cancel bp-cancel-hpa bp-emulate naive stop" \
 	"$(comp patch apply x k t --method '')"
 tap_is "patch apply --sync <TAB>" "kick nmi" "$(comp patch apply --sync '')"
 tap_is "vm start --backend <TAB>" "kvm libvirt qemu" "$(comp vm start x --backend '')"

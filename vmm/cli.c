@@ -34,7 +34,7 @@ static const struct cli_cmd commands[] = {
 	  cmd_patch_apply_help, cmd_patch_apply_opts },
 	{ "patch", "methods", cmd_patch_methods, "patch methods" },
 	{ "bench", "run", cmd_bench_run,
-	  "bench run [--quick] [--out DIR] [--vcpus LIST] [--methods LIST] [--sync LIST] [--rates LIST] [--nmi-rates LIST] [--sites LIST] [--backends LIST] [--repeat N]",
+	  "bench run [--quick] [--out DIR] [--vcpus LIST] [--methods LIST] [--sync LIST] [--rates LIST] [--nmi-rates LIST] [--sites LIST] [--backends LIST] [--repeat N] [--unsafe]",
 	  cmd_bench_run_help, cmd_bench_run_opts },
 	{ "report", NULL, cmd_report, "report html|json|text|csv DIR", cmd_report_help },
 	{ "doctor", NULL, cmd_doctor, "doctor" },
