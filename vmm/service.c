@@ -934,6 +934,7 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 {
 	const char *key = arg_str(args, "key"), *target = arg_str(args, "target");
 	const char *method = arg_str(args, "method"), *sync = arg_str(args, "sync");
+	const char *hazard; /* the backend's reason to refuse this method, or NULL */
 	struct hvp_patch_ctx ctx = { .be = s->be,
 				     .agent = s->agent,
 				     .journal = s->journaled ? &s->journal : NULL,
@@ -982,16 +983,22 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	 * hazard stays refused, or its faults would be the backend's and not
 	 * the proposal's.
 	 */
-	if (s->be->nmi_int3_hazard && ((!rq.unsafe && (rq.method == HVP_METHOD_BP_CANCEL ||
-						       rq.method == HVP_METHOD_BP_EMULATE)) ||
-				       rq.method == HVP_METHOD_BP_CANCEL_HPA)) {
+	hazard = s->be->nmi_int3_hazard;
+	if (hazard && rq.method == HVP_METHOD_BP_CANCEL_HPA)
+		hazard = "refused on this backend even with --unsafe, which this method needs "
+			 "for itself: here QEMU's NMI injection loses a guest int3 in flight, and "
+			 "the faults would be the backend's, not the proposal's";
+	else if (rq.unsafe ||
+		 (rq.method != HVP_METHOD_BP_CANCEL && rq.method != HVP_METHOD_BP_EMULATE))
+		hazard = NULL;
+	if (hazard) {
 		uint64_t hz;
 
 		if (rq.sync == HVP_SYNC_NMI)
 			return hvp_ctl_error_new(HVP_ERR_REFUSED,
 						 "%s --sync nmi on the %s backend: %s",
 						 hvp_methods[rq.method].name, s->be->ops->name,
-						 s->be->nmi_int3_hazard);
+						 hazard);
 		pthread_mutex_lock(&s->lock);
 		hz = s->nmi_hz;
 		pthread_mutex_unlock(&s->lock);
@@ -1000,7 +1007,7 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 						 "%s while an NMI storm runs (--nmi-rate) on the %s "
 						 "backend: %s",
 						 hvp_methods[rq.method].name, s->be->ops->name,
-						 s->be->nmi_int3_hazard);
+						 hazard);
 	}
 	if (arg_int(args, "repeat", 1, 10000000, 1, &repeat) < 0)
 		return hvp_ctl_error_new(HVP_ERR_USAGE, "repeat out of range (1..10000000)");
