@@ -195,7 +195,7 @@ struct hvp_vcpu {
 	uint64_t bp_traps;			       /* every #BP taken                   */
 	uint64_t bp_emulated;			       /* bp-emulate: calls emulated        */
 	uint64_t bp_cancels;			       /* bp-cancel: state 1/4 rollbacks    */
-	uint64_t bp_state2_waits;		       /* bp-cancel: state 2 waits          */
+	uint64_t bp_state2_waits;		       /* state 2 waits (hpa: completions)   */
 	uint64_t bp_reexec;			       /* bp-cancel: state 3 re-executions  */
 	uint64_t nmis;				       /* NMIs taken                        */
 	uint64_t nmi_upcalls;			       /* NMIs that called nmi_key at CPL3  */
