@@ -237,15 +237,19 @@ static json_object *measure_windows(struct bench *b, enum window_what what)
 static json_object *measure_rounds(struct bench *b, enum hvp_sync_kind kind)
 {
 	struct hvp_patch_ctx ctx = patch_ctx(b);
+	struct hvp_patch_boost boost;
 	double v[ROUND_SAMPLES];
 	unsigned i, n = 0;
 
+	/* as a patch waits for its rounds, so that the unit and the cells compare */
+	hvp_patch_boost(&ctx, &boost);
 	for (i = 0; i < ROUND_SAMPLES; i++) {
 		uint64_t t0 = hvp_now_ns();
 
 		if (hvp_patch_sync_round(&ctx, kind, 2000) == 0)
 			v[n++] = (double)(hvp_now_ns() - t0);
 	}
+	hvp_patch_unboost(&boost);
 	return stats_json_samples(v, n);
 }
 
@@ -642,7 +646,10 @@ static unsigned plan(const struct hvp_bench_opts *o, struct point *pts, unsigned
 	for (i = 0; i < o->nr_sites; i++)
 		ADD(.group = G_BATCH, .sync = HVP_SYNC_KICK, .vcpus = 2, .sites = o->sites[i]);
 	if (!o->quick) {
-		static const unsigned v[] = { 1, 2, 4, 8 };
+		/* up to the agent's limit: 64 vCPUs on this 2-core host is
+		 * 32-fold overcommit, where a round waits for the host to run
+		 * every vCPU thread once (seconds), and says who held it */
+		static const unsigned v[] = { 1, 2, 4, 8, 16, 32, HVP_MAX_VCPUS };
 
 		for (i = 0; i < HVP_ARRAY_SIZE(v); i++)
 			ADD(.group = G_VCPUS, .sync = HVP_SYNC_KICK, .vcpus = v[i], .sites = 16);

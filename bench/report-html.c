@@ -864,11 +864,38 @@ static void header(FILE *f, const struct rep *r)
 	}
 }
 
+/* The performance targets as ratios of this run's figures (report-targets.c). */
+static void targets_table(FILE *f, const struct rep *r)
+{
+	struct hvp_rep_target t[16];
+	unsigned i, n = hvp_rep_targets(r, t, 16);
+	char v[96], b[32];
+
+	fputs("<h2>Performance targets</h2>\n<p class=\"read\">Each target is a ratio of two "
+	      "figures of this run (a sync round against the exit round trip, a stop against a "
+	      "sync round, one backend against another), so that it means the same on any host. "
+	      "The interval is the ratio of the two p50s' 95% intervals; a target is met or "
+	      "missed only when the whole interval is.</p>\n<table>\n<tr><th>target</th>"
+	      "<th>ratio (95% interval)</th><th>bound</th><th>verdict</th></tr>\n",
+	      f);
+	for (i = 0; i < n; i++) {
+		hvp_rep_target_fmt(&t[i], v, sizeof(v), b, sizeof(b));
+		fputs("<tr>", f);
+		td_str(f, t[i].what);
+		td_str(f, v);
+		td_str(f, b);
+		td_str(f, t[i].verdict);
+		fputs("</tr>\n", f);
+	}
+	fputs("</table>\n", f);
+}
+
 int hvp_rep_html(const struct rep *r, FILE *f)
 {
 	unsigned g;
 
 	header(f, r);
+	targets_table(f, r);
 	chart_cdf(f, r);
 	chart_stall(f, r);
 	fputs("<h2>Forward progress against the hit rate</h2>\n<p class=\"read\">Andy "

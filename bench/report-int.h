@@ -99,4 +99,17 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 
 int hvp_rep_html(const struct rep *r, FILE *f);
 
+/* A performance target as a ratio of this run's own figures (report-targets.c). */
+struct hvp_rep_target {
+	const char *what;
+	bool le; /* the ratio must be <= bound, else >= */
+	double bound;
+	double v, lo, hi;    /* the ratio and its 95 % interval; NAN: none */
+	const char *verdict; /* met, missed, unclear, not measured */
+};
+unsigned hvp_rep_targets(const struct rep *r, struct hvp_rep_target *t, unsigned max);
+/* "8.93 (7.5-10.9)" and "<= 3" */
+void hvp_rep_target_fmt(const struct hvp_rep_target *t, char *val, size_t vlen, char *bound,
+			size_t blen);
+
 #endif /* HVP_REPORT_INT_H */

@@ -243,7 +243,11 @@ void hvp_rep_round_desc(const struct rcell *c, char *buf, size_t len)
 		if (off < len && isfinite(cpl) && cpl >= 0)
 			off += (size_t)snprintf(buf + off, len - off, "CPL %.0f at %s%s, ", cpl,
 						rip ? rip : "?",
-						cpl == 0 ? ", in a guest handler" : "");
+						cpl != 0 ? "" :
+						json_object_get_boolean(
+							hvp_rep_get(h, "acked_by_handler")) ?
+							   ", its #BP handler acked leaving" :
+							   ", in a guest handler");
 		if (off < len)
 			off += (size_t)snprintf(buf + off, len - off,
 						"%.0f kicks refused, host thread %s)",
@@ -1297,6 +1301,21 @@ static void text_slow_rounds(const struct rep *r, FILE *f)
 		      f);
 }
 
+static void text_targets(const struct rep *r, FILE *f)
+{
+	struct hvp_rep_target t[16];
+	unsigned i, n = hvp_rep_targets(r, t, 16);
+	char v[96], b[32];
+
+	fputs("\n== performance targets, as ratios of this run's own figures (95% interval; met or "
+	      "missed only when the whole interval is)\n",
+	      f);
+	for (i = 0; i < n; i++) {
+		hvp_rep_target_fmt(&t[i], v, sizeof(v), b, sizeof(b));
+		fprintf(f, "  %-66s %24s %8s  %s\n", t[i].what, v, b, t[i].verdict);
+	}
+}
+
 static void render_text(const struct rep *r, FILE *f)
 {
 	unsigned i, k;
@@ -1329,6 +1348,7 @@ static void render_text(const struct rep *r, FILE *f)
 	fputs("  (latencies \"in rnds\" are in units of one sync round of the cell's kind, so\n"
 	      "   that reports from different hosts compare)\n",
 	      f);
+	text_targets(r, f);
 	for (i = 0; i < r->nr_groups; i++)
 		text_table(r, r->groups[i], f);
 	text_vstall(r, f);

@@ -107,7 +107,7 @@ hvpatch \\- $(printf '%s\n' "$top" | sed -n 2p | sed 's/^L/l/; s/\.$//' | esc)
 .SH SYNOPSIS
 EOF
 printf '%s\n' "$commands" | while IFS= read -r c; do
-	printf '.B hvpatch\n[\\fB\\-j\\fR|\\fB\\-\\-json\\fR] %s\n.br\n' "$(printf '%s\n' "$c" | esc)"
+	printf '.B hvpatch\n[\\fB\\-j\\fR|\\fB\\-\\-json\\fR] [\\fB\\-H\\fR|\\fB\\-\\-host\\fR \\fIURI\\fR] %s\n.br\n' "$(printf '%s\n' "$c" | esc)"
 done
 
 cat <<'EOF'
@@ -125,6 +125,22 @@ The global option
 .BR \-j ", " \-\-json
 makes every command print JSON on stdout; an error then is the object
 {"error":{"class":...,"desc":...}} instead of an "error: ..." line on stderr.
+.PP
+The global option
+.BR \-H ", " \-\-host
+.I URI
+(or HVPATCH_HOST) runs the command on the VMs of another host:
+.I URI
+is ssh://[user@]host[:port], and the command runs as
+.B hvpatch
+on that host through
+.BR ssh (1)
+(no password or host\-key prompt: BatchMode), its output and exit status
+passed through.  One connection per host is shared by the commands that
+follow within 60 s (ssh's ControlMaster, its socket in the runtime
+directory).  A host ssh cannot reach is an error of class Unreachable; a
+host without hvpatch one of class NotFound.
+.PP
 Every command takes
 .BR \-\-help .
 .SH COMMANDS
@@ -199,6 +215,22 @@ the guest agent ELF image, in place of the one installed with hvpatch
 .B HVPATCH_QEMU
 the QEMU binary the qemu backend runs (default: qemu\\-system\\-x86_64 from
 PATH).
+.TP
+.B HVPATCH_HOST
+the host every command runs on, as
+.B \\-H
+gives it; empty or unset: this host.
+.TP
+.B HVPATCH_SSH
+the ssh client
+.B \\-H
+runs (default: ssh from PATH), e.g. a script adding
+.BR \\-F " config."
+.TP
+.B HVPATCH_REMOTE_HVPATCH
+the hvpatch that
+.B \\-H
+runs on the other host (default: hvpatch on that host's PATH).
 .SH EXIT STATUS
 EOF
 printf '%s\n' "$exits" | tr ',' '\n' | sed 's/^ *//' | while read -r n what; do

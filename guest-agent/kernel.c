@@ -532,6 +532,30 @@ static int bp_int3_gone(struct trap_frame *f, uint64_t site, struct hvp_vcpu *me
 	return 1;
 }
 
+/*
+ * Acknowledge the own VMM's kick round in progress as this handler leaves.
+ * A kick that finds the vCPU in guest kernel mode (in this handler) is
+ * refused and retried: on a key called in a tight loop the vCPU spends most
+ * of its time here, and a round used to take tens of retries (issue 10).
+ * Acknowledging here is as safe as a kick that finds the vCPU in user mode
+ * at f->rip: everything this handler reads of the patch (the byte, the
+ * method, the vector, the state) was read above, what is left is the return
+ * and its iretq, which serializes; and no #BP can be in flight, as no int3
+ * has executed since this one.  The VMM checks the value against the round
+ * it is waiting for, so a stale acknowledgement acknowledges nothing.
+ */
+static void bp_leave(struct trap_frame *f, struct hvp_vcpu *me)
+{
+	uint64_t gen = __atomic_load_n(&hvp_agent.patch.kick_gen, __ATOMIC_ACQUIRE);
+
+	if (gen == __atomic_load_n(&me->kick_acked_gen, __ATOMIC_RELAXED))
+		return;
+	me->ack_loops = me->loops;
+	me->ack_rip = f->rip;
+	__atomic_store_n(&me->kick_acked_gen, gen, __ATOMIC_RELEASE);
+	outl(HVP_PORT_KICK_ACK, (uint32_t)gen);
+}
+
 static void do_bp(struct trap_frame *f)
 {
 	struct hvp_vcpu *me = &hvp_agent.vcpu[this_cpu()];
@@ -552,20 +576,21 @@ static void do_bp(struct trap_frame *f)
 	 */
 	if (!is_site(site))
 		record_fault(f);
-	if (bp_int3_gone(f, site, me))
-		return;
-	pm = __atomic_load_n(&hvp_agent.patch.method, __ATOMIC_ACQUIRE);
-	switch (pm) {
-	case HVP_PM_EMULATE:
-		handled = bp_emulate(f, site, me);
-		break;
-	case HVP_PM_CANCEL:
-	case HVP_PM_CANCEL_HPA:
-		handled = bp_cancel(f, site, me, pm == HVP_PM_CANCEL_HPA);
-		break;
+	if (!bp_int3_gone(f, site, me)) {
+		pm = __atomic_load_n(&hvp_agent.patch.method, __ATOMIC_ACQUIRE);
+		switch (pm) {
+		case HVP_PM_EMULATE:
+			handled = bp_emulate(f, site, me);
+			break;
+		case HVP_PM_CANCEL:
+		case HVP_PM_CANCEL_HPA:
+			handled = bp_cancel(f, site, me, pm == HVP_PM_CANCEL_HPA);
+			break;
+		}
+		if (!handled && !bp_int3_gone(f, site, me))
+			record_fault(f); /* a stray #BP: report it */
 	}
-	if (!handled && !bp_int3_gone(f, site, me))
-		record_fault(f); /* a stray #BP: report it */
+	bp_leave(f, me); /* last: nothing of the patch is read after it */
 }
 
 /*

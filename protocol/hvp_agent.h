@@ -35,14 +35,15 @@
 #define HVP_FAULT_LOG	 4  /* most recent faults kept per vCPU */
 
 /* I/O ports the guest writes (32-bit `out`), each is one VM exit. */
-#define HVP_PORT_SERIAL	 0x3f8	/* byte: console output (COM1 data)     */
-#define HVP_PORT_READY	 0x0500 /* value: HVP_READY_MAGIC, from vCPU 0   */
-#define HVP_PORT_FAULT	 0x0501 /* value: vCPU id that recorded a fault */
-#define HVP_PORT_NMI_ACK 0x0502 /* value: low 32 bits of sync_gen seen  */
+#define HVP_PORT_SERIAL	  0x3f8	 /* byte: console output (COM1 data)     */
+#define HVP_PORT_READY	  0x0500 /* value: HVP_READY_MAGIC, from vCPU 0   */
+#define HVP_PORT_FAULT	  0x0501 /* value: vCPU id that recorded a fault */
+#define HVP_PORT_NMI_ACK  0x0502 /* value: low 32 bits of sync_gen seen  */
 /*	0x0503	retired in ABI 4 (HVP_PORT_BP: never written)             */
 /*	0x0504	retired in ABI 4 (HVP_PORT_PANIC: never written)          */
-#define HVP_PORT_PING	 0x0505	     /* ignored: one exit round trip (bench) */
-#define HVP_READY_MAGIC	 0x52454459u /* "REDY" */
+#define HVP_PORT_PING	  0x0505      /* ignored: one exit round trip (bench) */
+#define HVP_PORT_KICK_ACK 0x0506      /* value: low 32 bits of kick_gen seen  */
+#define HVP_READY_MAGIC	  0x52454459u /* "REDY" */
 
 /* Static call key kinds. */
 #define HVP_KEY_INLINE 1 /* sites are `call rel32` (e8) inline    */
@@ -226,7 +227,11 @@ struct hvp_vcpu {
 	 * a stack of its own and never writes the interrupted one. */
 	uint64_t upcall_rip;
 	uint64_t upcall_rsp;
-	uint64_t reserved[3];
+	/* The last kick round this vCPU acknowledged (patch.kick_gen): written
+	 * by the own VMM when a kick acknowledges, by the #BP handler when it
+	 * acknowledges as it leaves (guest-agent/kernel.c, bp_leave). */
+	uint64_t kick_acked_gen;
+	uint64_t reserved[2];
 };
 _Static_assert(__builtin_offsetof(struct hvp_vcpu, calls) == HVP_VCPU_CALLS_OFF, "calls");
 _Static_assert(__builtin_offsetof(struct hvp_vcpu, iters) == HVP_VCPU_ITERS_OFF, "iters");
@@ -258,7 +263,12 @@ struct hvp_patch_ctl {
 	uint64_t sync_gen;   /* generation of the NMI sync round          */
 	uint32_t nr_emu;     /* bp-emulate: entries valid in emu[]        */
 	uint32_t reserved0;
-	uint64_t reserved[4];
+	/* The own VMM's kick round in progress (0: none ever): a #BP handler
+	 * that finds it unacknowledged in its vCPU's slot acknowledges it as
+	 * it leaves, through HVP_PORT_KICK_ACK (vmm/kvm.c).  Other backends
+	 * never write it; an agent that predates it ignores it. */
+	uint64_t kick_gen;
+	uint64_t reserved[3];
 	struct hvp_emu_site emu[HVP_MAX_SITES]; /* sorted by addr        */
 };
 

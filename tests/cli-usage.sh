@@ -45,6 +45,18 @@ tap_exit "bench run --methods naive: exit 2" 2 "$HVPATCH" bench run --methods na
 tap_exit "bench run --methods bp-cancel-hpa without --unsafe: exit 2" 2 \
 	"$HVPATCH" bench run --methods bp-cancel,bp-cancel-hpa
 tap_exit "report in an unknown format: exit 2" 2 "$HVPATCH" report pdf /tmp
+# -H: a malformed URI is a usage error before ssh runs (tests/ssh.sh has the rest)
+tap_exit "-H without a URI: exit 2" 2 "$HVPATCH" -H
+tap_exit "-H URI without a command: exit 2" 2 "$HVPATCH" -H ssh://h
+tap_exit "-H '': exit 2" 2 env HVPATCH_SSH=/nonexistent "$HVPATCH" -H '' vm list
+tap_exit "-H http://h: exit 2" 2 env HVPATCH_SSH=/nonexistent "$HVPATCH" -H http://h vm list
+tap_exit "-H ssh://h:99999: exit 2" 2 env HVPATCH_SSH=/nonexistent "$HVPATCH" -H ssh://h:99999 vm list
+tap_exit "-H ssh://-oProxyCommand=x: exit 2" 2 env HVPATCH_SSH=/nonexistent "$HVPATCH" -H ssh://-oProxyCommand=x vm list
+tap_exit "HVPATCH_HOST=ssh:/h: exit 2" 2 env HVPATCH_HOST=ssh:/h HVPATCH_SSH=/nonexistent "$HVPATCH" vm list
+tap_is "-j -H with a bad URI prints class UsageError" UsageError \
+	"$("$HVPATCH" -j -H ssh://h/x vm list 2>/dev/null | jq -r .error.class)"
+tap_is "-H with no ssh client: exit 1, class NotFound" "1 NotFound" \
+	"$(HVPATCH_SSH=/nonexistent/ssh "$HVPATCH" -j -H ssh://h vm list >/dev/null 2>&1; echo $?) $(HVPATCH_SSH=/nonexistent/ssh "$HVPATCH" -j -H ssh://h vm list 2>/dev/null | jq -r .error.class)"
 out=$("$HVPATCH" -j vm info missing 2>/dev/null); rc=$?
 tap_is "-j vm info missing exits 1" 1 "$rc"
 tap_is "... and prints a JSON error of class NotFound on stdout" NotFound \
@@ -155,6 +167,44 @@ tap_bad 2 "patch apply --sync KICK" $H patch apply x single single_a --sync KICK
 tap_bad 2 "patch apply --unsafe=1" $H patch apply x single single_a --unsafe=1
 tap_bad 1 "patch apply to a VM that does not exist" $H patch apply nosuchvm single single_a
 tap_bad 2 "patch methods extra" $H patch methods extra
+tap_bad 2 "rollout without arguments" $H rollout
+tap_bad 2 "rollout with one argument" $H rollout single
+tap_bad 2 "rollout with three arguments" $H rollout single single_b extra --all
+tap_bad 2 "rollout with neither --vms nor --all" $H rollout single single_b
+tap_bad 2 "rollout with both --vms and --all" $H rollout single single_b --vms a --all
+tap_bad 2 "rollout with a key a/b" $H rollout a/b single_b --vms a
+tap_bad 2 "rollout with a non-ASCII target" $H rollout single "x$utf8" --vms a
+tap_bad 2 "rollout --vms ''" $H rollout single single_b --vms ''
+tap_bad 2 "rollout --vms a,,b" $H rollout single single_b --vms a,,b
+tap_bad 2 "rollout --vms a," $H rollout single single_b --vms a,
+tap_bad 2 "rollout --vms a/b" $H rollout single single_b --vms a/b
+tap_bad 2 "rollout --vms a,a (named twice)" $H rollout single single_b --vms a,a
+tap_bad 2 "rollout --vms of 5000 characters" $H rollout single single_b --vms "$long"
+tap_bad 2 "rollout --vms with a non-ASCII name" $H rollout single single_b --vms "$utf8"
+tap_bad 2 "rollout --gate ''" $H rollout single single_b --vms a --gate ''
+tap_bad 2 "rollout --gate nonsense" $H rollout single single_b --vms a --gate nonsense
+tap_bad 2 "rollout --gate faults" $H rollout single single_b --vms a --gate faults
+tap_bad 2 "rollout --gate faults=" $H rollout single single_b --vms a --gate faults=
+tap_bad 2 "rollout --gate faults=-1" $H rollout single single_b --vms a --gate faults=-1
+tap_bad 2 "rollout --gate faults=1x" $H rollout single single_b --vms a --gate faults=1x
+tap_bad 2 "rollout --gate stall-p99=abc" $H rollout single single_b --vms a --gate stall-p99=abc
+tap_bad 2 "rollout --gate stall-p99=600001" $H rollout single single_b --vms a --gate stall-p99=600001
+tap_bad 2 "rollout --gate verify=1" $H rollout single single_b --vms a --gate verify=1
+tap_bad 2 "rollout --gate of 5000 characters" $H rollout single single_b --vms a --gate "$long"
+tap_bad 2 "rollout --revert some" $H rollout single single_b --vms a --revert some
+tap_bad 2 "rollout --canary -1" $H rollout single single_b --vms a --canary -1
+tap_bad 2 "rollout --canary 4097" $H rollout single single_b --vms a --canary 4097
+tap_bad 2 "rollout --wave-size 0" $H rollout single single_b --vms a --wave-size 0
+tap_bad 2 "rollout --wave-size abc" $H rollout single single_b --vms a --wave-size abc
+tap_bad 2 "rollout --max-parallel 0" $H rollout single single_b --vms a --max-parallel 0
+tap_bad 2 "rollout --max-parallel 65" $H rollout single single_b --vms a --max-parallel 65
+tap_bad 2 "rollout --timeout 0" $H rollout single single_b --vms a --timeout 0
+tap_bad 2 "rollout --method ''" $H rollout single single_b --vms a --method ''
+tap_bad 2 "rollout --method of 5000 characters" $H rollout single single_b --vms a --method "$long"
+tap_bad 2 "rollout --sync irq" $H rollout single single_b --vms a --sync irq
+tap_bad 2 "rollout --bogus" $H rollout single single_b --vms a --bogus
+tap_bad 2 "rollout of a VM that does not exist" $H rollout single single_b --vms nosuchvm
+tap_bad 2 "rollout --all with no VM running" $H rollout single single_b --all
 tap_bad 2 "bench without a subcommand" $H bench
 tap_bad 2 "bench run --vcpus 0" $H bench run --vcpus 0
 tap_bad 2 "bench run --vcpus 65" $H bench run --vcpus 65
@@ -201,13 +251,17 @@ check_help() { # DESC WORDS... -- CMD...
 	_tap_result 0 "$desc"
 }
 check_help "hvpatch --help lists every command" "vm start" "vm list" "vm info" "vm stop" \
-	"vm console" "sites list" stats "patch apply" "patch methods" "bench run" report doctor \
+	"vm console" "sites list" stats "patch apply" "patch methods" rollout "bench run" report doctor \
 	-- "$HVPATCH" --help
+check_help "hvpatch --help names the global options" --json --host HVPATCH_HOST -- "$HVPATCH" --help
 check_help "vm --help" "vm start" "vm stop" -- "$HVPATCH" vm --help
 check_help "vm start --help names every option" --vcpus --mem --keys --rate --nmi-rate \
 	--nmi-key --fault-test --hostile --image --backend --timeout -- "$HVPATCH" vm start --help
 check_help "patch apply --help names every option" --method --sync --timeout --repeat \
 	--unsafe --naive-delay-us --naive-bytes -- "$HVPATCH" patch apply --help
+check_help "rollout --help names every option" --vms --all --canary --wave-size \
+	--max-parallel --gate faults= stall-p99= verify --revert --method --sync --timeout -- \
+	"$HVPATCH" rollout --help
 check_help "bench run --help names every option" --quick --out --vcpus --methods --sync \
 	--rates --nmi-rates --sites --repeat --unsafe -- "$HVPATCH" bench run --help
 check_help "sites list --help" --verbose -- "$HVPATCH" sites list --help

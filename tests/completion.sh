@@ -26,9 +26,14 @@ comp() {
 	' comp "$comp_file" "$HVPATCH" "$@" 2>&1
 }
 
-tap_is "commands" "bench doctor patch report sites stats vm" "$(comp '')"
-tap_is "commands after -j" "bench doctor patch report sites stats vm" "$(comp -j '')"
-tap_is "global options" "--help --json -j" "$(comp -)"
+tap_is "commands" "bench doctor patch report rollout sites stats vm" "$(comp '')"
+tap_is "commands after -j" "bench doctor patch report rollout sites stats vm" "$(comp -j '')"
+tap_is "global options" "--help --host --json -H -j" "$(comp -)"
+tap_is "-H <TAB>: the URI's scheme" "ssh://" "$(comp -H '')"
+tap_is "commands after -H URI" "bench doctor patch report rollout sites stats vm" "$(comp -H ssh://h '')"
+tap_is "commands after -j --host URI" "bench doctor patch report rollout sites stats vm" \
+	"$(comp -j --host ssh://h '')"
+tap_is "vm <TAB> after -H URI" "attach console info list start stop" "$(comp -H ssh://h vm '')"
 tap_is "vm <TAB>: its subcommands" "attach console info list start stop" "$(comp vm '')"
 tap_is "vm st<TAB>" "start stop" "$(comp vm st)"
 tap_is "patch <TAB>" "apply methods" "$(comp patch '')"
@@ -44,6 +49,13 @@ tap_is "vm start NAME: a new name, nothing offered" "" "$(comp vm start '')"
 tap_is "vm console -<TAB>" "--follow --help -f" "$(comp vm console x -)"
 tap_is "report <TAB>" "csv html json text" "$(comp report '')"
 tap_is "doctor takes no operand" "" "$(comp doctor '')"
+tap_is "rollout --<TAB>: its options" \
+	"--all --canary --gate --help --max-parallel --method --revert --sync --timeout --vms --wave-size" \
+	"$(comp rollout --)"
+tap_is "rollout --gate <TAB>: the gates" "faults=0 stall-p99= verify" \
+	"$(comp rollout k t --gate '')"
+tap_is "rollout --sync <TAB>" "kick nmi" "$(comp rollout k t --sync '')"
+tap_is "rollout --revert <TAB>" "all wave" "$(comp rollout k t --revert '')"
 
 if [ -r /dev/kvm ]; then
 	tap_ok "vm start c1" "$HVPATCH" vm start c1 --vcpus 1 --rate 100
@@ -62,6 +74,12 @@ if [ -r /dev/kvm ]; then
 		"$(comp sites list c1 --key '')"
 	tap_is "patch apply c1 small small_b <TAB>: no more operands" "" \
 		"$(comp patch apply c1 small small_b '')"
+	tap_is "rollout <TAB>: the keys of a running VM" "batch medium single small tramp" \
+		"$(comp rollout '')"
+	tap_is "rollout --vms c2 single <TAB>: the key's targets on the first VM of --vms" \
+		"single_a single_b single_c" "$(comp rollout --vms c2 single '')"
+	tap_is "rollout k t --vms c1,<TAB>: the next VM of the list" "c1,c1 c1,c2" \
+		"$(comp rollout k t --vms c1,)"
 else
 	echo "ok $((_tap_n + 1)) # SKIP VM names, keys and targets: /dev/kvm is absent"
 	_tap_n=$((_tap_n + 1))

@@ -126,6 +126,17 @@ jq '.cells[5].slowest_round = {"kind": 7, "ns": "x", "held_by": {"a": 1}}' \
 tap_exit "a malformed slowest_round still renders (text)" 0 "$HVPATCH" report text "$work/badround"
 tap_exit "... and html" 0 "$HVPATCH" report html "$work/badround"
 
+# ---- the performance targets, as ratios of the run's own figures ----
+tg=$(sed -n '/^== performance targets/,/^$/p' "$work/out.text")
+has "one kick sync round, in exit round trips                                   4.35 (3.33-5.85)     <= 3  missed" \
+	"$tg" "text: a target is the ratio of two p50s with the ratio of their intervals, judged"
+has "stop --sync kick, 1 vCPU, in kick rounds                                  1.45 (0.973-1.54)   <= 1.5  unclear" \
+	"$tg" "text: a target whose interval straddles its bound is unclear"
+has "QEMU's stop+cont over the own VMM's stop, 2 vCPUs                                         -    >= 10  not measured" \
+	"$tg" "text: a target the run has no cells for is not measured"
+has "<h2>Performance targets</h2>" "$("$HVPATCH" report html "$fixture")" \
+	"html: the targets' table"
+
 # ---- the backend group names its backend in every row ----
 mkdir -p "$work/backend"
 jq '.cells |= [.[] | select(.group == "latency" and .params.sync == "kick" and .params.vcpus == 2)

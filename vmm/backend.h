@@ -35,6 +35,7 @@ struct hvp_vcpu_exits {
 	uint64_t nmis_injected;
 	uint64_t nmi_acks;
 	uint64_t kick_bp_inflight; /* kicks refused: a #BP may be queued */
+	uint64_t kick_guest_acks;  /* kick rounds a #BP handler acknowledged */
 };
 
 /* KVM's own per-vCPU statistics (KVM_GET_STATS_FD): a witness we did not write. */
@@ -57,6 +58,7 @@ struct hvp_round_holder {
 	int cpl;	      /* of that stop; -1: not seen          */
 	unsigned refusals;    /* kicks it refused in this round      */
 	unsigned bp_inflight; /* of those: a #BP in flight (kvm.c)   */
+	bool handler_ack;     /* its #BP handler acknowledged, leaving */
 	char thread;	      /* its host thread's state while it held the
 				 * round, as /proc shows it: 'R' running or
 				 * runnable, 'S' sleeping, ...; 0 not sampled */

@@ -114,6 +114,12 @@ int cli_call_service(const char *name, const char *cmd, json_object *args, int t
  */
 int cli_call_show(const char *name, const char *cmd, json_object *args, int timeout_ms,
 		  json_object **result);
+/*
+ * Run the command argv (NULL-terminated, from its group on) on the host of
+ * uri (-H) through its hvpatch: the remote's output and exit status as
+ * they come, or an error of ours when the host cannot be reached.
+ */
+int cli_remote(const char *uri, char **argv);
 /* Fork the VM's service and wait until its agent is ready. */
 int cli_spawn_service(const struct hvp_vm_opts *o, int timeout);
 /* 0 when a new service now serves NAME's qemu/libvirt VM. */
@@ -155,6 +161,11 @@ CLI_CMD(cmd_bench_run);
 CLI_CMD(cmd_report);
 extern const char cmd_bench_run_help[], cmd_report_help[];
 extern const struct cli_opt cmd_bench_run_opts[];
+
+/* builtin-rollout.c: one patch across many VMs */
+CLI_CMD(cmd_rollout);
+extern const char cmd_rollout_help[];
+extern const struct cli_opt cmd_rollout_opts[];
 
 /* builtin-doctor.c */
 CLI_CMD(cmd_doctor);

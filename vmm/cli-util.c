@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "doctor.h"
 #include "hvp_agent.h"
 #include "hvp_ctl.h"
+#include "remote.h"
 #include "util.h"
 #include "vmstate.h"
 
@@ -340,6 +342,26 @@ int cli_call_show(const char *name, const char *cmd, json_object *args, int time
 	json_object_put(*result);
 	*result = NULL;
 	return 0;
+}
+
+int cli_remote(const char *uri, char **argv)
+{
+	struct hvp_host h;
+	const char *cls;
+	char err[1024];
+	int r;
+
+	struct sigaction ign = { .sa_handler = SIG_IGN }, oint, oquit;
+
+	if (hvp_host_parse(uri, &h, err, sizeof(err)) < 0)
+		return usage_error("-H/HVPATCH_HOST: %s", err);
+	/* as system() does: ^C on a terminal ends ssh, and we report how */
+	sigaction(SIGINT, &ign, &oint);
+	sigaction(SIGQUIT, &ign, &oquit);
+	r = hvp_remote_run(&h, cli_json_mode, argv, -1, &cls, err, sizeof(err));
+	sigaction(SIGINT, &oint, NULL);
+	sigaction(SIGQUIT, &oquit, NULL);
+	return r < 0 ? cli_fail(cls, "%s", err) : r;
 }
 
 int cli_find_image(char *buf, size_t len, const char *given)

@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "builtin.h"
@@ -30,9 +31,12 @@ static const struct cli_cmd commands[] = {
 	  cmd_sites_opts },
 	{ "stats", NULL, cmd_stats, "stats NAME" },
 	{ "patch", "apply", cmd_patch_apply,
-	  "patch apply NAME KEY TARGET [--method M] [--sync kick|nmi] [--timeout MS] [--repeat N [--verify]] [--unsafe]",
+	  "patch apply NAME KEY TARGET [--method M] [--sync kick|nmi] [--timeout MS] [--verify] [--repeat N] [--unsafe]",
 	  cmd_patch_apply_help, cmd_patch_apply_opts },
 	{ "patch", "methods", cmd_patch_methods, "patch methods" },
+	{ "rollout", NULL, cmd_rollout,
+	  "rollout KEY TARGET [--vms NAME,...|--all] [--canary N] [--wave-size M] [--max-parallel P] [--gate faults=N|stall-p99=MS|verify]... [--revert wave|all] [--method M] [--sync kick|nmi] [--timeout MS]",
+	  cmd_rollout_help, cmd_rollout_opts },
 	{ "bench", "run", cmd_bench_run,
 	  "bench run [--quick] [--out DIR] [--vcpus LIST] [--methods LIST] [--sync LIST] [--rates LIST] [--nmi-rates LIST] [--sites LIST] [--backends LIST] [--repeat N] [--unsafe]",
 	  cmd_bench_run_help, cmd_bench_run_opts },
@@ -44,14 +48,16 @@ static void usage(FILE *f, const char *group)
 {
 	unsigned i;
 
-	fprintf(f, "usage: hvpatch [-j|--json] COMMAND ...\n"
+	fprintf(f, "usage: hvpatch [-j|--json] [-H|--host URI] COMMAND ...\n"
 		   "Live-patch static call sites inside running VMs from the hypervisor.\n\n"
 		   "Commands:\n");
 	for (i = 0; i < HVP_ARRAY_SIZE(commands); i++)
 		if (!group || !strcmp(group, commands[i].group))
 			fprintf(f, "  hvpatch %s\n", commands[i].synopsis);
 	fprintf(f,
-		"\n  -j, --json   machine-readable output; errors as {\"error\":{\"class\",\"desc\"}}\n"
+		"\n  -j, --json      machine-readable output; errors as {\"error\":{\"class\",\"desc\"}}\n"
+		"  -H, --host URI  run the command on the VMs of another host, through its hvpatch\n"
+		"                  over ssh: URI is ssh://[user@]host[:port] ($HVPATCH_HOST too)\n"
 		"Every command takes --help.  Exit status: 0 success, 1 failure, 2 usage.\n"
 		"Runtime files: $HVPATCH_RUNTIME_DIR (default /run/hvpatch for root,\n"
 		"$XDG_RUNTIME_DIR/hvpatch for other users), a directory of yours, mode 0700.\n");
@@ -73,13 +79,14 @@ int main(int argc, char **argv)
 	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
 					      { "help", no_argument, NULL, 'h' },
 					      { "version", no_argument, NULL, 'V' },
+					      { "host", required_argument, NULL, 'H' },
 					      { 0 } };
-	const char *group;
-	bool group_known = false;
+	const char *group, *host = getenv("HVPATCH_HOST");
+	bool group_known = false, host_opt = false;
 	unsigned i;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+jhH:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			cli_json_mode = true;
@@ -87,6 +94,10 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout, NULL);
 			return 0;
+		case 'H':
+			host = optarg;
+			host_opt = true; /* -H '' is an error; HVPATCH_HOST= is this host */
+			break;
 		case 'V':
 			printf("hvpatch %s\n", PACKAGE_VERSION);
 			return 0;
@@ -99,6 +110,9 @@ int main(int argc, char **argv)
 		usage(stderr, NULL);
 		return usage_error("no command given");
 	}
+	/* the remote hvpatch knows its commands: it may be newer than this one */
+	if (host_opt || (host && host[0]))
+		return cli_remote(host, argv + optind);
 	group = argv[optind];
 	for (i = 0; i < HVP_ARRAY_SIZE(commands); i++) {
 		const struct cli_cmd *cmd = &commands[i];

@@ -107,6 +107,7 @@ struct kvm_vcpu_state {
 	uint64_t stop_rip;		/* where a kick last found it        */
 	int stop_cpl;			/* of that stop, -1 not seen         */
 	unsigned refusals, bp_refusals; /* kicks refused in this round       */
+	bool handler_ack;		/* this round: acked by its #BP handler */
 	char thread_state;		/* sampled while it held it (atomic) */
 	int stats_fd;			/* KVM_GET_STATS_FD, -1 if absent    */
 	off_t stat_off[5];		/* of the witness fields, -1 absent  */
@@ -196,6 +197,8 @@ static void vcpu_mark_dead(struct kvm_vcpu_state *v, const char *why)
 		vm->ev.vcpu_dead(vm->ev.ctx, v->id, why);
 }
 
+static int vcpu_stop_point(struct kvm_vcpu_state *v, uint64_t *rip);
+
 static void handle_io(struct kvm_vcpu_state *v)
 {
 	struct hvp_kvm *vm = v->vm;
@@ -233,6 +236,27 @@ static void handle_io(struct kvm_vcpu_state *v)
 		v->ack_ns = hvp_now_ns();
 		v->exits.nmi_acks++;
 		pthread_cond_broadcast(&vm->cond);
+		pthread_mutex_unlock(&vm->lock);
+		break;
+	case HVP_PORT_KICK_ACK:
+		/*
+		 * A #BP handler acknowledged the kick round in progress as it
+		 * left (guest-agent/kernel.c, bp_leave): this exit is after the
+		 * round began (the handler read its generation), and what is
+		 * left of the handler reads nothing of the patch.  Only the
+		 * round being waited for counts.
+		 */
+		pthread_mutex_lock(&vm->lock);
+		if (val == (uint32_t)vm->kick_gen && v->kick_acked < vm->kick_gen) {
+			v->kick_acked = vm->kick_gen;
+			v->ack_ns = hvp_now_ns();
+			v->handler_ack = true;
+			/* in the handler, leaving it: free with synced registers */
+			if (vm->sync_regs)
+				v->stop_cpl = vcpu_stop_point(v, &v->stop_rip);
+			v->exits.kick_guest_acks++;
+			pthread_cond_broadcast(&vm->cond);
+		}
 		pthread_mutex_unlock(&vm->lock);
 		break;
 	default:
@@ -308,6 +332,8 @@ static bool kick_acks(struct kvm_vcpu_state *v)
 		__atomic_store_n(&gv->ack_loops, __atomic_load_n(&gv->loops, __ATOMIC_RELAXED),
 				 __ATOMIC_RELAXED);
 		__atomic_store_n(&gv->ack_rip, rip, __ATOMIC_RELAXED);
+		/* acknowledged: its #BP handler need not (bp_leave) */
+		__atomic_store_n(&gv->kick_acked_gen, v->vm->kick_gen, __ATOMIC_RELAXED);
 	}
 	return true;
 }
@@ -492,6 +518,7 @@ static void round_begin(struct hvp_kvm *vm)
 	vm->round_t0 = hvp_now_ns();
 	for (i = 0; i < vm->b.nr_vcpus; i++) {
 		vm->vcpus[i].refusals = vm->vcpus[i].bp_refusals = 0;
+		vm->vcpus[i].handler_ack = false;
 		vm->vcpus[i].stop_cpl = -1; /* seen in this round only */
 		__atomic_store_n(&vm->vcpus[i].thread_state, 0, __ATOMIC_RELAXED);
 	}
@@ -545,6 +572,7 @@ static void round_end(struct hvp_kvm *vm, const char *what,
 			.cpl = v->stop_cpl,
 			.refusals = v->refusals,
 			.bp_inflight = v->bp_refusals,
+			.handler_ack = v->handler_ack,
 			.thread = __atomic_load_n(&v->thread_state, __ATOMIC_RELAXED),
 		};
 
@@ -566,64 +594,89 @@ static void round_end(struct hvp_kvm *vm, const char *what,
 
 /*
  * Wait until every vCPU is done(), blocking on the condition variable.  With
- * retry_req, a vCPU not yet done is sent that request again every RETRY_US:
- * its acknowledgement was refused because it was in guest kernel mode.
- * Without, the waiter still wakes every SLOW_US to sample the holder's
- * thread; the owner's broadcast wakes it at once otherwise.
+ * retry_req, every vCPU not yet done is sent that request again every
+ * RETRY_US: its acknowledgement was refused (it was in guest kernel mode, or
+ * had a #BP in flight).  All of them at each tick, not one after the other:
+ * with 64 vCPUs on 2 cores a round otherwise cost the sum of the vCPUs'
+ * waits instead of the longest.  Without retry_req, the waiter still wakes
+ * every SLOW_US to sample the holders' threads; the owner's broadcast wakes it
+ * at once otherwise.
  */
 #define RETRY_US 200
 #define SLOW_US	 1000
+
+/* The first vCPU at or after i that is not done; nr_vcpus if none. */
+static unsigned first_pending(struct hvp_kvm *vm, unsigned i,
+			      bool (*done)(const struct kvm_vcpu_state *, uint64_t), uint64_t arg)
+{
+	while (i < vm->b.nr_vcpus && (vcpu_out(&vm->vcpus[i]) || done(&vm->vcpus[i], arg)))
+		i++;
+	return i;
+}
 
 static int wait_all(struct hvp_kvm *vm, const char *what,
 		    bool (*done)(const struct kvm_vcpu_state *, uint64_t), uint64_t arg,
 		    uint32_t retry_req, int timeout_ms)
 {
 	uint64_t deadline = hvp_now_ns() + (uint64_t)timeout_ms * 1000000u;
-	unsigned i;
+	uint64_t step = (retry_req ? RETRY_US : SLOW_US) * 1000u;
+	uint64_t next = hvp_now_ns() + step;
+	unsigned i = 0, j;
 	int r = 0;
 
 	pthread_mutex_lock(&vm->lock);
-	for (i = 0; r == 0 && i < vm->b.nr_vcpus; i++) {
-		struct kvm_vcpu_state *v = &vm->vcpus[i];
+	while ((i = first_pending(vm, i, done, arg)) < vm->b.nr_vcpus) {
+		uint64_t now = hvp_now_ns(), wait;
+		struct timespec ts;
 
-		uint64_t step = (retry_req ? RETRY_US : SLOW_US) * 1000u;
-		uint64_t next = hvp_now_ns() + step;
+		if (now >= deadline) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		/*
+		 * Due by the clock, not by a timed-out wait: other vCPUs'
+		 * acknowledgements (an NMI storm's) broadcast on the same
+		 * condition variable and would otherwise keep postponing the
+		 * retry.  Every vCPU still pending is sampled and asked again;
+		 * the lock is dropped meanwhile, so done() is read again after.
+		 */
+		if (now >= next) {
+			for (j = i; j < vm->b.nr_vcpus; j++) {
+				struct kvm_vcpu_state *v = &vm->vcpus[j];
+				pid_t tid = v->tid;
 
-		while (!vcpu_out(v) && !done(v, arg)) {
-			uint64_t now = hvp_now_ns(), wait;
-			struct timespec ts;
-			pid_t tid = v->tid;
+				bool sample, resend;
 
-			if (now >= deadline) {
-				r = -ETIMEDOUT;
-				break;
-			}
-			/*
-			 * Due by the clock, not by a timed-out wait: other
-			 * vCPUs' acknowledgements (an NMI storm's) broadcast
-			 * on the same condition variable and would otherwise
-			 * keep postponing the retry.
-			 */
-			if (now >= next) {
+				if (vcpu_out(v) || done(v, arg))
+					continue;
+				/* a holder's thread once, the first one's each tick */
+				sample = tid && (j == i || !__atomic_load_n(&v->thread_state,
+									    __ATOMIC_RELAXED));
+				/* not one that has not yet read the last request */
+				resend = retry_req &&
+					 !(__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) &
+					   retry_req);
+				if (!sample && !resend)
+					continue;
 				pthread_mutex_unlock(&vm->lock);
-				if (tid)
+				if (sample)
 					sample_thread(v, tid);
-				if (retry_req)
+				if (resend)
 					vcpu_request(v, retry_req);
 				pthread_mutex_lock(&vm->lock);
-				next = now + step;
-				continue;
 			}
-			wait = (next < deadline ? next : deadline) - now;
-			deadline_after(&ts, 0);
-			ts.tv_sec += (time_t)(wait / 1000000000u);
-			ts.tv_nsec += (long)(wait % 1000000000u);
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
+			next = now + step;
+			continue;
 		}
+		wait = (next < deadline ? next : deadline) - now;
+		deadline_after(&ts, 0);
+		ts.tv_sec += (time_t)(wait / 1000000000u);
+		ts.tv_nsec += (long)(wait % 1000000000u);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
 	}
 	round_end(vm, what, done, arg);
 	pthread_mutex_unlock(&vm->lock);
@@ -698,6 +751,9 @@ static int kvm_sync_round(struct hvp_backend *b, enum hvp_sync_kind kind, uint64
 		kg = ++vm->kick_gen;
 		round_begin(vm);
 		pthread_mutex_unlock(&vm->lock);
+		/* for the guest's #BP handlers to acknowledge as they leave */
+		if (__atomic_load_n(&b->trap_sites, __ATOMIC_ACQUIRE))
+			__atomic_store_n(&b->agent->patch.kick_gen, kg, __ATOMIC_RELEASE);
 		for (i = 0; i < b->nr_vcpus; i++)
 			vcpu_request(&vm->vcpus[i], REQ_KICK);
 		return wait_all(vm, "kick", kick_done, kg, REQ_KICK, timeout_ms);

@@ -1217,20 +1217,35 @@ int hvp_patch_measure_bp(struct hvp_patch_ctx *ctx, const struct hvp_key_info *k
  * cannot starve the vCPUs it waits for; a polling backend (QEMU's kick round
  * looks every 20 us) under SCHED_FIFO timed bp-cancel rounds out in CI.
  */
+void hvp_patch_boost(const struct hvp_patch_ctx *ctx, struct hvp_patch_boost *b)
+{
+	struct sched_param rt = { .sched_priority = 1 };
+	const char *no = getenv("HVP_NO_BOOST");
+
+	memset(b, 0, sizeof(*b));
+	b->policy = SCHED_OTHER;
+	if (ctx->be->rt_waiter_ok && !(no && *no && strcmp(no, "0")) &&
+	    pthread_getschedparam(pthread_self(), &b->policy, &b->old) == 0 &&
+	    b->policy == SCHED_OTHER)
+		b->on = pthread_setschedparam(pthread_self(), SCHED_FIFO, &rt) == 0;
+}
+
+void hvp_patch_unboost(struct hvp_patch_boost *b)
+{
+	if (b->on)
+		pthread_setschedparam(pthread_self(), b->policy, &b->old);
+	b->on = false;
+}
+
 int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 		    struct hvp_patch_result *res)
 {
-	struct sched_param old = { 0 }, rt = { .sched_priority = 1 };
-	const char *no = getenv("HVP_NO_BOOST");
-	bool boosted = false;
-	int policy = SCHED_OTHER, r;
+	struct hvp_patch_boost b;
+	int r;
 
-	if (ctx->be->rt_waiter_ok && !(no && *no && strcmp(no, "0")) &&
-	    pthread_getschedparam(pthread_self(), &policy, &old) == 0 && policy == SCHED_OTHER)
-		boosted = pthread_setschedparam(pthread_self(), SCHED_FIFO, &rt) == 0;
+	hvp_patch_boost(ctx, &b);
 	r = patch_apply(ctx, req, res);
-	if (boosted)
-		pthread_setschedparam(pthread_self(), policy, &old);
-	res->boosted = boosted;
+	res->boosted = b.on;
+	hvp_patch_unboost(&b);
 	return r;
 }

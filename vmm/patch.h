@@ -3,6 +3,7 @@
 #ifndef HVP_PATCH_H
 #define HVP_PATCH_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -108,6 +109,20 @@ int hvp_patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *req,
 int hvp_patch_recover(struct hvp_patch_ctx *ctx, const uint64_t *addr,
 		      const uint8_t (*new_insn)[HVP_INSN_LEN], unsigned n, unsigned *fixed,
 		      char *err, size_t errlen);
+
+/*
+ * The patching thread at SCHED_FIFO priority 1 while it waits for rounds,
+ * where the backend allows it and the host permits it (hvp_patch_apply does
+ * this itself; the bench's unit measurements do it too, so that units and
+ * cells are timed alike).  b->on says whether it took.
+ */
+struct hvp_patch_boost {
+	bool on;
+	int policy;
+	struct sched_param old;
+};
+void hvp_patch_boost(const struct hvp_patch_ctx *ctx, struct hvp_patch_boost *b);
+void hvp_patch_unboost(struct hvp_patch_boost *b);
 
 /*
  * One sync round of `kind` over every vCPU, as a patch takes it (an NMI

@@ -488,6 +488,8 @@ static json_object *vcpu_stats(struct hvp_service *s, unsigned id)
 		json_object_object_add(je, "nmi_acks", json_object_new_int64((int64_t)ex.nmi_acks));
 		json_object_object_add(je, "kick_bp_inflight",
 				       json_object_new_int64((int64_t)ex.kick_bp_inflight));
+		json_object_object_add(je, "kick_guest_acks",
+				       json_object_new_int64((int64_t)ex.kick_guest_acks));
 		json_object_object_add(o, "vmm", je);
 	}
 	{
@@ -578,18 +580,6 @@ static int apply_held(struct hvp_service *s, struct hvp_patch_ctx *ctx,
 	return r;
 }
 
-static int locked_apply(struct hvp_service *s, struct hvp_patch_ctx *ctx,
-			const struct hvp_patch_req *rq, struct hvp_patch_result *res,
-			struct patch_slot *slot)
-{
-	int r;
-
-	pthread_mutex_lock(&s->patch_lock);
-	r = apply_held(s, ctx, rq, res, slot);
-	pthread_mutex_unlock(&s->patch_lock);
-	return r;
-}
-
 /* Each vCPU's longest workload gap, in vCPU order. */
 static json_object *stall_json(const uint64_t *ns, unsigned n)
 {
@@ -623,6 +613,8 @@ json_object *hvp_round_json(const struct hvp_round_info *ri)
 		json_object_object_add(v, "in_handler", json_object_new_boolean(h->cpl == 0));
 		json_object_object_add(v, "kicks_refused", json_object_new_int((int)h->refusals));
 		json_object_object_add(v, "bp_in_flight", json_object_new_int((int)h->bp_inflight));
+		json_object_object_add(v, "acked_by_handler",
+				       json_object_new_boolean(h->handler_ack));
 		json_object_object_add(v, "host_thread", json_object_new_string(th));
 		json_object_array_add(a, v);
 	}
@@ -732,7 +724,8 @@ static int verify_wait(struct hvp_service *s, const uint64_t *loops0, uint64_t p
 static int verify_switch(struct hvp_service *s, const struct hvp_key_info *k, unsigned old,
 			 unsigned new, char *why, size_t whylen)
 {
-	uint64_t old0[HVP_MAX_VCPUS], new0[HVP_MAX_VCPUS], loops0[HVP_MAX_VCPUS];
+	uint64_t old0[HVP_MAX_VCPUS] = { 0 }, new0[HVP_MAX_VCPUS] = { 0 },
+		 loops0[HVP_MAX_VCPUS] = { 0 };
 	unsigned n = s->be->nr_vcpus, v;
 	struct hvp_vcpu *vc = s->agent->vcpu;
 
@@ -760,6 +753,33 @@ static int verify_switch(struct hvp_service *s, const struct hvp_key_info *k, un
 		}
 	}
 	return 0;
+}
+
+/*
+ * One patch under the patch lock.  With `verify` (why non-NULL), a completed
+ * patch that switched the key is proven while the lock is still held, so that
+ * no other patch can switch it meanwhile: *verified is 1 when proven, 0 when
+ * not (why says why: the proof failed, or no workload calls the key).
+ */
+static int locked_apply(struct hvp_service *s, struct hvp_patch_ctx *ctx,
+			const struct hvp_patch_req *rq, struct hvp_patch_result *res,
+			struct patch_slot *slot, int *verified, char *why, size_t whylen)
+{
+	int r;
+
+	pthread_mutex_lock(&s->patch_lock);
+	r = apply_held(s, ctx, rq, res, slot);
+	*verified = -1;
+	if (why && r == 0 && res->completed && res->old_target != rq->target) {
+		int vr = verify_switch(s, rq->key, res->old_target, rq->target, why, whylen);
+
+		if (vr == 1)
+			snprintf(why, whylen, "no vCPU's workload calls %s: nothing to prove",
+				 rq->key->name);
+		*verified = vr == 0;
+	}
+	pthread_mutex_unlock(&s->patch_lock);
+	return r;
 }
 
 /*
@@ -943,8 +963,10 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	struct hvp_patch_result res;
 	struct patch_slot slot;
 	int64_t timeout, delay, nbytes, repeat;
-	json_object *v;
-	int m, t, r;
+	json_object *v, *o;
+	int m, t, r, verified;
+	char why[200];
+	bool verify;
 
 	if (!key || !target)
 		return hvp_ctl_error_new(HVP_ERR_USAGE, "patch needs a key and a target");
@@ -1017,7 +1039,8 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 					       json_object_get_boolean(v));
 
 	/* One patch at a time: the equivalent of Linux's text_mutex. */
-	r = locked_apply(s, &ctx, &rq, &res, &slot);
+	verify = json_object_object_get_ex(args, "verify", &v) && json_object_get_boolean(v);
+	r = locked_apply(s, &ctx, &rq, &res, &slot, &verified, verify ? why : NULL, sizeof(why));
 	if (r == -EPERM)
 		return hvp_ctl_error_new(HVP_ERR_REFUSED, "%s", res.reason);
 	if (r == -ECANCELED) {
@@ -1038,7 +1061,14 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	if (r < 0)
 		fprintf(stderr, "patch %s -> %s (%s): %s\n", rq.key->name, target,
 			hvp_methods[rq.method].name, res.reason);
-	return hvp_ctl_ok_new(patch_result_json(s, &rq, &res, &slot));
+	o = patch_result_json(s, &rq, &res, &slot);
+	/* --verify: whether the switch was proven (absent: nothing switched) */
+	if (verified >= 0) {
+		json_object_object_add(o, "verified", json_object_new_boolean(verified));
+		if (!verified)
+			json_object_object_add(o, "verify_reason", json_object_new_string(why));
+	}
+	return hvp_ctl_ok_new(o);
 }
 
 json_object *hvp_service_handle(void *ctx, const char *cmd, json_object *args,

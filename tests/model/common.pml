@@ -165,6 +165,9 @@ inline sync_round()
  *                              issue 9: stopped at CPL 3, so not in a handler)
  *   MUTANT_NMI_IN_FLIGHT       a KVM that would deliver the NMI in that window,
  *                              where the guest acknowledges it (CPL 3)
+ *   MUTANT_LEAVE_ACK_FIRST     the #BP handler acknowledges a kick round as it
+ *                              enters instead of as it leaves (bp_leave
+ *                              called before the reads it must follow)
  */
 #ifdef MUTANT_ACK_IN_HANDLER
 #define KERNEL_ACK_POINT(id) \
@@ -172,8 +175,26 @@ inline sync_round()
 	:: (pending & BIT(id)) -> atomic { SERIALIZE(id); pending = pending & ~BIT(id) } \
 	:: true \
 	fi
+#elif defined(MUTANT_LEAVE_ACK_FIRST)
+#define KERNEL_ACK_POINT(id) HANDLER_EXIT_ACK(id)
 #else
 #define KERNEL_ACK_POINT(id) skip
+#endif
+
+/*
+ * The #BP handler acknowledges a pending round after its last read of the
+ * patch (guest-agent/kernel.c, bp_leave), or does not (the round was
+ * published after it looked): both are explored.  NO_HANDLER_EXIT_ACK: the
+ * rule before it, acknowledgements at user boundaries only.
+ */
+#ifdef NO_HANDLER_EXIT_ACK
+#define HANDLER_EXIT_ACK(id) skip
+#else
+#define HANDLER_EXIT_ACK(id) \
+	if \
+	:: (pending & BIT(id)) -> pending = pending & ~BIT(id) \
+	:: true \
+	fi
 #endif
 
 /*

@@ -21,8 +21,10 @@
  * first; the NMI lands at the handler's first instruction), and QEMU's
  * stop + cont waits for user-mode progress, which comes after the handler.
  * An NMI that lands inside the #BP handler acknowledges nothing (do_nmi) and
- * calls no site: the pending bit just stays until the handler's iretq brings
- * the CPU back to a user boundary, where the re-sent round lands.
+ * calls no site: the pending bit just stays until the handler acknowledges
+ * as it leaves (a kick round: bp_leave; modelled for every kind, a superset)
+ * or its iretq brings the CPU back to a user boundary, where the re-sent
+ * round lands.
  */
 active [N] proctype CPU()
 {
@@ -97,8 +99,16 @@ in_flight:		/* #BP raised, handler not entered: user mode, RIP = site+1 */
 			/* the #BP is delivered: kernel mode from here */
 			KERNEL_ACK_POINT(id);
 			bp_handler(id);
+			/*
+			 * The handler's last read of the patch is done: it
+			 * acknowledges a round in progress as it leaves (the
+			 * own VMM's kick rounds: bp_leave), which serializes
+			 * nothing by itself.  A handler that reaches this point
+			 * after the patch returned read a finished patch: late.
+			 */
+			atomic { LATE_BP_CHECK(); HANDLER_EXIT_ACK(id) };
 			/* iretq: serializing; back at a user boundary */
-			atomic { LATE_BP_CHECK(); SERIALIZE(id) }
+			atomic { SERIALIZE(id) }
 		:: else -> insn = 0
 		fi
 	:: !(pending & BIT(id)) SKIP_PAUSE_GUARD ->

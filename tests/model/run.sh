@@ -173,6 +173,7 @@ bp-emulate-no-last-round	bp_emulate.pml	-DMUTANT_NO_LAST_ROUND	completion late
 bp-emulate-kick-ack-in-flight	bp_emulate.pml	-DMUTANT_KICK_ACK_IN_FLIGHT	completion late
 bp-emulate-kick-ack-in-flight-old-handler	bp_emulate.pml	-DTWO_PATCHES,-DOLD_BP_HANDLER,-DMUTANT_KICK_ACK_IN_FLIGHT	safety stray
 bp-emulate-nmi-in-flight	bp_emulate.pml	-DMUTANT_NMI_IN_FLIGHT	completion late
+bp-emulate-leave-ack-first	bp_emulate.pml	-DMUTANT_LEAVE_ACK_FIRST	completion late
 bp-cancel-fixed-no-cc-check	bp_cancel.pml	-DBP_CANCEL_FIXED,-DMUTANT_NO_CC_CHECK	safety torn
 bp-cancel-fixed-kick-ack-in-flight	bp_cancel.pml	-DBP_CANCEL_FIXED,-DMUTANT_KICK_ACK_IN_FLIGHT	completion late
 bp-cancel-fixed-kick-ack-in-flight-old-handler	bp_cancel.pml	-DBP_CANCEL_FIXED,-DTWO_PATCHES,-DOLD_BP_HANDLER,-DMUTANT_KICK_ACK_IN_FLIGHT	safety stray
