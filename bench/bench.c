@@ -388,6 +388,8 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	json_object_object_add(p, "sites", json_object_new_int((int)pt->sites));
 	json_object_object_add(p, "backend",
 			       json_object_new_string(hvp_backend_kinds[pt->backend].name));
+	if (hvp_methods[method].unsafe) /* absent on the others: old reports read the same */
+		json_object_object_add(p, "unsafe", json_object_new_boolean(true));
 	json_object_object_add(o, "params", p);
 	json_object_object_add(o, "overcommitted",
 			       json_object_new_boolean(pt->vcpus + 1 > (unsigned)cores));
@@ -454,7 +456,13 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	json_object_array_add(b->cells, o);
 }
 
-static unsigned count_methods(unsigned mask);
+/* Is method m in the run?  A test-only one only with --unsafe. */
+static bool bench_method(unsigned mask, bool unsafe, unsigned m)
+{
+	return (mask & (1u << m)) && (m == HVP_BENCH_AUTO || unsafe || !hvp_methods[m].unsafe);
+}
+
+static unsigned count_methods(unsigned mask, bool unsafe);
 
 /* The auto column's plan, once per point. */
 struct auto_plan {
@@ -547,7 +555,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 		fprintf(stderr, "\nbench: backend %s unavailable, skipped: %s\n",
 			hvp_backend_kinds[pt->backend].name, err);
 		err[0] = 0;
-		b->done += b->o->repeat * count_methods(b->o->methods);
+		b->done += b->o->repeat * count_methods(b->o->methods, b->o->unsafe);
 		return 0;
 	}
 	if (ret < 0)
@@ -555,7 +563,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 	k = key_for_sites(b->vm, pt->sites);
 	workload(b, k, pt->rate, pt->nmi_rate, 0);
 	for (m = 0; m <= HVP_BENCH_AUTO; m++)
-		if ((b->o->methods & (1u << m)) && (m == HVP_BENCH_AUTO || !hvp_methods[m].unsafe))
+		if (bench_method(b->o->methods, b->o->unsafe, m))
 			methods[nm++] = m;
 	if (b->o->methods & (1u << HVP_BENCH_AUTO)) {
 		/* once per point: what it observes is the point's workload */
@@ -578,6 +586,7 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 					methods[m] == HVP_BENCH_AUTO ? HVP_METHOD_STOP : methods[m],
 				.sync = pt->sync,
 				.timeout_ms = b->o->timeout_ms,
+				.unsafe = b->o->unsafe,
 			};
 			struct hvp_patch_result res;
 			struct cell *c = &cells[m];
@@ -654,13 +663,12 @@ static int run_point(struct bench *b, const struct point *pt, char *err, size_t 
 	return 0;
 }
 
-static unsigned count_methods(unsigned mask)
+static unsigned count_methods(unsigned mask, bool unsafe)
 {
 	unsigned m, n = 0;
 
 	for (m = 0; m <= HVP_BENCH_AUTO; m++)
-		if ((mask & (1u << m)) && (m == HVP_BENCH_AUTO || !hvp_methods[m].unsafe))
-			n++;
+		n += bench_method(mask, unsafe, m);
 	return n;
 }
 
@@ -805,7 +813,7 @@ int hvp_bench_run(const struct hvp_bench_opts *o, char *err, size_t errlen)
 	n = plan(o, pts, HVP_ARRAY_SIZE(pts));
 	b.total = 0;
 	for (i = 0; i < n; i++)
-		b.total += o->repeat * count_methods(o->methods);
+		b.total += o->repeat * count_methods(o->methods, o->unsafe);
 
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
 	json_object_object_add(report, "schema_version", json_object_new_int(1));

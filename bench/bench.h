@@ -10,7 +10,7 @@
 #define HVP_BENCH_MAX_LIST 16
 /* The methods bit past the engine's (enum hvp_method): the auto column,
  * each point's patches made with the method the cost model chose. */
-#define HVP_BENCH_AUTO	   4
+#define HVP_BENCH_AUTO	   5
 
 struct hvp_bench_opts {
 	bool quick;
@@ -28,6 +28,7 @@ struct hvp_bench_opts {
 	unsigned nr_sites, sites[HVP_BENCH_MAX_LIST]; /* 1, 16, 256, 1024 */
 	int timeout_ms;				      /* per patch                      */
 	unsigned backends; /* bit per HVP_BENCH_BE_*: the backend group */
+	bool unsafe;	   /* the test-only methods in `methods` run */
 };
 
 /* Fill the defaults for a quick or a full run (lists left empty get them). */

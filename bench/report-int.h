@@ -30,6 +30,7 @@ struct rcell {
 	const char *id, *group, *method, *sync, *key, *backend;
 	double vcpus, rate, nmi_rate, sites;
 	int overcommitted; /* -1: not said */
+	int unsafe;	   /* 1: a test-only method (bench run --unsafe) */
 	double attempts, completed, completion_rate, faults;
 	double st[ST__COUNT][F__COUNT];
 	double wit[WI__COUNT];

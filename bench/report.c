@@ -498,6 +498,7 @@ int hvp_rep_parse(json_object *root, struct rep *r)
 		c->nmi_rate = hvp_rep_num(p, "nmi_rate");
 		c->sites = hvp_rep_num(p, "sites");
 		c->overcommitted = get_bool(o, "overcommitted");
+		c->unsafe = get_bool(p, "unsafe");
 		c->attempts = hvp_rep_num(o, "attempts");
 		c->completed = hvp_rep_num(o, "completed");
 		c->completion_rate = hvp_rep_num(o, "completion_rate");
@@ -619,6 +620,17 @@ static bool is_method(const struct rcell *c, const char *m)
 static void line(hvp_rep_emit emit, void *ctx, enum hvp_rep_kind kind, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static enum hvp_rep_kind line_only;
+
+/* Did method m run as a test-only method?  Then it is shown, never recommended. */
+static bool test_only(const struct rep *r, const char *m)
+{
+	unsigned i;
+
+	for (i = 0; i < r->n; i++)
+		if (is_method(&r->c[i], m) && r->c[i].unsafe == 1)
+			return true;
+	return false;
+}
 
 static void line(hvp_rep_emit emit, void *ctx, enum hvp_rep_kind kind, const char *fmt, ...)
 {
@@ -884,9 +896,11 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 		double rounds = group_median(r, "latency", me, ST_LATR, F_P50);
 		double stall = group_median(r, "latency", me, ST_STALL, F_P99);
 		double minc = INFINITY;
+		/* a test-only method is observed, never a candidate below */
+		bool t = test_only(r, me);
 
-		lat_of[m] = lat;
-		stall_of[m] = stall;
+		lat_of[m] = t ? NAN : lat;
+		stall_of[m] = t ? NAN : stall;
 		rounds_of[m] = NAN;
 		for (i = 0; i < r->n; i++)
 			if (is_method(&r->c[i], me) && isfinite(r->c[i].completion_rate))
@@ -899,13 +913,13 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 			svg_fmt(rl, sizeof(rl), rounds, SVG_U_NONE);
 			line(emit, ctx, HVP_REP_OBS,
 			     "%s: median p50 latency %s (%s times one sync round), "
-			     "median p99 of the max stall %s in the latency group.",
-			     me, a, rl, b);
-			if (lat < best_lat_v) {
+			     "median p99 of the max stall %s in the latency group%s.",
+			     me, a, rl, b, t ? " (test only: --unsafe)" : "");
+			if (!t && lat < best_lat_v) {
 				best_lat_v = lat;
 				best_lat = me;
 			}
-			if (isfinite(stall) && stall < best_stall_v) {
+			if (!t && isfinite(stall) && stall < best_stall_v) {
 				best_stall_v = stall;
 				best_stall = me;
 			}
@@ -922,7 +936,7 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 				 "%s%s (worst %.0f%% in %.60s)", never[0] ? "; " : "", me,
 				 100 * minc, at ? at : "?");
 		}
-		if (minc == 1 && strlen(always) + strlen(me) + 3 < sizeof(always))
+		if (!t && minc == 1 && strlen(always) + strlen(me) + 3 < sizeof(always))
 			snprintf(always + strlen(always), sizeof(always) - strlen(always), "%s%s",
 				 always[0] ? ", " : "", me);
 		if (max_sites > 0) {
@@ -932,8 +946,8 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 				if (hvp_rep_in_group(&r->c[i], "batch") &&
 				    is_method(&r->c[i], me) && r->c[i].sites == max_sites)
 					rs = r->c[i].st[ST_ROUNDS][F_P50];
-			rounds_of[m] = rs;
-			if (isfinite(rs) && rs < best_rounds_v) {
+			rounds_of[m] = t ? NAN : rs;
+			if (!t && isfinite(rs) && rs < best_rounds_v) {
 				best_rounds_v = rs;
 				best_rounds = me;
 			}
@@ -1223,7 +1237,12 @@ static void text_table(const struct rep *r, const char *g, FILE *f)
 	char a[32], b[32];
 	/* the backend group's rows differ only in their backend: name it in each */
 	bool be = !strcmp(g, "backend");
+	/* wide enough for every method's name (bp-cancel-hpa), up to a bound */
+	int mw = 11;
 
+	for (i = 0; i < r->nr_methods; i++)
+		if (r->methods[i] && (int)strlen(r->methods[i]) > mw)
+			mw = strlen(r->methods[i]) < 24 ? (int)strlen(r->methods[i]) : 24;
 	for (i = 0; i < r->n; i++)
 		shown += hvp_rep_in_group(&r->c[i], g);
 	if (!shown && be) /* only a run with --backends writes it */
@@ -1239,18 +1258,18 @@ static void text_table(const struct rep *r, const char *g, FILE *f)
 		return;
 	}
 	fprintf(f,
-		"  %-11s %-4s%s %5s %9s %7s %5s %7s %9s %15s %9s %9s %8s %13s %6s %9s %8s %7s "
+		"  %-*s %-4s%s %5s %9s %7s %5s %7s %9s %15s %9s %9s %8s %13s %6s %9s %8s %7s "
 		"%9s %15s %9s %6s\n",
-		"method", "sync", be ? " backend" : "", "vCPUs", "rate", "NMI/s", "sites", "done",
-		"lat p50", "95% CI", "lat p99", "lat max", "in rnds", "95% CI", "rounds", "95% CI",
-		"rollbks", "traps", "stall p50", "95% CI", "stall p99", "faults");
+		mw, "method", "sync", be ? " backend" : "", "vCPUs", "rate", "NMI/s", "sites",
+		"done", "lat p50", "95% CI", "lat p99", "lat max", "in rnds", "95% CI", "rounds",
+		"95% CI", "rollbks", "traps", "stall p50", "95% CI", "stall p99", "faults");
 	for (i = 0; i < r->n; i++) {
 		const struct rcell *c = &r->c[i];
 
 		if (!hvp_rep_in_group(c, g))
 			continue;
 		fputs("  ", f);
-		text_str(f, nz(c->method), 11);
+		text_str(f, nz(c->method), mw);
 		fputc(' ', f);
 		text_str(f, nz(c->sync), 4);
 		if (be) {

@@ -447,17 +447,18 @@ static int bp_emulate(struct trap_frame *f, uint64_t site, struct hvp_vcpu *me)
  *   state = cmpxchg(&state, 1, 4)
  *   1, 4: put the old first byte back (cancel); re-execute the site.
  *   2:    wait: re-execute (the patcher writes the tail, syncs, then the
- *         first byte; see below).
+ *         first byte; see below); bp-cancel-hpa: complete, re-execute.
  *   3:    the new instruction is in place; re-execute.
  *   0:    not ours.
  * The orderings against the patcher are in vmm/patch.c.
  */
-static int bp_cancel(struct trap_frame *f, uint64_t site, struct hvp_vcpu *me)
+static int bp_cancel(struct trap_frame *f, uint64_t site, struct hvp_vcpu *me, bool complete)
 {
 	struct hvp_patch_ctl *p = &hvp_agent.patch;
 	uint32_t state = HVP_BPS_CANCELLABLE;
 	uint8_t cc = HVP_OPC_INT3;
 	uint8_t *text = (uint8_t *)site;
+	unsigned i;
 
 	if (__atomic_load_n(&p->write_addr, __ATOMIC_ACQUIRE) != site)
 		return 0;
@@ -472,6 +473,19 @@ static int bp_cancel(struct trap_frame *f, uint64_t site, struct hvp_vcpu *me)
 		me->bp_cancels++;
 		break;
 	case HVP_BPS_FINAL:
+		if (complete) {
+			/*
+			 * bp-cancel-hpa (--unsafe): the proposal as written
+			 * completes the patch, tail then first byte, with no
+			 * sync round between: the race described below.
+			 */
+			for (i = 1; i < HVP_INSN_LEN; i++)
+				__atomic_store_n(&text[i], p->new_insn[i], __ATOMIC_RELEASE);
+			__atomic_compare_exchange_n(text, &cc, p->new_insn[0], 0, __ATOMIC_ACQ_REL,
+						    __ATOMIC_RELAXED);
+			me->bp_state2_waits++; /* here: completions */
+			break;
+		}
 		/*
 		 * Wait (the proposal's other choice): re-execute until the
 		 * patcher's first byte lands.  Completing here would write the
@@ -547,6 +561,7 @@ static void do_bp(struct trap_frame *f)
 	struct hvp_vcpu *me = &hvp_agent.vcpu[this_cpu()];
 	uint64_t site = f->rip - 1;
 	int handled = 0;
+	uint32_t pm;
 
 	me->bp_traps++;
 	if ((f->cs & 3) != 3)
@@ -562,12 +577,14 @@ static void do_bp(struct trap_frame *f)
 	if (!is_site(site))
 		record_fault(f);
 	if (!bp_int3_gone(f, site, me)) {
-		switch (__atomic_load_n(&hvp_agent.patch.method, __ATOMIC_ACQUIRE)) {
+		pm = __atomic_load_n(&hvp_agent.patch.method, __ATOMIC_ACQUIRE);
+		switch (pm) {
 		case HVP_PM_EMULATE:
 			handled = bp_emulate(f, site, me);
 			break;
 		case HVP_PM_CANCEL:
-			handled = bp_cancel(f, site, me);
+		case HVP_PM_CANCEL_HPA:
+			handled = bp_cancel(f, site, me, pm == HVP_PM_CANCEL_HPA);
 			break;
 		}
 		if (!handled && !bp_int3_gone(f, site, me))

@@ -127,6 +127,14 @@
 #define HVP_PM_CANCEL  1 /* bp-cancel in flight                 */
 #define HVP_PM_EMULATE 2 /* bp-emulate in flight                */
 
+/*
+ * bp-cancel-hpa in flight: bp-cancel whose #BP handler completes the patch in
+ * state 2 instead of waiting.  A new value of an existing field, no layout
+ * change, so the ABI version stays: an image older than it takes such a #BP
+ * as stray and reports a fault, and the method runs only with --unsafe.
+ */
+#define HVP_PM_CANCEL_HPA 3
+
 /* The cancellable scheme's state word (H. Peter Anvin, LKML, Jan 2019). */
 #define HVP_BPS_NORMAL	    0
 #define HVP_BPS_CANCELLABLE 1 /* writing 0xcc, can be cancelled       */
@@ -188,7 +196,7 @@ struct hvp_vcpu {
 	uint64_t bp_traps;			       /* every #BP taken                   */
 	uint64_t bp_emulated;			       /* bp-emulate: calls emulated        */
 	uint64_t bp_cancels;			       /* bp-cancel: state 1/4 rollbacks    */
-	uint64_t bp_state2_waits;		       /* bp-cancel: state 2 waits          */
+	uint64_t bp_state2_waits;		       /* state 2 waits (hpa: completions)   */
 	uint64_t bp_reexec;			       /* bp-cancel: state 3 re-executions  */
 	uint64_t nmis;				       /* NMIs taken                        */
 	uint64_t nmi_upcalls;			       /* NMIs that called nmi_key at CPL3  */

@@ -98,6 +98,10 @@ backend_core() { # VM BACKEND [vm start ARGS...]
 	if [ -e /sys/module/kvm_pvm ]; then
 		tap_ok "$vm: bp-emulate/nmi is refused on this kvm_pvm host, with the reason" \
 			grep -q "loses a guest int3" <<<"$hazard"
+		# --unsafe is bp-cancel-hpa's own: it does not lift the backend's refusal
+		hazard=$(patch "$vm" single single_a --method bp-cancel-hpa --unsafe --sync nmi 2>&1)
+		tap_ok "$vm: bp-cancel-hpa --unsafe/nmi is refused too, even with --unsafe" \
+			grep -q "even with --unsafe" <<<"$hazard"
 	else
 		run_matrix "$vm" bp-emulate nmi
 		run_matrix "$vm" bp-cancel nmi

@@ -42,6 +42,8 @@ tap_exit "patch apply --sync irq: exit 2" 2 "$HVPATCH" patch apply x single sing
 tap_exit "patch apply --timeout 0: exit 2" 2 "$HVPATCH" patch apply x single single_a --timeout 0
 tap_exit "bench run --sites 7: exit 2" 2 "$HVPATCH" bench run --sites 7
 tap_exit "bench run --methods naive: exit 2" 2 "$HVPATCH" bench run --methods naive
+tap_exit "bench run --methods bp-cancel-hpa without --unsafe: exit 2" 2 \
+	"$HVPATCH" bench run --methods bp-cancel,bp-cancel-hpa
 tap_exit "report in an unknown format: exit 2" 2 "$HVPATCH" report pdf /tmp
 # -H: a malformed URI is a usage error before ssh runs (tests/ssh.sh has the rest)
 tap_exit "-H without a URI: exit 2" 2 "$HVPATCH" -H
@@ -299,13 +301,13 @@ check_help "rollout --help names every option" --vms --all --hosts --canary --wa
 	--max-parallel --gate faults= stall-p99= verify --revert --method --sync --timeout -- \
 	"$HVPATCH" rollout --help
 check_help "bench run --help names every option" --quick --out --vcpus --methods --sync \
-	--rates --nmi-rates --sites --repeat -- "$HVPATCH" bench run --help
+	--rates --nmi-rates --sites --repeat --unsafe -- "$HVPATCH" bench run --help
 check_help "sites list --help" --verbose -- "$HVPATCH" sites list --help
 check_help "stats --help" "stats NAME" -- "$HVPATCH" stats --help
 check_help "vm console --help" --follow -- "$HVPATCH" vm console --help
 check_help "vm request --help" CMD ARGS-JSON --timeout "rollout --hosts" -- "$HVPATCH" vm request --help
 check_help "doctor --help" doctor -- "$HVPATCH" doctor --help
-check_help "patch methods names the four methods" stop bp-cancel bp-emulate naive -- \
+check_help "patch methods names the five methods" stop bp-cancel bp-emulate naive bp-cancel-hpa -- \
 	"$HVPATCH" patch methods
 
 # --- the service's side: malformed requests that pass the CLI's checks ---

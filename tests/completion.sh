@@ -40,7 +40,7 @@ tap_is "patch <TAB>" "apply methods plan" "$(comp patch '')"
 tap_is "patch apply --<TAB>: its options" \
 	"--help --method --naive-bytes --naive-delay-us --prefer --repeat --sync --timeout --unsafe --verify" \
 	"$(comp patch apply --)"
-tap_is "patch apply --method <TAB>: the methods and auto" "auto bp-cancel bp-emulate naive stop" \
+tap_is "patch apply --method <TAB>: the methods and auto" "auto bp-cancel bp-cancel-hpa bp-emulate naive stop" \
 	"$(comp patch apply x k t --method '')"
 tap_is "patch apply --prefer <TAB>" "latency stall" "$(comp patch apply x k t --prefer '')"
 tap_is "patch plan --<TAB>: its options" "--help --prefer --sync --timeout" "$(comp patch plan --)"

@@ -152,6 +152,20 @@ tap_is "  each names its backend" 9 "$(sed -n '/^== backend/,/^$/p' "$work/backe
 tap_is "html: each backend row names its backend" 9 \
 	"$(grep -cE '<td>kick</td><td>(kvm|qemu|libvirt)</td>' "$work/backend.html")"
 
+# ---- a test-only method (bench run --unsafe) is shown, never recommended ----
+# stop's cells again as bp-cancel-hpa: as fast as the best, and still not named
+mkdir -p "$work/unsafe"
+jq '.cells += [.cells[] | select(.params.method == "stop") | .params.method = "bp-cancel-hpa"
+    | .params.unsafe = true | .id |= sub("/stop/"; "/bp-cancel-hpa/")]' \
+	"$fixture/report.json" >"$work/unsafe/report.json"
+"$HVPATCH" report text "$work/unsafe" >"$work/unsafe.text"
+tap_is "text: its rows carry its whole name" 4 \
+	"$(sed -n '/^== latency/,/^$/p' "$work/unsafe.text" | grep -cE '^  bp-cancel-hpa (kick|nmi) ')"
+has "(test only: --unsafe)" "$(grep '^  bp-cancel-hpa: median' "$work/unsafe.text")" \
+	"text: its observation says it is test only"
+tap_is "  and no recommendation names it" "" \
+	"$(sed -n '/^== which scheme when/,/^$/p' "$work/unsafe.text" | grep -- bp-cancel-hpa)"
+
 # ---- Chromium draws it ----
 browser=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$browser" ]; then

@@ -33,7 +33,9 @@ const char cmd_bench_run_help[] =
 	"  --repeat N         samples per cell (default 10 quick, 20 full)\n"
 	"  --backends LIST    of kvm, qemu, libvirt for the backend group (default all;\n"
 	"                     one this host lacks is skipped and said so)\n"
-	"  --image PATH       guest ELF\n";
+	"  --image PATH       guest ELF\n"
+	"  --unsafe           let --methods name the test-only methods too (bp-cancel-hpa:\n"
+	"                     bp-cancel as proposed, to set beside bp-cancel under one load)\n";
 
 enum {
 	BENCH_QUICK,
@@ -47,6 +49,7 @@ enum {
 	BENCH_REPEAT,
 	BENCH_BACKENDS,
 	BENCH_IMAGE,
+	BENCH_UNSAFE,
 };
 
 /* A list's max is its largest value. */
@@ -62,16 +65,15 @@ const struct cli_opt cmd_bench_run_opts[] = {
 	[BENCH_REPEAT] = { "repeat", 0, CLI_OPT_NUM, 1, 256 },
 	[BENCH_BACKENDS] = { "backends", 0, CLI_OPT_STR },
 	[BENCH_IMAGE] = { "image", 0, CLI_OPT_STR },
+	[BENCH_UNSAFE] = { "unsafe", 0, CLI_OPT_FLAG },
 	{ NULL }
 };
 
-static int safe_method_by_name(const char *name)
+/* A method --methods may name: the engine's (a test-only one runs only with
+ * --unsafe, bench.c checks) or the auto column. */
+static int bench_method_by_name(const char *name)
 {
-	int m = hvp_method_by_name(name);
-
-	if (!strcmp(name, "auto"))
-		return HVP_BENCH_AUTO;
-	return m >= 0 && !hvp_methods[m].unsafe ? m : -1;
+	return strcmp(name, "auto") ? hvp_method_by_name(name) : HVP_BENCH_AUTO;
 }
 
 /* The names --methods and --sync take, by option. */
@@ -79,7 +81,8 @@ static const struct {
 	int (*by_name)(const char *name);
 	const char *list;
 } bench_names[] = {
-	[BENCH_METHODS] = { safe_method_by_name, "stop, bp-cancel, bp-emulate, auto" },
+	[BENCH_METHODS] = { bench_method_by_name,
+			    "stop, bp-cancel, bp-emulate, auto (--unsafe: any)" },
 	[BENCH_SYNC] = { hvp_sync_by_name, "kick, nmi" },
 };
 
@@ -200,6 +203,9 @@ static int bench_set(void *ctx, unsigned opt, const char *arg, uint64_t num)
 	case BENCH_IMAGE:
 		a->image = arg;
 		break;
+	case BENCH_UNSAFE:
+		o->unsafe = true;
+		break;
 	}
 	return 0;
 }
@@ -209,13 +215,17 @@ CLI_CMD(cmd_bench_run)
 	struct bench_args a = { { 0 } };
 	struct hvp_bench_opts *o = &a.o;
 	char err[512] = "";
-	int r;
+	int r, m;
 
 	snprintf(o->out, sizeof(o->out), "hvpatch-report");
 	if ((r = cli_parse_opts(cmd, argc, argv, bench_set, &a)))
 		return r == CLI_DONE ? 0 : r;
 	if ((r = cli_positional(argc, argv, 0, "")))
 		return r;
+	for (m = 0; m < HVP_METHOD__COUNT; m++)
+		if ((o->methods & (1u << m)) && hvp_methods[m].unsafe && !o->unsafe)
+			return usage_error("--methods: %s %s; it runs only with --unsafe",
+					   hvp_methods[m].name, hvp_methods[m].hazard);
 	if ((r = cli_find_image(o->image, sizeof(o->image), a.image)))
 		return r;
 	o->progress = isatty(STDERR_FILENO) && !cli_json_mode;

@@ -20,9 +20,10 @@ const char cmd_patch_apply_help[] =
 	"usage: hvpatch patch apply NAME KEY TARGET [options]\n"
 	"Patch every site of KEY to call TARGET (one of KEY's registered targets),\n"
 	"live, while the vCPUs run.\n"
-	"  --method M        stop | bp-cancel | bp-emulate (default) | naive (needs --unsafe)\n"
-	"                    | auto: the method and sync kind the cost model predicts best\n"
-	"                    (see 'hvpatch patch plan'); the result says which and why\n"
+	"  --method M        stop | bp-cancel | bp-emulate (default) | naive | bp-cancel-hpa\n"
+	"                    (the last two need --unsafe) | auto: the method and sync kind\n"
+	"                    the cost model predicts best (see 'hvpatch patch plan'); the\n"
+	"                    result says which and why\n"
 	"  --prefer P        with --method auto: stall (default, the least predicted longest\n"
 	"                    stall) | latency (the least predicted latency)\n"
 	"  --sync S          kick (default) | nmi: how each sync round serializes the vCPUs;\n"
@@ -34,7 +35,8 @@ const char cmd_patch_apply_help[] =
 	"                    counters (every vCPU calls the new target, none the old); a\n"
 	"                    single patch gives verified (and verify_reason when false),\n"
 	"                    a --repeat summary verified and verify_failed\n"
-	"  --unsafe          allow the naive method (it tears instructions: test only)\n"
+	"  --unsafe          allow naive (it tears instructions) and bp-cancel-hpa (bp-cancel\n"
+	"                    as proposed, without its repair): test only\n"
 	"  --naive-delay-us N  naive: pause between bytes\n"
 	"  --naive-bytes N     naive: stop after N bytes, leaving a torn site (test only)\n"
 	"See 'hvpatch patch methods' and README.md for what each method does.\n";
@@ -78,7 +80,7 @@ static int patch_opt(const struct cli_opt *o, const char *arg, uint64_t num, jso
 
 	if (!strcmp(o->key, "method") && strcmp(arg, "auto") && hvp_method_by_name(arg) < 0)
 		return usage_error("--method: unknown method '%.64s' (stop, bp-cancel, "
-				   "bp-emulate, naive, auto)",
+				   "bp-emulate, naive, bp-cancel-hpa, auto)",
 				   arg);
 	if (!strcmp(o->key, "sync") && hvp_sync_by_name(arg) < 0)
 		return usage_error("--sync: '%.64s' is neither kick nor nmi", arg);
@@ -166,7 +168,7 @@ CLI_CMD(cmd_patch_apply)
 
 CLI_CMD(cmd_patch_methods)
 {
-	int i, r;
+	int i, r, w = 0;
 
 	optind = 1;
 	if ((r = cli_positional(argc, argv, 0, "")))
@@ -179,7 +181,9 @@ CLI_CMD(cmd_patch_methods)
 		return 0;
 	}
 	for (i = 0; i < HVP_METHOD__COUNT; i++)
-		printf("%-11s %s\n", hvp_methods[i].name, hvp_methods[i].summary);
+		w = (int)strlen(hvp_methods[i].name) > w ? (int)strlen(hvp_methods[i].name) : w;
+	for (i = 0; i < HVP_METHOD__COUNT; i++)
+		printf("%-*s  %s\n", w, hvp_methods[i].name, hvp_methods[i].summary);
 	return 0;
 }
 

@@ -43,7 +43,7 @@ static const struct cli_cmd commands[] = {
 	  "rollout KEY TARGET [--vms NAME,...|--all] [--hosts H1,H2,...] [--canary N] [--wave-size M] [--max-parallel P] [--gate faults=N|stall-p99=MS|verify]... [--revert wave|all] [--method M] [--sync kick|nmi] [--timeout MS]",
 	  cmd_rollout_help, cmd_rollout_opts },
 	{ "bench", "run", cmd_bench_run,
-	  "bench run [--quick] [--out DIR] [--vcpus LIST] [--methods LIST] [--sync LIST] [--rates LIST] [--nmi-rates LIST] [--sites LIST] [--backends LIST] [--repeat N]",
+	  "bench run [--quick] [--out DIR] [--vcpus LIST] [--methods LIST] [--sync LIST] [--rates LIST] [--nmi-rates LIST] [--sites LIST] [--backends LIST] [--repeat N] [--unsafe]",
 	  cmd_bench_run_help, cmd_bench_run_opts },
 	{ "report", NULL, cmd_report, "report html|json|text|csv DIR", cmd_report_help },
 	{ "doctor", NULL, cmd_doctor, "doctor" },

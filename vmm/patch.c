@@ -113,6 +113,13 @@
  *      site[1..4], round, site[0]
  *      state = 3, round, state = 0   #BP in state 3: re-execute
  *
+ *   Method `bp-cancel-hpa` (test only, --unsafe) is the proposal as written,
+ *   for the bench to set beside bp-cancel: step 4 without its sync round
+ *   (site[1..4], then site[0] at once), and a #BP in state 2 completes the
+ *   patch (the tail, then the first byte over the int3) and re-executes it.
+ *   What the repair costs is one round per site; what it buys is the
+ *   faults this method can take.
+ *
  *   A vCPU can still livelock the patcher by hitting
  *   the site in every state-1 window (Andy Lutomirski's objection): --timeout
  *   bounds it and the result counts the rollbacks.
@@ -172,8 +179,12 @@ const struct hvp_method_info hvp_methods[HVP_METHOD__COUNT] = {
 				    "Linux text_poke_bp batch: int3, tail, first byte; #BP emulates the new call; 3 rounds",
 				    false },
 	[HVP_METHOD_NAIVE] = { "naive",
-			       "no protocol, byte by byte (test only: tears; needs --unsafe)",
-			       true },
+			       "no protocol, byte by byte (test only: tears; needs --unsafe)", true,
+			       "tears instructions under load" },
+	[HVP_METHOD_BP_CANCEL_HPA] = { "bp-cancel-hpa",
+				       "H. Peter Anvin's proposal as written: bp-cancel without its tail round; a state 2 #BP completes (test only: needs --unsafe)",
+				       true,
+				       "writes a call's first byte with no sync round after its tail, so a vCPU may run a half-new call" },
 };
 
 int hvp_method_by_name(const char *name)
@@ -852,8 +863,9 @@ static int cancel_one(struct patch_run *p, unsigned i, bool *gave_up)
 	jstep(p, "state 2, tail then first byte at 0x%" PRIx64, site);
 	r = write_bytes(p, site, new, 1, HVP_INSN_LEN - 1);
 	/* the round the proposal lacks: every vCPU sees the whole new tail
-	 * before any can see a first byte that is not int3 */
-	if (r == 0)
+	 * before any can see a first byte that is not int3 (bp-cancel-hpa
+	 * leaves it out, as written) */
+	if (r == 0 && p->req->method != HVP_METHOD_BP_CANCEL_HPA)
 		r = sync_round(p);
 	if (r == 0)
 		r = write_bytes(p, site, new, 0, 1);
@@ -884,7 +896,10 @@ static int method_cancel(struct patch_run *p)
 	if (r < 0)
 		return r;
 	__atomic_store_n(&ctl->state, HVP_BPS_NORMAL, __ATOMIC_RELEASE);
-	__atomic_store_n(&ctl->method, HVP_PM_CANCEL, __ATOMIC_RELEASE);
+	__atomic_store_n(&ctl->method,
+			 p->req->method == HVP_METHOD_BP_CANCEL_HPA ? HVP_PM_CANCEL_HPA :
+								      HVP_PM_CANCEL,
+			 __ATOMIC_RELEASE);
 	for (i = 0; i < p->req->key->nr_sites; i++) {
 		bool gave_up = false;
 
@@ -979,8 +994,8 @@ static int patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *re
 	}
 	if (hvp_methods[req->method].unsafe && !req->unsafe) {
 		snprintf(res->reason, sizeof(res->reason),
-			 "method %s tears instructions under load; it runs only with --unsafe",
-			 hvp_methods[req->method].name);
+			 "method %s %s; it runs only with --unsafe", hvp_methods[req->method].name,
+			 hvp_methods[req->method].hazard);
 		return -EPERM;
 	}
 	if (req->target >= k->nr_targets) {
@@ -1051,6 +1066,7 @@ static int patch_apply(struct hvp_patch_ctx *ctx, const struct hvp_patch_req *re
 		res->completed = r == 0;
 		break;
 	case HVP_METHOD_BP_CANCEL:
+	case HVP_METHOD_BP_CANCEL_HPA:
 		r = method_cancel(&p);
 		break;
 	case HVP_METHOD_NAIVE:

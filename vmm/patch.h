@@ -15,13 +15,15 @@ enum hvp_method {
 	HVP_METHOD_BP_CANCEL,
 	HVP_METHOD_BP_EMULATE,
 	HVP_METHOD_NAIVE,
+	HVP_METHOD_BP_CANCEL_HPA,
 	HVP_METHOD__COUNT
 };
 
 struct hvp_method_info {
 	const char *name;
 	const char *summary;
-	bool unsafe; /* refused without --unsafe */
+	bool unsafe;	    /* refused without --unsafe */
+	const char *hazard; /* unsafe: what it does wrong, for the refusal */
 };
 
 extern const struct hvp_method_info hvp_methods[HVP_METHOD__COUNT];

@@ -1031,6 +1031,7 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 {
 	const char *key = arg_str(args, "key"), *target = arg_str(args, "target");
 	const char *method = arg_str(args, "method"), *sync = arg_str(args, "sync");
+	const char *hazard; /* the backend's reason to refuse this method, or NULL */
 	struct hvp_patch_ctx ctx = { .be = s->be,
 				     .agent = s->agent,
 				     .journal = s->journaled ? &s->journal : NULL,
@@ -1080,15 +1081,27 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 	if (is_auto && (r = plan_auto(s, args, &rq, sync != NULL, &plan, &resp)) < 0)
 		return resp;
 
-	if (s->be->nmi_int3_hazard && !rq.unsafe &&
-	    (rq.method == HVP_METHOD_BP_CANCEL || rq.method == HVP_METHOD_BP_EMULATE)) {
+	/*
+	 * bp-cancel-hpa's --unsafe is for the method itself: the backend's
+	 * hazard stays refused, or its faults would be the backend's and not
+	 * the proposal's.
+	 */
+	hazard = s->be->nmi_int3_hazard;
+	if (hazard && rq.method == HVP_METHOD_BP_CANCEL_HPA)
+		hazard = "refused on this backend even with --unsafe, which this method needs "
+			 "for itself: here QEMU's NMI injection loses a guest int3 in flight, and "
+			 "the faults would be the backend's, not the proposal's";
+	else if (rq.unsafe ||
+		 (rq.method != HVP_METHOD_BP_CANCEL && rq.method != HVP_METHOD_BP_EMULATE))
+		hazard = NULL;
+	if (hazard) {
 		uint64_t hz;
 
 		if (rq.sync == HVP_SYNC_NMI)
 			return hvp_ctl_error_new(HVP_ERR_REFUSED,
 						 "%s --sync nmi on the %s backend: %s",
 						 hvp_methods[rq.method].name, s->be->ops->name,
-						 s->be->nmi_int3_hazard);
+						 hazard);
 		pthread_mutex_lock(&s->lock);
 		hz = s->nmi_hz;
 		pthread_mutex_unlock(&s->lock);
@@ -1097,7 +1110,7 @@ static json_object *do_patch(struct hvp_service *s, json_object *args)
 						 "%s while an NMI storm runs (--nmi-rate) on the %s "
 						 "backend: %s",
 						 hvp_methods[rq.method].name, s->be->ops->name,
-						 s->be->nmi_int3_hazard);
+						 hazard);
 	}
 	if (arg_int(args, "repeat", 1, 10000000, 1, &repeat) < 0)
 		return hvp_ctl_error_new(HVP_ERR_USAGE, "repeat out of range (1..10000000)");
