@@ -317,6 +317,13 @@ tap_ok "the text names the host, the VM and the gate" \
 tap_ok "... the table has a HOST column" grep -q "^HOST  *VM  *BACKEND" <<<"$out"
 tap_is "its wave (h3 and the local l2) reverted, the canary and wave 1 stay on single_a" \
 	"single_a single_a single_a single_b single_b" "$(targets h3)"
+# The whole rollout run on the other host, through -H (its local VMs there).
+out=$(H -j rollout single single_b --vms h1,h2 --wave-size 1 --gate verify 2>&1)
+rc=$?
+tap_is "-H URI rollout: the remote host's own rollout of h1, h2 (exit 0, patched and verified)" \
+	"0 h1 patched pass|h2 patched pass" \
+	"$rc $(jq -r '[.vms[] | "\(.name) \(.result) \(.gates.verify)"] | join("|")' <<<"$out" 2>/dev/null)"
+tap_is "... each one's service says single_b" "single_b single_b" "$(there_now h1) $(there_now h2)"
 for vm in h1 h2 h3; do H vm stop "$vm" >/dev/null; done
 for vm in l1 l2; do "$HVPATCH" vm stop "$vm" >/dev/null; done
 tap_is "no VM left on the remote" "" "$(compgen -G "$remote_run/*.sock")"
