@@ -388,7 +388,8 @@ static void cell_finish(struct bench *b, struct cell *c, const struct point *pt,
 	json_object_object_add(p, "sites", json_object_new_int((int)pt->sites));
 	json_object_object_add(p, "backend",
 			       json_object_new_string(hvp_backend_kinds[pt->backend].name));
-	if (hvp_methods[method].unsafe) /* absent on the others: old reports read the same */
+	/* absent on the others: old reports read the same (auto is past the table) */
+	if (method < HVP_METHOD__COUNT && hvp_methods[method].unsafe)
 		json_object_object_add(p, "unsafe", json_object_new_boolean(true));
 	json_object_object_add(o, "params", p);
 	json_object_object_add(o, "overcommitted",
