@@ -1071,7 +1071,8 @@ int hvp_kvm_create(struct hvp_backend **out, const struct hvp_kvm_opts *o,
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		r = -errno;
-		snprintf(err, errlen, "cannot open /dev/kvm: %s", strerror(errno));
+		if (hvp_kvm_usable(err, errlen) == 0) /* it came back: say what we saw */
+			snprintf(err, errlen, "cannot open /dev/kvm: %s", strerror(-r));
 		goto fail;
 	}
 	r = kvm_ioctl_raw(vm->kvm_fd, KVM_GET_API_VERSION, NULL);
@@ -1160,6 +1161,69 @@ int hvp_kvm_create(struct hvp_backend **out, const struct hvp_kvm_opts *o,
 fail:
 	kvm_destroy(&vm->b);
 	return r < 0 ? r : -EINVAL;
+}
+
+/* Does /proc/cpuinfo's first "flags" line list FLAG as a whole word? */
+static bool cpu_has_flag(const char *flag)
+{
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[4096], *tok, *save = NULL;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5))
+			continue;
+		for (tok = strtok_r(strchr(line, ':') ? strchr(line, ':') + 1 : line, " \t\n",
+				    &save);
+		     tok; tok = strtok_r(NULL, " \t\n", &save))
+			if (!strcmp(tok, flag))
+				found = true;
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+int hvp_kvm_usable(char *why, size_t len)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), e;
+	bool vmx_svm;
+
+	if (fd >= 0) {
+		close(fd);
+		if (len)
+			why[0] = 0;
+		return 0;
+	}
+	e = errno;
+	if (e == EACCES || e == EPERM) {
+		snprintf(why, len,
+			 "/dev/kvm is not read-write for this user (add the user to the group that "
+			 "owns it, usually kvm)");
+		return -e;
+	}
+	if (e != ENOENT && e != ENODEV && e != ENXIO) {
+		snprintf(why, len, "cannot open /dev/kvm: %s", strerror(e));
+		return -e;
+	}
+	vmx_svm = cpu_has_flag("vmx") || cpu_has_flag("svm");
+	if (access("/sys/module/kvm_pvm", F_OK) == 0 && !vmx_svm)
+		snprintf(why, len,
+			 "this host has no /dev/kvm: the kvm_pvm module is loaded but bound no "
+			 "device (it does not bind on a kernel that is itself a PVM guest) and the "
+			 "CPU offers no VMX or SVM for kvm_intel or kvm_amd, so no VM can run here");
+	else if (!vmx_svm)
+		snprintf(why, len,
+			 "this host has no /dev/kvm and its CPU offers no VMX or SVM (in a VM: "
+			 "nested virtualization is off), so no VM can run here");
+	else if (access("/sys/module/kvm_intel", F_OK) && access("/sys/module/kvm_amd", F_OK))
+		snprintf(why, len,
+			 "this host has no /dev/kvm: load kvm_intel or kvm_amd (modprobe)");
+	else
+		snprintf(why, len, "this host has no /dev/kvm (%s)", strerror(e));
+	return -e;
 }
 
 /* The registry's entry (vmm/backends.c): the ELF is loaded by the service. */

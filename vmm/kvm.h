@@ -22,4 +22,13 @@ struct hvp_kvm_opts {
 int hvp_kvm_create(struct hvp_backend **out, const struct hvp_kvm_opts *o,
 		   const struct hvp_backend_events *ev, char *err, size_t errlen);
 
+/*
+ * Can this process open /dev/kvm read-write?  0 if so; otherwise -errno and,
+ * in WHY, the reason in words a user can act on: the device is absent (and
+ * whether the CPU offers VMX/SVM, or a kvm_pvm module loaded but bound no
+ * device, as on a kernel that is itself a PVM guest), or not ours to open.
+ * The own VMM, QEMU's -accel kvm and libvirt's local domains all need it.
+ */
+int hvp_kvm_usable(char *why, size_t len);
+
 #endif /* HVP_KVM_H */

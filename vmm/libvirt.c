@@ -26,6 +26,7 @@
 
 #include "backends.h"
 #include "extvm.h"
+#include "kvm.h"
 #include "util.h"
 
 /* The embedded driver's root: "" when the user chose a URI. */
@@ -457,6 +458,10 @@ int hvp_libvirt_create(const struct hvp_backend_args *o, const struct hvp_backen
 		snprintf(err, errlen, "runtime directory path too long");
 		return r;
 	} else {
+		/* the embedded driver's domain is type 'kvm' on this host */
+		r = hvp_kvm_usable(err, errlen);
+		if (r < 0)
+			return r;
 		r = write_embed_conf(root, err, errlen);
 		if (r < 0)
 			return r;

@@ -28,6 +28,7 @@
 
 #include "backends.h"
 #include "extvm.h"
+#include "kvm.h"
 #include "qmp.h"
 #include "util.h"
 
@@ -123,10 +124,14 @@ static int launch(struct qemu_vm *q, const struct hvp_backend_args *o, char *err
 	char qmp[PATH_MAX + 32], con[PATH_MAX];
 	const char *bin = getenv("HVPATCH_QEMU");
 	const char *argv[48];
-	int n = 0, fd;
+	int n = 0, fd, r;
 
 	if (!bin || !*bin)
 		bin = "qemu-system-x86_64";
+	/* -accel kvm below: say why not here, not as a QMP socket reset later */
+	r = hvp_kvm_usable(err, errlen);
+	if (r < 0)
+		return r;
 	if (hvp_vm_path(con, sizeof(con), o->rundir, o->name, ".console") < 0)
 		return -ENAMETOOLONG;
 	snprintf(smp, sizeof(smp), "%u", o->nr_vcpus);
