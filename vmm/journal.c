@@ -105,61 +105,132 @@ void hvp_journal_reset(struct hvp_journal *j)
 void hvp_journal_patch_free(struct hvp_journal_patch *jp)
 {
 	free(jp->addr);
+	free(jp->old_insn);
 	free(jp->new_insn);
 	memset(jp, 0, sizeof(*jp));
 }
 
+/* Exactly ten hex digits, as the writer prints them: 0, or -1. */
 static int hexbytes(const char *s, uint8_t out[5])
 {
-	unsigned i, v;
+	unsigned i;
 
+	if (strlen(s) != 10 || strspn(s, "0123456789abcdefABCDEF") != 10)
+		return -1;
 	for (i = 0; i < 5; i++) {
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (uint8_t)v;
+		char d[3] = { s[2 * i], s[2 * i + 1], 0 };
+
+		out[i] = (uint8_t)strtoul(d, NULL, 16);
 	}
 	return 0;
+}
+
+__attribute__((format(printf, 3, 4))) static int malformed(struct hvp_journal_patch *jp,
+							   unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+
+	hvp_journal_patch_free(jp);
+	jp->line = line;
+	va_start(ap, fmt);
+	vsnprintf(jp->why, sizeof(jp->why), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int hvp_journal_parse(FILE *f, struct hvp_journal_patch *jp)
+{
+	char line[512], k[64], m[64], t[64], oldh[16], newh[16];
+	unsigned long long addr;
+	unsigned n = 0, lineno = 0, bad = 0, torn_begin = 0;
+	bool open = false;
+
+	memset(jp, 0, sizeof(*jp));
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f))
+			return malformed(jp, lineno, "longer than any record");
+		if (!strncmp(line, "begin ", 6)) {
+			hvp_journal_patch_free(jp);
+			open = false;
+			bad = torn_begin = 0;
+			if (sscanf(line, "begin key=%63s method=%63s target=%63s sites=%u", k, m, t,
+				   &n) != 4) {
+				torn_begin = lineno; /* opens nothing, unless a step follows */
+				continue;
+			}
+			if (n > 65536)
+				return malformed(jp, lineno, "sites=%u: more than 65536", n);
+			snprintf(jp->key, sizeof(jp->key), "%s", k);
+			snprintf(jp->method, sizeof(jp->method), "%s", m);
+			snprintf(jp->target, sizeof(jp->target), "%s", t);
+			jp->addr = calloc(n ? n : 1, sizeof(*jp->addr));
+			jp->old_insn = calloc(n ? n : 1, sizeof(*jp->old_insn));
+			jp->new_insn = calloc(n ? n : 1, sizeof(*jp->new_insn));
+			if (!jp->addr || !jp->old_insn || !jp->new_insn) {
+				hvp_journal_patch_free(jp);
+				return -ENOMEM;
+			}
+			open = true;
+		} else if (!open) {
+			if (torn_begin && !strncmp(line, "step ", 5))
+				return malformed(jp, torn_begin,
+						 "a begin that cannot be read, "
+						 "and a step taken");
+			if (!strncmp(line, "end ", 4))
+				torn_begin = 0;
+			continue; /* an ended patch's records */
+		} else if (!strncmp(line, "site ", 5)) {
+			if (jp->nr_sites >= n)
+				return malformed(jp, lineno, "more site records than sites=%u", n);
+			if (jp->steps ||
+			    sscanf(line, "site 0x%llx old=%15s new=%15s", &addr, oldh, newh) != 3 ||
+			    hexbytes(oldh, jp->old_insn[jp->nr_sites]) < 0 ||
+			    hexbytes(newh, jp->new_insn[jp->nr_sites]) < 0) {
+				if (!bad)
+					bad = lineno;
+				continue;
+			}
+			jp->addr[jp->nr_sites++] = addr;
+		} else if (!strncmp(line, "step ", 5)) {
+			jp->steps++;
+		} else if (!strncmp(line, "end ", 4)) {
+			open = false;
+		}
+	}
+	if (ferror(f))
+		return malformed(jp, lineno, "read error");
+	if (!open) {
+		hvp_journal_patch_free(jp);
+		return 0;
+	}
+	if (jp->steps && bad)
+		return malformed(jp, bad, "a site record that cannot be read, before a step");
+	if (jp->steps && jp->nr_sites != n)
+		return malformed(jp, lineno, "%u site records of sites=%u, and a step taken",
+				 jp->nr_sites, n);
+	return 1;
 }
 
 int hvp_journal_pending(const char *path, struct hvp_journal_patch *jp)
 {
 	FILE *f = hvp_runfile_fopen(path, HVP_RUNFILE_READ);
-	char line[512], k[64], m[64], t[64], oldh[16], newh[16];
-	unsigned long long addr;
-	unsigned n;
-	int open = 0;
+	int r;
 
 	memset(jp, 0, sizeof(*jp));
 	if (!f)
 		return errno == ENOENT ? 0 : -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "begin key=%63s method=%63s target=%63s sites=%u", k, m, t, &n) ==
-		    4) {
-			hvp_journal_patch_free(jp);
-			if (n > 65536)
-				break;
-			snprintf(jp->key, sizeof(jp->key), "%s", k);
-			snprintf(jp->method, sizeof(jp->method), "%s", m);
-			snprintf(jp->target, sizeof(jp->target), "%s", t);
-			jp->addr = calloc(n ? n : 1, sizeof(*jp->addr));
-			jp->new_insn = calloc(n ? n : 1, sizeof(*jp->new_insn));
-			if (!jp->addr || !jp->new_insn) {
-				fclose(f);
-				hvp_journal_patch_free(jp);
-				return -ENOMEM;
-			}
-			open = 1;
-		} else if (open &&
-			   sscanf(line, "site 0x%llx old=%15s new=%15s", &addr, oldh, newh) == 3) {
-			if (jp->nr_sites < 65536 && jp->addr &&
-			    hexbytes(newh, jp->new_insn[jp->nr_sites]) == 0)
-				jp->addr[jp->nr_sites++] = addr;
-		} else if (!strncmp(line, "end ", 4)) {
-			open = 0;
-		}
-	}
+	r = hvp_journal_parse(f, jp);
 	fclose(f);
-	if (!open)
-		hvp_journal_patch_free(jp);
-	return open;
+	return r;
+}
+
+bool hvp_journal_site_ok(const uint8_t cur[5], const uint8_t old[5], const uint8_t new_insn[5])
+{
+	unsigned i;
+
+	for (i = 0; i < 5; i++)
+		if (cur[i] != old[i] && cur[i] != new_insn[i] && !(i == 0 && cur[i] == 0xcc))
+			return false;
+	return true;
 }

@@ -5,7 +5,7 @@
  * before it is taken, so a service that dies mid-patch leaves a record of
  * what it was doing; the next service for the VM (vm attach) finishes it.
  *
- *   begin key=KEY method=METHOD target=NAME old=NAME sites=N
+ *   begin key=KEY method=METHOD target=NAME sites=N
  *   site ADDR old=HEX new=HEX          one per site
  *   step K WHAT                         before each write phase or round
  *   end completed|not-completed|error|recovered
@@ -48,20 +48,46 @@ int hvp_journal_add_nosync(struct hvp_journal *j, const char *fmt, ...)
 void hvp_journal_reset(struct hvp_journal *j);
 
 #include <stdint.h>
+#include <stdio.h>
 
 struct hvp_journal_patch {
 	char key[64], method[64], target[64];
-	unsigned nr_sites;
+	unsigned nr_sites;	/* the site records read: sites=N once complete */
+	unsigned steps;		/* step records after the begin: 0, the guest was not touched */
 	uint64_t *addr;		/* malloc'd, nr_sites */
+	uint8_t (*old_insn)[5]; /* malloc'd, nr_sites */
 	uint8_t (*new_insn)[5]; /* malloc'd, nr_sites */
+	unsigned line;		/* when malformed (-EINVAL): the line at fault, */
+	char why[96];		/* and what is wrong with it                    */
 };
 
 /*
  * Read a journal: 1 when it holds a begin without an end (the patch is then
  * described in *out, to free with hvp_journal_patch_free), 0 when not,
- * -errno when it is unreadable or malformed.
+ * -errno when it is unreadable, -EINVAL when malformed (out->line and
+ * out->why say where and how).
+ *
+ * A begin with no step record after it never touched the guest (its site
+ * records were written, unsynced, before the first step's fsync): 1 with
+ * steps == 0, whatever its site records hold, for a record torn by the
+ * crash is expected there.  Once a step follows, the begin's sites=N
+ * records must all be there and well formed: a journal that would finish
+ * the patch on only some sites of a key, or write bytes it cannot read, is
+ * malformed.  More site records than sites=N, sites=N over 65536 and a line
+ * longer than any record are malformed anywhere.
  */
 int hvp_journal_pending(const char *path, struct hvp_journal_patch *out);
+/* The same, from a stream (the fuzz target and the unit test). */
+int hvp_journal_parse(FILE *f, struct hvp_journal_patch *out);
 void hvp_journal_patch_free(struct hvp_journal_patch *jp);
+
+/*
+ * May a site hold CUR while the journaled patch from OLD to NEW is under
+ * way or over?  Every method writes whole bytes, each from OLD to NEW (the
+ * first byte by way of int3, 0xcc) and a cancelled attempt writes OLD back,
+ * so each byte is its OLD or its NEW one, or byte 0 is 0xcc.  Anything else
+ * and the journal does not describe this guest.
+ */
+bool hvp_journal_site_ok(const uint8_t cur[5], const uint8_t old[5], const uint8_t new_insn[5]);
 
 #endif

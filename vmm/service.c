@@ -1531,20 +1531,47 @@ int hvp_service_recover(struct hvp_service *s, char *err, size_t errlen)
 	if (hvp_vm_path(jpath, sizeof(jpath), s->opts.rundir, s->opts.name, ".journal") < 0)
 		return -ENAMETOOLONG;
 	r = hvp_journal_pending(jpath, &jp);
+	if (r == -EINVAL) {
+		snprintf(err, errlen,
+			 "journal %s, line %u: %s; the patch it records is not finished: remove "
+			 "the file to attach without finishing it",
+			 jpath, jp.line, jp.why);
+		return r;
+	}
 	if (r < 0) {
 		snprintf(err, errlen, "journal %s unreadable: %s", jpath, strerror(-r));
 		return r;
 	}
 	if (r == 0)
 		goto open;
-	for (i = 0; i < jp.nr_sites; i++)
-		if (jp.addr[i] < s->bounds.text_start ||
-		    jp.addr[i] + HVP_INSN_LEN > s->bounds.text_end) {
-			snprintf(err, errlen, "journaled site 0x%llx outside the image's text",
-				 (unsigned long long)jp.addr[i]);
+	if (jp.steps == 0) {
+		/* its site records, unsynced, came before the first step's fsync */
+		hvp_svc_log("journal: a %s patch of %s to %s had taken no step: nothing to finish",
+			    jp.method, jp.key, jp.target);
+		hvp_journal_patch_free(&jp);
+		goto open;
+	}
+	for (i = 0; i < jp.nr_sites; i++) {
+		uint64_t a = jp.addr[i], dest;
+		const char *bad = NULL;
+
+		if (a < s->bounds.text_start || a > s->bounds.text_end ||
+		    s->bounds.text_end - a < HVP_INSN_LEN)
+			bad = "outside the image's text";
+		else if (hvp_agent_decode(jp.new_insn[i], a, jp.new_insn[i][0], &dest) < 0 ||
+			 (jp.new_insn[i][0] != 0xe8 && jp.new_insn[i][0] != 0xe9) ||
+			 dest < s->bounds.text_start || dest >= s->bounds.text_end)
+			bad = "with a new instruction that is no call or jmp into the text";
+		else if (!hvp_journal_site_ok(s->be->ram + a, jp.old_insn[i], jp.new_insn[i]))
+			bad = "holding bytes that are neither the journal's old nor its new ones "
+			      "(the journal is not this VM's)";
+		if (bad) {
+			snprintf(err, errlen, "journaled site 0x%llx %s", (unsigned long long)a,
+				 bad);
 			hvp_journal_patch_free(&jp);
 			return -EINVAL;
 		}
+	}
 	hvp_svc_log("journal: an interrupted %s patch of %s to %s (%u sites): finishing it",
 		    jp.method, jp.key, jp.target, jp.nr_sites);
 	r = hvp_patch_recover(&ctx, jp.addr, (const uint8_t(*)[HVP_INSN_LEN])jp.new_insn,

@@ -16,7 +16,7 @@
 #   --coverage    build with clang's source coverage, run each target over its
 #                 corpus (plus what the last fuzzing run in BUILDDIR found)
 #                 and print llvm-cov's report for the parser it targets
-#   --targets L   comma-separated subset of: ctl,agent,elf (default: all)
+#   --targets L   comma-separated subset of: ctl,agent,elf,journal (default: all)
 #   --seconds N   fuzzing time per target (overrides HVP_FUZZ_SECONDS)
 #
 # BUILDDIR (default: a temporary directory, removed at exit) receives the
@@ -47,7 +47,7 @@ top=$(cd "$here/../.." && pwd)
 mode=fuzz
 tap=no
 merge=no
-targets=${HVP_FUZZ_TARGETS:-ctl,agent,elf}
+targets=${HVP_FUZZ_TARGETS:-ctl,agent,elf,journal}
 seconds=${HVP_FUZZ_SECONDS:-60}
 build=
 
@@ -72,7 +72,7 @@ done
 case $seconds in ''|*[!0-9]*) echo "run.sh: bad time '$seconds'" >&2; exit 2 ;; esac
 targets=${targets//,/ }
 for t in $targets; do
-	case $t in ctl|agent|elf) ;; *) echo "run.sh: unknown target '$t'" >&2; exit 2 ;; esac
+	case $t in ctl|agent|elf|journal) ;; *) echo "run.sh: unknown target '$t'" >&2; exit 2 ;; esac
 done
 
 cc=${HVP_FUZZ_CC:-clang}
@@ -136,17 +136,22 @@ declare -A srcs libs parser maxlen
 srcs[ctl]="$here/fuzz-ctl.c $top/protocol/hvp_ctl.c"
 srcs[agent]="$here/fuzz-agent.c $top/vmm/agent.c"
 srcs[elf]="$here/fuzz-elf.c $top/vmm/elf.c"
+srcs[journal]="$here/fuzz-journal.c $top/vmm/journal.c $top/vmm/util.c"
 libs[ctl]=$jsonc_libs
 libs[agent]=
 libs[elf]=
+libs[journal]=$jsonc_libs
 parser[ctl]=$top/protocol/hvp_ctl.c
 parser[agent]=$top/vmm/agent.c
 parser[elf]=$top/vmm/elf.c
+parser[journal]=$top/vmm/journal.c
 # Longest input worth mutating: a header plus a payload with room to nest;
-# the guest-written part of the agent area plus some text; a small image.
+# the guest-written part of the agent area plus some text; a small image;
+# a journal of a few dozen records.
 maxlen[ctl]=4096
 maxlen[agent]=32768
 maxlen[elf]=65536
+maxlen[journal]=4096
 
 build_one() {	# build_one TARGET OUT EXTRA-FLAGS...
 	local t=$1 out=$2 s
