@@ -109,12 +109,20 @@ double hvp_rep_elem(json_object *arr, size_t i)
 	return as_num(json_object_array_get_idx(arr, i));
 }
 
+/*
+ * A summary of no samples is no figure: the bench writes its min, p50 ...
+ * as 0 (stats_json()), which would read as a 0 ns latency and meet any
+ * "at most" target.
+ */
 static void stats_read(json_object *st, double *v)
 {
 	unsigned i;
 
 	for (i = 0; i < F__COUNT; i++)
 		v[i] = hvp_rep_num(st, hvp_rep_field_names[i]);
+	if (v[F_N] == 0)
+		for (i = F_N + 1; i < F__COUNT; i++)
+			v[i] = NAN;
 }
 
 /* ---- intervals ---- */

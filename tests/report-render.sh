@@ -136,6 +136,14 @@ has "QEMU's stop+cont over the own VMM's stop, 2 vCPUs                          
 	"$tg" "text: a target the run has no cells for is not measured"
 has "<h2>Performance targets</h2>" "$("$HVPATCH" report html "$fixture")" \
 	"html: the targets' table"
+# a unit the bench could not measure: it writes n 0 and every figure 0 (stats_json)
+mkdir -p "$work/nonmi"
+jq '.unit_costs.nmi_round_ns = {"n": 0, "min": 0, "p50": 0, "p90": 0, "p99": 0, "max": 0,
+    "mean": 0, "sd": 0, "samples": []}' "$fixture/report.json" >"$work/nonmi/report.json"
+"$HVPATCH" report text "$work/nonmi" >"$work/nonmi.text"
+has "one NMI sync round, in exit round trips                                                   -     <= 5  not measured" \
+	"$(cat "$work/nonmi.text")" "no NMI round measured: its target is not measured, not met"
+tap_is "  and its unit cost is no 0 ns" "" "$(grep -E '^  one NMI sync round .* 0 ns' "$work/nonmi.text")"
 
 # ---- the backend group names its backend in every row ----
 mkdir -p "$work/backend"
