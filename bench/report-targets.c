@@ -65,7 +65,8 @@ static double max_sites(const struct rep *r, const char *g, const char *m)
 static void ratio(struct hvp_rep_target *t, double a, const double *a_ci, double b,
 		  const double *b_ci)
 {
-	t->v = b > 0 ? a / b : NAN;
+	/* a time of 0 or less is no measurement: its ratio would meet any "at most" */
+	t->v = a > 0 && b > 0 ? a / b : NAN;
 	t->lo = t->hi = NAN;
 	if (a_ci && b_ci && isfinite(a_ci[0]) && isfinite(b_ci[1]) && b_ci[0] > 0) {
 		t->lo = a_ci[0] / b_ci[1];
@@ -76,10 +77,12 @@ static void ratio(struct hvp_rep_target *t, double a, const double *a_ci, double
 static void judge(struct hvp_rep_target *t)
 {
 	bool le = t->le;
-	double lo = isfinite(t->lo) ? t->lo : t->v, hi = isfinite(t->hi) ? t->hi : t->v;
+	double lo = t->lo, hi = t->hi;
 
 	if (!isfinite(t->v))
 		t->verdict = "not measured";
+	else if (!isfinite(lo) || !isfinite(hi)) /* a point alone settles nothing */
+		t->verdict = "unclear";
 	else if (le ? hi <= t->bound : lo >= t->bound)
 		t->verdict = "met";
 	else if (le ? lo > t->bound : hi < t->bound)

@@ -144,6 +144,16 @@ jq '.unit_costs.nmi_round_ns = {"n": 0, "min": 0, "p50": 0, "p90": 0, "p99": 0, 
 has "one NMI sync round, in exit round trips                                                   -     <= 5  not measured" \
 	"$(cat "$work/nonmi.text")" "no NMI round measured: its target is not measured, not met"
 tap_is "  and its unit cost is no 0 ns" "" "$(grep -E '^  one NMI sync round .* 0 ns' "$work/nonmi.text")"
+# a patch of no time at all is no measurement either, whatever its interval
+mkdir -p "$work/zerolat"
+jq '.cells |= map(if .id == "latency/stop/kick/v1/r0/nmi0/s16" then .raw.latency_ns = [0, 0, 0, 0] |
+    .latency_ns |= (.min = 0 | .p50 = 0 | .p90 = 0 | .p99 = 0 | .max = 0) else . end)' \
+	"$fixture/report.json" >"$work/zerolat/report.json"
+has "stop --sync kick, 1 vCPU, in kick rounds                                                  -   <= 1.5  not measured" \
+	"$("$HVPATCH" report text "$work/zerolat")" "a 0 ns stop: its target is not measured, not met"
+# without samples there is no interval: a ratio's point alone is neither met nor missed
+tap_is "a report without samples: no target met or missed" "" \
+	"$(sed -n '/^== performance targets/,/^$/p' "$work/old.text" | grep -E ' (met|missed)$')"
 
 # ---- the backend group names its backend in every row ----
 mkdir -p "$work/backend"
