@@ -73,6 +73,13 @@ void svg_escape(FILE *f, const char *s, size_t max)
 		fputs("\xe2\x80\xa6", f); /* … */
 }
 
+/*
+ * The unit changes where a value rounds up to the next one, not at the
+ * next one itself: 999.7 µs at 3 digits is "1 ms", never "1e+03 µs".
+ */
+#define UP3 0.9995  /* the least fraction of 1000 that "%.3g" rounds to 1000 */
+#define UP4 0.99995 /* the same for "%.4g" and 10000 */
+
 void svg_fmt(char *buf, size_t len, double v, enum svg_unit u)
 {
 	double a = fabs(v);
@@ -83,11 +90,11 @@ void svg_fmt(char *buf, size_t len, double v, enum svg_unit u)
 	}
 	switch (u) {
 	case SVG_U_NS:
-		if (a < 1e3)
+		if (a < UP3 * 1e3)
 			snprintf(buf, len, "%.3g ns", v);
-		else if (a < 1e6)
+		else if (a < UP3 * 1e6)
 			snprintf(buf, len, "%.3g \xc2\xb5s", v / 1e3);
-		else if (a < 1e9)
+		else if (a < UP3 * 1e9)
 			snprintf(buf, len, "%.3g ms", v / 1e6);
 		else
 			snprintf(buf, len, "%.3g s", v / 1e9);
@@ -97,11 +104,11 @@ void svg_fmt(char *buf, size_t len, double v, enum svg_unit u)
 		break;
 	case SVG_U_RATE:
 	case SVG_U_NONE:
-		if (a < 1e4)
+		if (a < UP4 * 1e4)
 			snprintf(buf, len, "%.4g", v);
-		else if (a < 1e6)
+		else if (a < UP3 * 1e6)
 			snprintf(buf, len, "%.3gk", v / 1e3);
-		else if (a < 1e9)
+		else if (a < UP3 * 1e9)
 			snprintf(buf, len, "%.3gM", v / 1e6);
 		else
 			snprintf(buf, len, "%.3gG", v / 1e9);

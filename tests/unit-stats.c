@@ -4,7 +4,8 @@
  * the p50 picks the index the bench picks, an interval contains its p50 and
  * collapses on constant samples, clearly different samples are significant,
  * identical ones are not, and the same input gives the same answer twice;
- * and ranks tell apart the constant counts a p50 difference cannot.
+ * and ranks tell apart the constant counts a p50 difference cannot.  And
+ * the report's numbers in their units (bench/svg.c), at the units' edges.
  */
 #include "config.h"
 
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "stats.h"
+#include "svg.h"
 #include "tap.h"
 
 /* n samples around base, spread by +-spread, in a scrambled order. */
@@ -23,6 +25,18 @@ static void fill(double *v, size_t n, double base, double spread)
 	for (i = 0; i < n; i++)
 		v[i] = base + spread * (double)((i * 7919) % n) / (double)n;
 }
+
+static const struct {
+	double v;
+	enum svg_unit u;
+	const char *want;
+} fmts[] = {
+	{ 999.4, SVG_U_NS, "999 ns" },	  { 999.7, SVG_U_NS, "1 \xc2\xb5s" },
+	{ 999700, SVG_U_NS, "1 ms" },	  { 999999999, SVG_U_NS, "1 s" },
+	{ 1234567, SVG_U_NS, "1.23 ms" }, { 9999.7, SVG_U_NONE, "10k" },
+	{ 999600, SVG_U_NONE, "1M" },	  { 999600, SVG_U_RATE, "1M/s" },
+	{ NAN, SVG_U_NS, "-" },
+};
 
 int main(void)
 {
@@ -80,5 +94,14 @@ int main(void)
 	tap_ok(p == 1, "  ranks of identical samples: p = %g, not significant", p);
 	p = hvp_stats_perm_p(HVP_STATS_RANKS, a, 40, b, 40, 2000);
 	tap_ok(p >= 0.2, "  ranks of samples from one distribution: p = %g, not significant", p);
+
+	/* a value that rounds up to the next unit is said in it */
+	for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		char buf[32];
+
+		svg_fmt(buf, sizeof(buf), fmts[i].v, fmts[i].u);
+		tap_ok(!strcmp(buf, fmts[i].want), "svg_fmt(%.10g): '%s', wanted '%s'", fmts[i].v,
+		       buf, fmts[i].want);
+	}
 	return tap_done();
 }
