@@ -217,6 +217,15 @@ tap_ok "a hostile report: html still self-contained, strings escaped" \
 	python3 "$check" html "$work/evil.html" "$charts"
 tap_is "a hostile report: csv has a row per object cell" 0 \
 	"$(python3 "$check" csv "$work/evil.csv" $((cells + 1)) >/dev/null; echo $?)"
+# a terminal's controls in a copied report's names: C0, C1 (U+009B is CSI) and a lone
+# byte 0x9b (CSI to a terminal not in UTF-8) all reach the text as '?'
+mkdir -p "$work/c1"
+jq '.host.cpu = "A\u001b[2JB\u009b2JC LONE µ" | .cells[0].params.method = "st\u009b31mop"' \
+	"$fixture/report.json" | LC_ALL=C sed "s/LONE/$(printf '\233')/" >"$work/c1/report.json"
+"$HVPATCH" report text "$work/c1" >"$work/c1.text"
+tap_is "text: no C0 or C1 control from the report reaches the terminal" 0 \
+	"$(LC_ALL=C grep -c "$(printf '[\033\233]')" "$work/c1.text")"
+has "host: A?[2JB?2JC ? µ," "$(cat "$work/c1.text")" "  each shown as '?', other UTF-8 kept"
 
 mkdir -p "$work/partial"
 jq '.cells |= map(select(.group == "latency")) | del(.unit_costs) | del(.witnesses)' \
