@@ -513,6 +513,13 @@ int hvp_rep_parse(json_object *root, struct rep *r)
 		c->faults = hvp_rep_num(o, "faults");
 		for (k = 0; k < ST__COUNT; k++)
 			stats_read(hvp_rep_get(o, hvp_rep_stat_names[k]), c->st[k]);
+		/*
+		 * latency / one round can be 0 only when the bench had no round
+		 * to divide by (it writes 0 then): not a latency of no rounds
+		 */
+		if (c->st[ST_LATR][F_P50] == 0 && c->st[ST_LAT][F_P50] > 0)
+			for (k = F_N + 1; k < F__COUNT; k++)
+				c->st[ST_LATR][k] = NAN;
 		w = hvp_rep_get(o, "witness");
 		for (k = 0; k < WI__COUNT; k++)
 			c->wit[k] = hvp_rep_num(w, hvp_rep_witness_names[k]);

@@ -136,14 +136,19 @@ has "QEMU's stop+cont over the own VMM's stop, 2 vCPUs                          
 	"$tg" "text: a target the run has no cells for is not measured"
 has "<h2>Performance targets</h2>" "$("$HVPATCH" report html "$fixture")" \
 	"html: the targets' table"
-# a unit the bench could not measure: it writes n 0 and every figure 0 (stats_json)
+# a unit the bench could not measure: it writes n 0 and every figure 0 (stats_json),
+# and each latency in rounds of it as 0
 mkdir -p "$work/nonmi"
 jq '.unit_costs.nmi_round_ns = {"n": 0, "min": 0, "p50": 0, "p90": 0, "p99": 0, "max": 0,
-    "mean": 0, "sd": 0, "samples": []}' "$fixture/report.json" >"$work/nonmi/report.json"
+    "mean": 0, "sd": 0, "samples": []} | .cells |= map(if .params.sync == "nmi" then
+    .latency_rounds |= with_entries(if .key == "n" then . else .value = 0 end) else . end)' \
+	"$fixture/report.json" >"$work/nonmi/report.json"
 "$HVPATCH" report text "$work/nonmi" >"$work/nonmi.text"
 has "one NMI sync round, in exit round trips                                                   -     <= 5  not measured" \
 	"$(cat "$work/nonmi.text")" "no NMI round measured: its target is not measured, not met"
 tap_is "  and its unit cost is no 0 ns" "" "$(grep -E '^  one NMI sync round .* 0 ns' "$work/nonmi.text")"
+has "1.63 ms   1.63 ms        -             -      1" \
+	"$(grep -E '^  stop +nmi +1 ' "$work/nonmi.text")" "  nor are its cells' latencies 0 NMI rounds"
 # a patch of no time at all is no measurement either, whatever its interval
 mkdir -p "$work/zerolat"
 jq '.cells |= map(if .id == "latency/stop/kick/v1/r0/nmi0/s16" then .raw.latency_ns = [0, 0, 0, 0] |
