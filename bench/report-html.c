@@ -124,7 +124,7 @@ static void add_cdf(struct svg_chart *ch, const struct rcell *c, int dash)
 	size_t n = json_object_array_length(c->raw_lat), i, k = 0, ok_n;
 	struct svg_series *s;
 	struct sample *v;
-	char name[64];
+	char name[64], vc[32];
 	unsigned take;
 
 	v = calloc(n ? n : 1, sizeof(*v));
@@ -148,7 +148,8 @@ static void add_cdf(struct svg_chart *ch, const struct rcell *c, int dash)
 	}
 	qsort(v, k, sizeof(*v), cmp_sample);
 	take = k > MAX_CDF_POINTS ? MAX_CDF_POINTS : (unsigned)k;
-	snprintf(name, sizeof(name), "%s v%.0f", c->method ? c->method : "?", c->vcpus);
+	svg_fmt(vc, sizeof(vc), c->vcpus, SVG_U_NONE);
+	snprintf(name, sizeof(name), "%s v%s", c->method ? c->method : "?", vc);
 	s = svg_chart_add(ch, name, hvp_rep_color(c->method), take);
 	if (s) {
 		s->step = true;
@@ -247,11 +248,13 @@ static void chart_stall(FILE *f, const struct rep *r)
 	for (i = 0; i < r->n && b.n < MAX_BOXES; i++) {
 		const struct rcell *c = &r->c[i];
 		struct svg_box *x = &boxes[b.n];
+		char vc[32];
 
 		if (!hvp_rep_in_group(c, "latency"))
 			continue;
-		snprintf(x->label, sizeof(x->label), "%s %s v%.0f", c->method ? c->method : "?",
-			 c->sync ? c->sync : "?", c->vcpus);
+		svg_fmt(vc, sizeof(vc), c->vcpus, SVG_U_NONE);
+		snprintf(x->label, sizeof(x->label), "%s %s v%s", c->method ? c->method : "?",
+			 c->sync ? c->sync : "?", vc);
 		x->color = hvp_rep_color(c->method);
 		x->hollow = c->overcommitted == 1;
 		x->min = c->st[ST_STALL][F_MIN];
@@ -618,7 +621,9 @@ static void group_table(FILE *f, const struct rep *r, const char *g)
 		td_num(f, c->nmi_rate, SVG_U_NONE);
 		td_str(f, c->key);
 		td_num(f, c->sites, SVG_U_NONE);
-		snprintf(buf, sizeof(buf), "%.0f/%.0f", c->completed, c->attempts);
+		svg_fmt(buf, sizeof(buf), c->completed, SVG_U_NONE);
+		svg_fmt(sd, sizeof(sd), c->attempts, SVG_U_NONE);
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "/%s", sd);
 		td_str(f, buf);
 		td_p50(f, c->st[ST_LAT][F_P50], c->ci[ST_LAT], SVG_U_NS);
 		td_num(f, c->st[ST_LAT][F_P90], SVG_U_NS);

@@ -90,6 +90,13 @@ static const char *nz(const char *s)
 	return s ? s : "?";
 }
 
+/* A whole number as "%.0f", or "-" when the report does not give it (never "nan"). */
+static const char *num0(char *buf, size_t len, double v)
+{
+	snprintf(buf, len, isfinite(v) ? "%.0f" : "-", v);
+	return buf;
+}
+
 static int get_bool(json_object *o, const char *key)
 {
 	json_object *v = hvp_rep_get(o, key);
@@ -244,11 +251,11 @@ void hvp_rep_round_desc(const struct rcell *c, char *buf, size_t len)
 		json_object *h = json_object_array_get_idx(held, i);
 		const char *rip = hvp_rep_str(h, "rip"), *th = hvp_rep_str(h, "host_thread");
 		double cpl = hvp_rep_num(h, "cpl");
-		char w[32];
+		char w[32], x[32];
 
 		svg_fmt(w, sizeof(w), hvp_rep_num(h, "wait_ns"), SVG_U_NS);
-		off += (size_t)snprintf(buf + off, len - off, "%s vCPU %.0f %s %s (", i ? ";" : ":",
-					hvp_rep_num(h, "vcpu"),
+		off += (size_t)snprintf(buf + off, len - off, "%s vCPU %s %s %s (", i ? ";" : ":",
+					num0(x, sizeof(x), hvp_rep_num(h, "vcpu")),
 					json_object_get_boolean(hvp_rep_get(h, "acked")) ?
 						"acked after" :
 						"still held it after",
@@ -263,8 +270,9 @@ void hvp_rep_round_desc(const struct rcell *c, char *buf, size_t len)
 							   ", in a guest handler");
 		if (off < len)
 			off += (size_t)snprintf(buf + off, len - off,
-						"%.0f kicks refused, host thread %s)",
-						hvp_rep_num(h, "kicks_refused"), th ? th : "?");
+						"%s kicks refused, host thread %s)",
+						num0(x, sizeof(x), hvp_rep_num(h, "kicks_refused")),
+						th ? th : "?");
 	}
 	if (off < len && isfinite(late)) {
 		svg_fmt(t, sizeof(t), late, SVG_U_NS);
@@ -861,7 +869,7 @@ static void versus(const struct rep *r, char *buf, size_t len, const char *g, do
 
 void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_emit emit, void *ctx)
 {
-	char a[64], b[64], buf[768];
+	char a[64], b[64], lr[32], buf[768];
 	double faults = 0, kvm = 0, hvp = 0, bpf = 0, bpf_pio = 0, hvp_b = 0, worst, worst_at;
 	unsigned i, m, over = 0, nkvm = 0, nbpf = 0;
 	const char *best_lat = NULL, *best_stall = NULL, *best_rounds = NULL;
@@ -1020,23 +1028,28 @@ void hvp_rep_conclusions(const struct rep *r, enum hvp_rep_kind only, hvp_rep_em
 				continue;
 			svg_fmt(a, sizeof(a), lo_l, SVG_U_NS);
 			svg_fmt(b, sizeof(b), hi_l, SVG_U_NS);
+			svg_fmt(lr, sizeof(lr), lo_r, SVG_U_NONE);
 			line(emit, ctx, HVP_REP_OBS,
-			     "%s batch scaling: %.4g -> %.4g sync rounds and %s -> %s (p50) "
+			     "%s batch scaling: %s -> %.4g sync rounds and %s -> %s (p50) "
 			     "from %.0f to %.0f sites.",
-			     r->methods[m], lo_r, hi_r, a, b, lo_s, max_sites);
+			     r->methods[m], lr, hi_r, a, b, lo_s, max_sites);
 		}
 	}
 	if (over)
 		line(emit, ctx, HVP_REP_OBS,
-		     "%u cells ran overcommitted (vCPUs + the service thread > %.0f host "
+		     "%u cells ran overcommitted (vCPUs + the service thread > %s host "
 		     "cores): their times include host scheduling, not only the method.",
-		     over, r->cores);
+		     over, num0(a, sizeof(a), r->cores));
+	if (hvp > 0)
+		snprintf(a, sizeof(a), "%.2f", kvm / hvp);
+	else
+		snprintf(a, sizeof(a), "n/a");
 	if (nkvm)
 		line(emit, ctx, HVP_REP_OBS,
 		     "Witness: KVM's own statistics counted %.0f exits where "
-		     "hvpatch counted %.0f (ratio %.2f) over %u cells; KVM's count includes the exits "
+		     "hvpatch counted %.0f (ratio %s) over %u cells; KVM's count includes the exits "
 		     "handled in the kernel.",
-		     kvm, hvp, hvp > 0 ? kvm / hvp : NAN, nkvm);
+		     kvm, hvp, a, nkvm);
 	if (nbpf)
 		line(emit, ctx, HVP_REP_OBS,
 		     "Witness: the bpf program counted %.0f exits to user space "
@@ -1279,7 +1292,7 @@ static void rj_ci(FILE *f, const double *ci, enum svg_unit u, int width)
 static void text_table(const struct rep *r, const char *g, FILE *f)
 {
 	unsigned i, shown = 0;
-	char a[32], b[32];
+	char a[32], b[48], v[24], x[24], y[24];
 	/* the backend group's rows differ only in their backend: name it in each */
 	bool be = !strcmp(g, "backend");
 	/* wide enough for every method's name (bp-cancel-hpa), up to a bound */
@@ -1324,9 +1337,11 @@ static void text_table(const struct rep *r, const char *g, FILE *f)
 		svg_fmt(a, sizeof(a), c->rate, SVG_U_NONE);
 		if (c->rate == 0)
 			snprintf(a, sizeof(a), "tight");
-		snprintf(b, sizeof(b), "%.0f/%.0f", c->completed, c->attempts);
-		fprintf(f, " %4.0f%s %9s %7.0f %5.0f %7s", c->vcpus,
-			c->overcommitted == 1 ? "*" : " ", a, c->nmi_rate, c->sites, b);
+		snprintf(b, sizeof(b), "%s/%s", num0(x, sizeof(x), c->completed),
+			 num0(y, sizeof(y), c->attempts));
+		fprintf(f, " %4s%s %9s %7s %5s %7s", num0(v, sizeof(v), c->vcpus),
+			c->overcommitted == 1 ? "*" : " ", a, num0(x, sizeof(x), c->nmi_rate),
+			num0(y, sizeof(y), c->sites), b);
 		rj_ns(f, c->st[ST_LAT][F_P50], 9);
 		rj_ci(f, c->ci[ST_LAT], SVG_U_NS, 15);
 		rj_ns(f, c->st[ST_LAT][F_P99], 9);
@@ -1344,7 +1359,7 @@ static void text_table(const struct rep *r, const char *g, FILE *f)
 		rj_ns(f, c->st[ST_STALL][F_P50], 9);
 		rj_ci(f, c->ci[ST_STALL], SVG_U_NS, 15);
 		rj_ns(f, c->st[ST_STALL][F_P99], 9);
-		fprintf(f, " %6.0f\n", c->faults);
+		fprintf(f, " %6s\n", num0(a, sizeof(a), c->faults));
 	}
 }
 
@@ -1438,19 +1453,22 @@ static void text_auto(const struct rep *r, FILE *f)
 static void render_text(const struct rep *r, FILE *f)
 {
 	unsigned i, k;
+	char buf[32];
 
 	fputs("hvpatch bench report (", f);
 	text_str(f, nz(r->tool), 0);
 	fputs(", started ", f);
 	text_str(f, nz(r->started), 0);
-	fprintf(f, ", %.1f s%s)\n", r->duration_s, r->quick == 1 ? ", --quick" : "");
+	if (isfinite(r->duration_s))
+		fprintf(f, ", %.1f s", r->duration_s);
+	fprintf(f, "%s)\n", r->quick == 1 ? ", --quick" : "");
 	fputs("host: ", f);
 	text_str(f, nz(r->cpu), 0);
-	fprintf(f, ", %.0f cores, kernel ", r->cores);
+	fprintf(f, ", %s cores, kernel ", num0(buf, sizeof(buf), r->cores));
 	text_str(f, nz(r->kernel), 0);
 	fputs(", ", f);
 	text_str(f, nz(r->kvm_module), 0);
-	fprintf(f, ", TSC %.0f kHz\n", r->tsc_khz);
+	fprintf(f, ", TSC %s kHz\n", num0(buf, sizeof(buf), r->tsc_khz));
 	fputs("witnesses: KVM stats ", f);
 	text_str(f, r->wit_kvm ? r->wit_kvm : "not said", 0);
 	fputs("; bpf ", f);

@@ -241,6 +241,20 @@ tap_ok "  and notes the missing groups" grep -q "No cells in the hitrate group" 
 # 2 CDFs, the stall boxes, 2 vCPU charts, the witness chart
 tap_ok "  with the charts it has data for" python3 "$check" html "$work/partial.html" 6
 
+# numbers the report does not give (or that divide by 0) read "-" or "n/a", never "nan"
+mkdir -p "$work/nonum"
+jq '.duration_s = null | .host.cores = null | .host.tsc_khz = null | .cells |= map(
+    .params.vcpus = null | .params.nmi_rate = null | .attempts = null | .completed = null |
+    .faults = null | .witness.hvpatch_exits = 0 |
+    if .params.sites == 1 then .sync_rounds.p50 = null else . end)' \
+	"$fixture/report.json" >"$work/nonum/report.json"
+for fmt in text html; do
+	tap_is "missing numbers: $fmt says no nan or inf" "" \
+		"$("$HVPATCH" report $fmt "$work/nonum" | grep -ioE '.{0,30}(nan|inf)([^a-z]|$)')"
+done
+has "(ratio n/a)" "$("$HVPATCH" report text "$work/nonum")" \
+	"  a witness ratio over no hvpatch exits is n/a"
+
 mkdir -p "$work/empty"
 echo '{"schema_version": 1, "cells": []}' >"$work/empty/report.json"
 for fmt in text csv html; do
