@@ -1208,24 +1208,6 @@ static void render_csv(const struct rep *r, FILE *f)
 
 /* ---- text ---- */
 
-/* The length of the UTF-8 character at s and its code point in *cp; 0: malformed. */
-static size_t utf8_char(const unsigned char *s, unsigned *cp)
-{
-	size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2, i;
-
-	*cp = len == 1 ? s[0] : s[0] & (0x7f >> len);
-	if (len > 1 && (s[0] < 0xc2 || s[0] > 0xf4))
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		*cp = *cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && *cp < 0x800) || (len == 4 && (*cp < 0x10000 || *cp > 0x10ffff)))
-		return 0; /* overlong, or past Unicode */
-	return len;
-}
-
 /*
  * Printable: control characters from the file never reach a terminal, C1's
  * (U+0080-U+009F, CSI among them) no more than C0's, nor a malformed byte
@@ -1237,9 +1219,9 @@ static void text_str(FILE *f, const char *s, int width)
 
 	for (; s && *s && (width <= 0 || n < width); n++) {
 		unsigned cp;
-		size_t len = utf8_char((const unsigned char *)s, &cp);
+		size_t len = svg_utf8_char(s, &cp);
 
-		if (!len || cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
+		if (!len || svg_is_control(cp))
 			fputc('?', f);
 		else
 			fwrite(s, 1, len, f);

@@ -40,16 +40,41 @@ struct scale {
 	double p0, p1; /* pixels of lo and hi */
 };
 
+size_t svg_utf8_char(const char *str, unsigned *cp)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2, i;
+
+	*cp = len == 1 ? s[0] : s[0] & (0x7f >> len);
+	if (len > 1 && (s[0] < 0xc2 || s[0] > 0xf4))
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		*cp = *cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && *cp < 0x800) || (len == 4 && (*cp < 0x10000 || *cp > 0x10ffff)))
+		return 0; /* overlong, or past Unicode */
+	return len;
+}
+
+bool svg_is_control(unsigned cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
+}
+
 void svg_escape(FILE *f, const char *s, size_t max)
 {
-	size_t i;
+	size_t i, len;
 
 	if (!s)
 		return;
-	for (i = 0; s[i] && i < max; i++) {
-		unsigned char c = (unsigned char)s[i];
+	/* a character at a time, so that the cut at max never splits one */
+	for (i = 0; s[i] && i < max; i += len ? len : 1) {
+		unsigned cp;
 
-		switch (c) {
+		len = svg_utf8_char(s + i, &cp);
+		switch (len ? cp : 0) {
 		case '&':
 			fputs("&amp;", f);
 			break;
@@ -66,7 +91,10 @@ void svg_escape(FILE *f, const char *s, size_t max)
 			fputs("&#39;", f);
 			break;
 		default:
-			fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
+			if (!len || svg_is_control(cp))
+				fputc('?', f);
+			else
+				fwrite(s + i, 1, len, f);
 		}
 	}
 	if (s[i])

@@ -80,8 +80,16 @@ void svg_chart_free(struct svg_chart *c);
 bool svg_chart_draw(FILE *f, struct svg_chart *c);
 bool svg_boxes_draw(FILE *f, const struct svg_boxes *b);
 
-/* Text for HTML and SVG: & < > " ' escaped; at most max bytes of s. */
+/*
+ * Text for HTML and SVG: & < > " ' escaped, a control character (C0 or C1)
+ * or a malformed UTF-8 byte as '?'; at most max bytes of s, cut between
+ * two characters.
+ */
 void svg_escape(FILE *f, const char *s, size_t max);
+/* The length of the UTF-8 character at s and its code point in *cp; 0: malformed. */
+size_t svg_utf8_char(const char *s, unsigned *cp);
+/* U+0000-U+001F and U+007F-U+009F. */
+bool svg_is_control(unsigned cp);
 /* A value in its unit: "12.3 µs", "80%", "10k". */
 void svg_fmt(char *buf, size_t len, double v, enum svg_unit u);
 

@@ -231,6 +231,15 @@ jq '.host.cpu = "A\u001b[2JB\u009b2JC LONE µ" | .cells[0].params.method = "st\u
 tap_is "text: no C0 or C1 control from the report reaches the terminal" 0 \
 	"$(LC_ALL=C grep -c "$(printf '[\033\233]')" "$work/c1.text")"
 has "host: A?[2JB?2JC ? µ," "$(cat "$work/c1.text")" "  each shown as '?', other UTF-8 kept"
+# the html is UTF-8 too: a name cut short in a chart's legend is cut between characters,
+# and a malformed byte from the report (json-c does not check) is no byte of the page
+mkdir -p "$work/utf8"
+jq '.cells |= map(if .params.method == "stop" then .params.method = "xé-é-é-é-é-é-é-é-é-é-é-é-é"
+    else . end) | .host.cpu = "LONE"' "$fixture/report.json" |
+	LC_ALL=C sed "s/LONE/$(printf 'A\351B')/" >"$work/utf8/report.json"
+"$HVPATCH" report html "$work/utf8" >"$work/utf8.html"
+tap_ok "html: names cut short and malformed bytes still make valid UTF-8" \
+	python3 "$check" html "$work/utf8.html" "$charts"
 
 mkdir -p "$work/partial"
 jq '.cells |= map(select(.group == "latency")) | del(.unit_costs) | del(.witnesses)' \
