@@ -275,6 +275,20 @@ tap_bad 2 "--bogus before the command" $H --bogus stats x
 tap_bad 2 "a command of 5000 characters" $H "$long"
 tap_bad 2 "a non-ASCII command" $H "$utf8"
 
+# --- found in review: forms that were taken and did something else ---
+# max and tight are --rates words (a tight loop, 0); as an NMI rate they meant
+# no NMIs at all, and as a vCPU count "0 vCPUs"
+# (--image /nonexistent: were the option taken, no bench would start)
+tap_bad 2 "bench run --nmi-rates max" $H bench run --nmi-rates max --image /nonexistent
+tap_bad 2 "bench run --nmi-rates 100,tight" $H bench run --nmi-rates 100,tight --image /nonexistent
+tap_bad 1 "bench run --rates max,tight,100 is taken (then no image)" \
+	$H bench run --rates max,tight,100 --image /nonexistent
+# an empty --backends meant every backend; a long one was cut short, silently
+tap_bad 2 "bench run --backends ''" $H bench run --backends '' --image /nonexistent
+tap_bad 2 "bench run --backends ," $H bench run --backends , --image /nonexistent
+tap_bad 2 "bench run --backends of 304 characters" \
+	$H bench run --backends "$(printf 'kvm,%.0s' {1..75})qemu" --image /nonexistent
+
 check_help() { # DESC WORDS... -- CMD...
 	local desc=$1 words=() w out
 	shift
