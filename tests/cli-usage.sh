@@ -288,6 +288,11 @@ tap_bad 2 "bench run --backends ''" $H bench run --backends '' --image /nonexist
 tap_bad 2 "bench run --backends ," $H bench run --backends , --image /nonexistent
 tap_bad 2 "bench run --backends of 304 characters" \
 	$H bench run --backends "$(printf 'kvm,%.0s' {1..75})qemu" --image /nonexistent
+# --prefer is auto's objective: without --method auto it was dropped
+tap_bad 2 "patch apply --prefer latency without --method" $H patch apply x single single_a --prefer latency
+tap_bad 2 "patch apply --method stop --prefer stall" $H patch apply x single single_a --method stop --prefer stall
+tap_bad 1 "patch apply --prefer before --method auto is taken" \
+	$H patch apply nosuchvm single single_a --prefer latency --method auto
 
 check_help() { # DESC WORDS... -- CMD...
 	local desc=$1 words=() w out
