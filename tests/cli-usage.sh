@@ -293,6 +293,15 @@ tap_bad 2 "patch apply --prefer latency without --method" $H patch apply x singl
 tap_bad 2 "patch apply --method stop --prefer stall" $H patch apply x single single_a --method stop --prefer stall
 tap_bad 1 "patch apply --prefer before --method auto is taken" \
 	$H patch apply nosuchvm single single_a --prefer latency --method auto
+# "--" ends the options of every command, not only of those that have some
+tap_bad 1 "vm info -- NAME" $H vm info -- nosuchvm
+tap_bad 1 "vm stop -- NAME" $H vm stop -- nosuchvm
+tap_bad 1 "stats NAME --" $H stats nosuchvm --
+tap_bad 1 "vm attach -- NAME" $H vm attach -- nosuchvm
+tap_bad 1 "report -- html DIR" $H report -- html /nonexistent
+tap_ok "vm list --" $H vm list --
+tap_bad 2 "vm info -- -h: an operand after --" $H vm info -- -h
+tap_bad 2 "vm info -- a b" $H vm info -- a b
 
 check_help() { # DESC WORDS... -- CMD...
 	local desc=$1 words=() w out
