@@ -302,6 +302,17 @@ tap_bad 1 "report -- html DIR" $H report -- html /nonexistent
 tap_ok "vm list --" $H vm list --
 tap_bad 2 "vm info -- -h: an operand after --" $H vm info -- -h
 tap_bad 2 "vm info -- a b" $H vm info -- a b
+# a service that does not answer within a --timeout under a second
+sock="$HVPATCH_RUNTIME_DIR/mute.sock"
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4); time.sleep(30)' "$sock" &
+mute=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+out=$("$HVPATCH" vm request mute info --timeout 300 2>&1); rc=$?
+tap_is "vm request --timeout 300 to a mute service: exit 1, its time in ms" \
+	"1 error: VM mute: the service did not answer within 300 ms" "$rc $out"
+kill $mute 2>/dev/null; wait $mute 2>/dev/null
+rm -f "$sock"
 
 check_help() { # DESC WORDS... -- CMD...
 	local desc=$1 words=() w out
