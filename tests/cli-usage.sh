@@ -342,6 +342,8 @@ check_help "rollout --help names every option" --vms --all --hosts --canary --wa
 check_help "bench run --help names every option" --quick --out --vcpus --methods --sync \
 	--rates --nmi-rates --sites --repeat --unsafe -- "$HVPATCH" bench run --help
 check_help "sites list --help" --verbose -- "$HVPATCH" sites list --help
+check_help "sites list --help names the short options it takes" "-k|--key" "-v|--verbose" -- \
+	"$HVPATCH" sites list --help
 check_help "stats --help" "stats NAME" -- "$HVPATCH" stats --help
 check_help "vm console --help" --follow -- "$HVPATCH" vm console --help
 check_help "vm request --help" CMD ARGS-JSON --timeout "rollout --hosts" -- "$HVPATCH" vm request --help
