@@ -275,6 +275,45 @@ tap_bad 2 "--bogus before the command" $H --bogus stats x
 tap_bad 2 "a command of 5000 characters" $H "$long"
 tap_bad 2 "a non-ASCII command" $H "$utf8"
 
+# --- found in review: forms that were taken and did something else ---
+# max and tight are --rates words (a tight loop, 0); as an NMI rate they meant
+# no NMIs at all, and as a vCPU count "0 vCPUs"
+# (--image /nonexistent: were the option taken, no bench would start)
+tap_bad 2 "bench run --nmi-rates max" $H bench run --nmi-rates max --image /nonexistent
+tap_bad 2 "bench run --nmi-rates 100,tight" $H bench run --nmi-rates 100,tight --image /nonexistent
+tap_bad 1 "bench run --rates max,tight,100 is taken (then no image)" \
+	$H bench run --rates max,tight,100 --image /nonexistent
+# an empty --backends meant every backend; a long one was cut short, silently
+tap_bad 2 "bench run --backends ''" $H bench run --backends '' --image /nonexistent
+tap_bad 2 "bench run --backends ," $H bench run --backends , --image /nonexistent
+tap_bad 2 "bench run --backends of 304 characters" \
+	$H bench run --backends "$(printf 'kvm,%.0s' {1..75})qemu" --image /nonexistent
+# --prefer is auto's objective: without --method auto it was dropped
+tap_bad 2 "patch apply --prefer latency without --method" $H patch apply x single single_a --prefer latency
+tap_bad 2 "patch apply --method stop --prefer stall" $H patch apply x single single_a --method stop --prefer stall
+tap_bad 1 "patch apply --prefer before --method auto is taken" \
+	$H patch apply nosuchvm single single_a --prefer latency --method auto
+# "--" ends the options of every command, not only of those that have some
+tap_bad 1 "vm info -- NAME" $H vm info -- nosuchvm
+tap_bad 1 "vm stop -- NAME" $H vm stop -- nosuchvm
+tap_bad 1 "stats NAME --" $H stats nosuchvm --
+tap_bad 1 "vm attach -- NAME" $H vm attach -- nosuchvm
+tap_bad 1 "report -- html DIR" $H report -- html /nonexistent
+tap_ok "vm list --" $H vm list --
+tap_bad 2 "vm info -- -h: an operand after --" $H vm info -- -h
+tap_bad 2 "vm info -- a b" $H vm info -- a b
+# a service that does not answer within a --timeout under a second
+sock="$HVPATCH_RUNTIME_DIR/mute.sock"
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4); time.sleep(30)' "$sock" &
+mute=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+out=$("$HVPATCH" vm request mute info --timeout 300 2>&1); rc=$?
+tap_is "vm request --timeout 300 to a mute service: exit 1, its time in ms" \
+	"1 error: VM mute: the service did not answer within 300 ms" "$rc $out"
+kill $mute 2>/dev/null; wait $mute 2>/dev/null
+rm -f "$sock"
+
 check_help() { # DESC WORDS... -- CMD...
 	local desc=$1 words=() w out
 	shift
@@ -303,6 +342,8 @@ check_help "rollout --help names every option" --vms --all --hosts --canary --wa
 check_help "bench run --help names every option" --quick --out --vcpus --methods --sync \
 	--rates --nmi-rates --sites --repeat --unsafe -- "$HVPATCH" bench run --help
 check_help "sites list --help" --verbose -- "$HVPATCH" sites list --help
+check_help "sites list --help names the short options it takes" "-k|--key" "-v|--verbose" -- \
+	"$HVPATCH" sites list --help
 check_help "stats --help" "stats NAME" -- "$HVPATCH" stats --help
 check_help "vm console --help" --follow -- "$HVPATCH" vm console --help
 check_help "vm request --help" CMD ARGS-JSON --timeout "rollout --hosts" -- "$HVPATCH" vm request --help

@@ -26,6 +26,22 @@ comp() {
 	' comp "$comp_file" "$HVPATCH" "$@" 2>&1
 }
 
+# comp_rl LINE WORD...: as comp, with the words as readline splits LINE
+# (at blanks and at COMP_WORDBREAKS: ':', '=', '@'), LINE ending at the cursor.
+comp_rl() {
+	bash --norc --noprofile -c '
+		source "$1" || exit 1
+		fn=$(complete -p hvpatch | sed -n "s/.*-F \([^ ]*\) hvpatch$/\1/p")
+		COMP_LINE="$2 $3"
+		COMP_POINT=${#COMP_LINE}
+		shift 3
+		COMP_WORDS=("$0" "$@")
+		COMP_CWORD=$#
+		"$fn" hvpatch "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+		printf "%s\n" "${COMPREPLY[@]}" | LC_ALL=C sort | tr "\n" " " | sed "s/ $//"
+	' "$HVPATCH" "$comp_file" "$HVPATCH" "$@" 2>&1
+}
+
 tap_is "commands" "bench doctor patch report rollout sites stats vm" "$(comp '')"
 tap_is "commands after -j" "bench doctor patch report rollout sites stats vm" "$(comp -j '')"
 tap_is "global options" "--help --host --json -H -j" "$(comp -)"
@@ -34,6 +50,19 @@ tap_is "commands after -H URI" "bench doctor patch report rollout sites stats vm
 tap_is "commands after -j --host URI" "bench doctor patch report rollout sites stats vm" \
 	"$(comp -j --host ssh://h '')"
 tap_is "vm <TAB> after -H URI" "attach console info list request start stop" "$(comp -H ssh://h vm '')"
+# what readline gives: the URI in pieces (these were offered nothing)
+tap_is "-H ssh://h vm <TAB>, the URI split at ':'" "attach console info list request start stop" \
+	"$(comp_rl '-H ssh://h vm ' -H ssh : //h vm '')"
+tap_is "-H ssh://u@h:22 vm <TAB>, split at ':' and '@'" "attach console info list request start stop" \
+	"$(comp_rl '-H ssh://u@h:22 vm ' -H ssh : //u @ h : 22 vm '')"
+tap_is "--host=ssh://h <TAB>" "bench doctor patch report rollout sites stats vm" \
+	"$(comp_rl '--host=ssh://h ' --host = ssh : //h '')"
+tap_is "-H ssh:<TAB>: the rest of the scheme, after the ':'" "//" \
+	"$(comp_rl '-H ssh:' -H ssh :)"
+tap_is "rollout --gate faults=<TAB>, split at '='" "0" \
+	"$(comp_rl 'rollout k t --gate faults=' rollout k t --gate faults =)"
+tap_is "vm start x --fault-test=<TAB>, split at '='" "" \
+	"$(comp_rl 'vm start x --fault-test=' vm start x --fault-test =)"
 tap_is "vm <TAB>: its subcommands" "attach console info list request start stop" "$(comp vm '')"
 tap_is "vm st<TAB>" "start stop" "$(comp vm st)"
 tap_is "patch <TAB>" "apply methods plan" "$(comp patch '')"

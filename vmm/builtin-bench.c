@@ -86,7 +86,7 @@ static const struct {
 	[BENCH_SYNC] = { hvp_sync_by_name, "kick, nmi" },
 };
 
-/* A comma list of numbers up to the option's max; max and tight are 0. */
+/* A comma list of numbers up to the option's max; for --rates, max and tight are 0. */
 static int parse_list(const struct cli_opt *o, const char *s, uint64_t *out, unsigned *n)
 {
 	char buf[256], flag[64], *save = NULL, *tok;
@@ -99,7 +99,8 @@ static int parse_list(const struct cli_opt *o, const char *s, uint64_t *out, uns
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (*n == HVP_BENCH_MAX_LIST)
 			return usage_error("%s: at most %d values", flag, HVP_BENCH_MAX_LIST);
-		if (!strcmp(tok, "max") || !strcmp(tok, "tight"))
+		if (o == &cmd_bench_run_opts[BENCH_RATES] &&
+		    (!strcmp(tok, "max") || !strcmp(tok, "tight")))
 			out[(*n)++] = 0;
 		else if (cli_parse_u64(flag, tok, 0, o->max, &out[(*n)++]))
 			return EXIT_USAGE;
@@ -130,6 +131,9 @@ static int parse_backends(const char *s, unsigned *mask)
 {
 	char buf[256], *save = NULL, *tok;
 
+	/* as the other lists: an empty one is not "all", a long one is not cut */
+	if (strlen(s) >= sizeof(buf) || !strpbrk(s, "abcdefghijklmnopqrstuvwxyz"))
+		return usage_error("--backends: '%.64s' is not a comma list of backends", s);
 	snprintf(buf, sizeof(buf), "%s", s);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		const struct hvp_backend_kind *k = hvp_backend_kind_by_name(tok);

@@ -129,11 +129,19 @@ CLI_CMD(cmd_patch_apply)
 {
 	struct apply_args a = { .args = json_object_new_object(), .timeout = 5000, .repeat = 1 };
 	json_object *args = a.args, *res;
+	const char *method;
 	int r;
 
 	if ((r = cli_parse_opts(cmd, argc, argv, apply_set, &a))) {
 		json_object_put(args);
 		return r == CLI_DONE ? 0 : r;
+	}
+	/* the service reads --prefer only for auto: without it, it was dropped */
+	method = json_object_get_string(json_object_object_get(args, "method"));
+	if (json_object_object_get_ex(args, "prefer", NULL) &&
+	    (!method || strcmp(method, "auto"))) {
+		json_object_put(args);
+		return usage_error("--prefer is --method auto's objective: add --method auto");
 	}
 	if ((r = name_key_target(argc, argv, args))) {
 		json_object_put(args);

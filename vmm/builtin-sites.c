@@ -14,7 +14,7 @@
 #include "hvp_ctl.h"
 
 const char cmd_sites_help[] =
-	"usage: hvpatch sites list NAME [--key KEY] [-v|--verbose]\n"
+	"usage: hvpatch sites list NAME [-k|--key KEY] [-v|--verbose]\n"
 	"The VM's static call keys: kind, registered targets, the target every\n"
 	"site calls now, and with --verbose every site's address and bytes.\n";
 

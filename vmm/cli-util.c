@@ -305,9 +305,10 @@ int cli_call_service(const char *name, const char *cmd, json_object *args, int t
 	if (r == -ENOENT || r == -ECONNREFUSED)
 		return cli_fail(HVP_ERR_NOT_FOUND,
 				"no VM named '%s' (is it running? see 'hvpatch vm list')", name);
-	if (r == -ETIMEDOUT)
-		return cli_fail(HVP_ERR_INTERNAL, "VM %s: the service did not answer within %d s",
-				name, timeout_ms / 1000);
+	if (r == -ETIMEDOUT) /* vm request --timeout is in ms: 300 is not "0 s" */
+		return cli_fail(HVP_ERR_INTERNAL, "VM %s: the service did not answer within %d %s",
+				name, timeout_ms % 1000 ? timeout_ms : timeout_ms / 1000,
+				timeout_ms % 1000 ? "ms" : "s");
 	if (r == -ECONNRESET || r == -EPIPE)
 		return service_gone(name, r);
 	if (r < 0)

@@ -71,10 +71,19 @@ static void usage(FILE *f, const char *group)
 /* Run cmd on argv (from its own name on). */
 static int run(const struct cli_cmd *cmd, int argc, char **argv)
 {
+	int i;
+
 	/* a command with options answers --help as it parses them */
 	if (!cmd->opts && cli_want_help(argc, argv)) {
 		cli_print_help(cmd);
 		return 0;
+	}
+	/* and getopt drops the "--" that ends them: so do we for the others */
+	for (i = 1; !cmd->opts && i < argc && strcmp(argv[i], "--"); i++)
+		;
+	if (!cmd->opts && i < argc) {
+		memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
+		argc--;
 	}
 	return cmd->fn(cmd, argc, argv);
 }
