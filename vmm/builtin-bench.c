@@ -237,9 +237,14 @@ CLI_CMD(cmd_bench_run)
 	r = hvp_bench_run(o, err, sizeof(err));
 	if (r < 0)
 		return cli_fail(HVP_ERR_INTERNAL, "bench: %s", err);
-	if (cli_json_mode)
-		printf("{\"out\":\"%s\"}\n", o->out);
-	else
+	if (cli_json_mode) {
+		json_object *j = json_object_new_object();
+
+		/* json-c escapes the path: a quote or a backslash in --out stays JSON */
+		json_object_object_add(j, "out", json_object_new_string(o->out));
+		cli_print_answer(j);
+		json_object_put(j);
+	} else
 		printf("report written to %s/ (report.json, report.csv, report.html)\n", o->out);
 	return 0;
 }
