@@ -930,6 +930,9 @@ static int method_naive(struct patch_run *p)
 	unsigned i, b, n = 0, max = p->req->naive_max_bytes;
 	int r = check_old(p);
 
+	/* journaled like the others, so that a recovery finishes a torn key */
+	if (r == 0)
+		jstep(p, "write %u sites byte by byte", k->nr_sites);
 	for (i = 0; r == 0 && i < k->nr_sites; i++) {
 		uint8_t insn[HVP_INSN_LEN];
 
