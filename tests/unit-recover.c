@@ -63,6 +63,17 @@ static int key_target(void)
 	return t;
 }
 
+/* The patch every case runs: the key to alpha_b, kick rounds, naive allowed. */
+static struct hvp_patch_req to_alpha_b(enum hvp_method m)
+{
+	return (struct hvp_patch_req){ .key = &key,
+				       .target = 1,
+				       .method = m,
+				       .sync = HVP_SYNC_KICK,
+				       .timeout_ms = 5000,
+				       .unsafe = true };
+}
+
 /*
  * In a child: patch the key to alpha_b with METHOD, journaled, dying after
  * record K (0: never).  0 when the patch ran to its end, 1 when it died as
@@ -78,12 +89,7 @@ static int patch_in_child(enum hvp_method m, unsigned k)
 	if (pid == 0) {
 		struct hvp_journal j;
 		struct hvp_patch_ctx ctx = { .be = &be, .agent = agent(), .journal = &j };
-		struct hvp_patch_req rq = { .key = &key,
-					    .target = 1,
-					    .method = m,
-					    .sync = HVP_SYNC_KICK,
-					    .timeout_ms = 5000,
-					    .unsafe = true /* naive */ };
+		struct hvp_patch_req rq = to_alpha_b(m);
 		struct hvp_patch_result res;
 		char err[256], kbuf[16];
 
@@ -166,6 +172,71 @@ static void kill_at_every_record(enum hvp_method m)
 }
 
 /*
+ * A journal record that fails (a full disk, an I/O error: the test hook
+ * HVPATCH_JOURNAL_FAIL_AT=K fails record K with EIO once written) stops the
+ * patch before the write it describes and undoes what was written: for
+ * every K until a patch completes, the answer is "nothing written" or
+ * "patch cancelled, what it wrote was undone", the key still calls its old
+ * target with no int3 left, and nothing else changed.  Only a record that
+ * fails after the last write to the text leaves a completed patch, and the
+ * answer says so.
+ */
+static void fail_at_every_record(enum hvp_method m)
+{
+	const char *name = hvp_methods[m].name;
+	unsigned k, fails = 0, ok = 0;
+	struct hvp_patch_result res;
+	bool done = false;
+	char err[256], kbuf[16];
+
+	for (k = 1; k <= 200 && !done; k++) {
+		struct hvp_journal j;
+		struct hvp_patch_ctx ctx = { .be = &be, .agent = agent(), .journal = &j };
+		struct hvp_patch_req rq = to_alpha_b(m);
+		int r;
+
+		setup();
+		snprintf(kbuf, sizeof(kbuf), "%u", k);
+		setenv("HVPATCH_JOURNAL_FAIL_AT", kbuf, 1);
+		r = hvp_journal_open(&j, jpath, err, sizeof(err));
+		unsetenv("HVPATCH_JOURNAL_FAIL_AT");
+		if (r < 0)
+			break;
+		r = hvp_patch_apply(&ctx, &rq, &res);
+		hvp_journal_close(&j);
+		if (res.completed && j.records < k) {
+			done = true; /* record k was never written: it ran to its end */
+			break;
+		}
+		fails++;
+		if ((res.completed ? key_target() == 1 &&
+					     (k == j.records /* the end record */ ||
+					      strstr(res.reason, "after the patch's last write: it "
+								 "completed")) :
+				     (strstr(res.reason, "nothing written") ||
+				      strstr(res.reason, "what it wrote was undone")) &&
+					     key_target() == 0) &&
+		    agent()->patch.state == HVP_BPS_NORMAL &&
+		    agent()->patch.method == HVP_PM_NONE) {
+			if (!changed_elsewhere())
+				ok++;
+		} else {
+			printf("# %s, record %u failed: %d, completed %d, key target %d: %s\n",
+			       name, k, r, res.completed, key_target(), res.reason);
+		}
+	}
+	tap_ok(done && fails >= 3,
+	       "%s: each of its %u journal records failed in turn, then it ran "
+	       "to its end",
+	       name, fails);
+	tap_ok(ok == fails,
+	       "%s: after each failed record the key calls its old target, no int3 "
+	       "(or it had completed: the end record), nothing else changed "
+	       "(%u of %u)",
+	       name, ok, fails);
+}
+
+/*
  * Write TEXT as the journal over the guest as it is now, recover: the
  * answer, err, and whether any byte of RAM changed.
  */
@@ -207,6 +278,9 @@ int main(void)
 
 	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
 		kill_at_every_record(methods[i]);
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (methods[i] != HVP_METHOD_NAIVE) /* naive writes on: it has no undo */
+			fail_at_every_record(methods[i]);
 
 	/* journals a recovery must refuse, touching nothing */
 	setup();
