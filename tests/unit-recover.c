@@ -237,6 +237,57 @@ static void fail_at_every_record(enum hvp_method m)
 }
 
 /*
+ * `vm stop` during a patch sets the stop flag the engine reads before each
+ * write: at the start of each sync round in turn (and at the pause), the
+ * patch either had made its last write (completed, the key on alpha_b) or
+ * undoes what it wrote and says "VM is stopping" (the key on alpha_a); no
+ * int3 is left, the control block is reset, nothing else changed.
+ */
+static bool stopping;
+static unsigned stop_round;
+
+static void stop_in_round(unsigned r)
+{
+	if (r == stop_round)
+		__atomic_store_n(&stopping, true, __ATOMIC_RELEASE);
+}
+
+static void stop_at_every_round(enum hvp_method m)
+{
+	const char *name = hvp_methods[m].name;
+	struct hvp_patch_ctx ctx = { .be = &be, .agent = agent(), .stop = &stopping };
+	struct hvp_patch_req rq = to_alpha_b(m);
+	struct hvp_patch_result res;
+	unsigned n, ok = 0, undone = 0;
+
+	setup();
+	stopping = false;
+	hvp_patch_apply(&ctx, &rq, &res); /* how many rounds does it take? */
+	n = rounds;
+	for (stop_round = 0; stop_round <= n; stop_round++) {
+		setup();
+		stopping = false;
+		guest = stop_in_round;
+		hvp_patch_apply(&ctx, &rq, &res);
+		guest = NULL;
+		if ((res.completed ? key_target() == 1 :
+				     strstr(res.reason, "VM is stopping") && key_target() == 0) &&
+		    agent()->patch.state == HVP_BPS_NORMAL &&
+		    agent()->patch.method == HVP_PM_NONE && !changed_elsewhere()) {
+			ok++;
+			undone += !res.completed;
+		} else {
+			printf("# %s, stopped in round %u: completed %d, key target %d: %s\n", name,
+			       stop_round, res.completed, key_target(), res.reason);
+		}
+	}
+	tap_ok(ok == n + 1 && undone >= 1,
+	       "%s: stopped at the pause and at each of its %u rounds: completed or undone, "
+	       "never half (%u of %u; %u undone)",
+	       name, n, ok, n + 1, undone);
+}
+
+/*
  * Write TEXT as the journal over the guest as it is now, recover: the
  * answer, err, and whether any byte of RAM changed.
  */
@@ -281,6 +332,9 @@ int main(void)
 	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
 		if (methods[i] != HVP_METHOD_NAIVE) /* naive writes on: it has no undo */
 			fail_at_every_record(methods[i]);
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (methods[i] != HVP_METHOD_NAIVE)
+			stop_at_every_round(methods[i]);
 
 	/* journals a recovery must refuse, touching nothing */
 	setup();
