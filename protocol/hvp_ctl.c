@@ -171,6 +171,24 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, 
 	return -EBADMSG;
 }
 
+/*
+ * How many bytes of key to quote in a reason: at most KEY_QUOTE_MAX, and never
+ * the start of a character without its end (the reason is sent as UTF-8).
+ */
+#define KEY_QUOTE_MAX 64
+static int key_quote_len(const char *key)
+{
+	size_t n = strnlen(key, KEY_QUOTE_MAX + 1);
+
+	if (n > KEY_QUOTE_MAX) {
+		n = KEY_QUOTE_MAX;
+		/* key[n] is the first byte left out: drop its character's start too. */
+		while (n > 0 && ((unsigned char)key[n] & 0xc0) == 0x80)
+			n--;
+	}
+	return (int)n;
+}
+
 static bool cmd_char_ok(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
@@ -193,7 +211,8 @@ int hvp_ctl_request_check(json_object *req, const char **cmd, json_object **args
 		else if (!strcmp(key, "args"))
 			jargs = val;
 		else
-			return fail(err, errlen, "unknown request key '%.64s'", key);
+			return fail(err, errlen, "unknown request key '%.*s'", key_quote_len(key),
+				    key);
 	}
 
 	if (!json_object_object_get_ex(req, "cmd", NULL))
@@ -244,7 +263,8 @@ int hvp_ctl_response_check(json_object *resp, char *err, size_t errlen)
 		else if (!strcmp(key, "error"))
 			error = val;
 		else
-			return fail(err, errlen, "unknown response key '%.64s'", key);
+			return fail(err, errlen, "unknown response key '%.*s'", key_quote_len(key),
+				    key);
 	}
 
 	if (!json_object_is_type(ok, json_type_boolean))
@@ -266,7 +286,8 @@ int hvp_ctl_response_check(json_object *resp, char *err, size_t errlen)
 		else if (!strcmp(ekey, "desc"))
 			desc = eval;
 		else
-			return fail(err, errlen, "unknown error key '%.64s'", ekey);
+			return fail(err, errlen, "unknown error key '%.*s'", key_quote_len(ekey),
+				    ekey);
 	}
 	if (!json_object_is_type(cls, json_type_string) || !json_object_get_string_len(cls))
 		return fail(err, errlen, "\"error.class\" is not a non-empty string");

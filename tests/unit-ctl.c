@@ -427,6 +427,60 @@ static int check_resp(const char *json)
 	return r;
 }
 
+/* Is s valid UTF-8?  Asked of the protocol's own parser, as a peer would. */
+static bool utf8_valid(const char *s)
+{
+	json_object *o = json_object_new_object(), *back = NULL;
+	const char *js;
+	bool ok;
+
+	json_object_object_add(o, "s", json_object_new_string(s));
+	js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	ok = hvp_ctl_payload_parse(js, strlen(js), &back) == 0;
+	json_object_put(back);
+	json_object_put(o);
+	return ok;
+}
+
+/*
+ * An unknown key is quoted in the reason, cut at 64 bytes; a cut inside a
+ * character would make the ProtocolError answer invalid UTF-8, which the
+ * client's parser then refuses whole.
+ */
+static void test_key_quote(void)
+{
+	json_object *o;
+	char key[80], err[128] = "";
+	int r;
+
+	memset(key, 'k', 63);
+	strcpy(key + 63, "\xc3\xa9"); /* 'é' straddles byte 64 */
+	o = json_object_new_object();
+	json_object_object_add(o, "cmd", json_object_new_string("info"));
+	json_object_object_add(o, key, json_object_new_int(1));
+	r = hvp_ctl_request_check(o, NULL, NULL, err, sizeof(err));
+	tap_ok(r == -EBADMSG && utf8_valid(err),
+	       "request: an unknown key is quoted without cutting a character (%d)", r);
+	json_object_put(o);
+
+	o = json_object_new_object();
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	json_object_object_add(o, key, json_object_new_int(1));
+	err[0] = '\0';
+	r = hvp_ctl_response_check(o, err, sizeof(err));
+	tap_ok(r == -EBADMSG && utf8_valid(err),
+	       "response: an unknown key is quoted without cutting a character (%d)", r);
+	json_object_put(o);
+
+	o = json_tokener_parse("{\"ok\":false,\"error\":{\"class\":\"X\",\"desc\":\"x\"}}");
+	json_object_object_add(json_object_object_get(o, "error"), key, json_object_new_int(1));
+	err[0] = '\0';
+	r = hvp_ctl_response_check(o, err, sizeof(err));
+	tap_ok(r == -EBADMSG && utf8_valid(err),
+	       "response: an unknown error key is quoted without cutting a character (%d)", r);
+	json_object_put(o);
+}
+
 static void test_response_check(void)
 {
 	tap_ok(check_resp("{\"ok\":true}") == 0, "response: ok without result");
@@ -871,6 +925,12 @@ static void test_server(pid_t stranger, int go)
 	tap_ok(got_ok(fd, 13), "server: the same connection is still served");
 	raw_msg(fd, HVP_CTL_T_REQUEST, 14, "{\"cmd\":\"fail\"}");
 	tap_ok(got_error(fd, 14, HVP_ERR_NOT_FOUND), "server: ...and keeps serving");
+	/* 63 bytes and a 2-byte character: the reason's 64-byte quote must not split it. */
+	raw_msg(fd, HVP_CTL_T_REQUEST, 15,
+		"{\"cmd\":\"echo\",\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+		"\xc3\xa9\":1}");
+	tap_ok(got_error(fd, 15, HVP_ERR_PROTOCOL),
+	       "server: an unknown non-ASCII key gets a ProtocolError that is valid UTF-8");
 	close(fd);
 
 	t0 = hvp_now_ns();
@@ -974,6 +1034,7 @@ int main(void)
 	test_payload();
 	test_request_check();
 	test_response_check();
+	test_key_quote();
 	test_builders();
 	test_io();
 	test_server(stranger, go);
