@@ -805,6 +805,46 @@ static void test_busy(void)
 	json_object_put(resp);
 	resp = NULL;
 
+	/*
+	 * A connect loop against a full server: every caller is refused, but
+	 * the service log gets at most one line a second about it (it got one
+	 * line per refusal before, without bound).
+	 */
+	{
+		char logpath[] = "/tmp/hvp-unit-ctl-log.XXXXXX";
+		int logfd = mkstemp(logpath), saved = dup(2), refused = 0, lines = 0;
+		uint64_t t0 = hvp_now_ns(), secs;
+		char line[512];
+		FILE *lf;
+
+		fflush(stderr);
+		if (logfd >= 0 && saved >= 0)
+			dup2(logfd, 2);
+		for (i = 0; i < 200; i++) {
+			r = call("echo", NULL, &resp);
+			refused += r == 0 && resp_is_error(resp, HVP_ERR_REFUSED);
+			json_object_put(resp);
+			resp = NULL;
+		}
+		secs = (hvp_now_ns() - t0) / 1000000000u;
+		fflush(stderr);
+		if (saved >= 0) {
+			dup2(saved, 2);
+			close(saved);
+		}
+		lf = logfd >= 0 ? fdopen(logfd, "r") : NULL;
+		if (lf) {
+			rewind(lf);
+			while (fgets(line, sizeof(line), lf))
+				lines += strstr(line, "busy") != NULL;
+			fclose(lf);
+		}
+		unlink(logpath);
+		tap_ok(refused == 200 && (uint64_t)lines <= secs + 2,
+		       "busy: 200 callers refused in %llu s, %d lines about it in the log",
+		       (unsigned long long)secs, lines);
+	}
+
 	for (i = 0; i < (int)HVP_ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "ctlsrv.h"
+#include "lib/hvp_base.h"
 #include "hvp_ctl.h"
 
 #define CTLSRV_MAX_CLIENTS     128
@@ -91,6 +92,8 @@ struct hvp_ctlsrv {
 	struct ctl_client *clients; /* guarded by lock */
 	unsigned nr_live;	    /* threads not done yet; guarded by lock */
 	bool stopping;		    /* guarded by lock */
+	uint64_t busy_logged_ns;    /* accept thread only: busy_log() */
+	uint64_t busy_refused;
 
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
@@ -247,6 +250,9 @@ static void serve(struct ctl_client *c, int fd)
 				     CTLSRV_MSG_TIMEOUT_MS);
 		json_object_put(resp);
 		json_object_put(req);
+		if (r == -ETIMEDOUT)
+			log_peer(c, "dropped: its answer was not read within %d ms",
+				 CTLSRV_MSG_TIMEOUT_MS);
 		if (r < 0)
 			return;
 	}
@@ -309,6 +315,26 @@ __attribute__((format(printf, 3, 4))) static void refuse(int fd, const char *cls
 	close(fd);
 }
 
+/*
+ * One log line per refused busy client would let a connect loop grow the
+ * log without bound: the first refusal is logged, then at most one line a
+ * second, counting the refusals it stood for.  Accept thread only.
+ */
+static void busy_log(struct hvp_ctlsrv *s, pid_t pid, unsigned n)
+{
+	uint64_t now = hvp_now_ns();
+
+	s->busy_refused++;
+	if (s->busy_logged_ns && now - s->busy_logged_ns < 1000000000ull)
+		return;
+	fprintf(stderr,
+		"control socket: refused client pid %ld: busy, %u clients (%llu refused "
+		"since the last such line)\n",
+		(long)pid, n, (unsigned long long)s->busy_refused);
+	s->busy_logged_ns = now;
+	s->busy_refused = 0;
+}
+
 static void take_client(struct hvp_ctlsrv *s, int fd)
 {
 	struct ctl_client *c;
@@ -346,8 +372,7 @@ static void take_client(struct hvp_ctlsrv *s, int fd)
 	n = s->nr_live;
 	pthread_mutex_unlock(&s->lock);
 	if (n >= CTLSRV_MAX_CLIENTS) {
-		fprintf(stderr, "control socket: refused client pid %ld: busy, %u clients\n",
-			(long)peer.pid, n);
+		busy_log(s, peer.pid, n);
 		refuse(fd, HVP_ERR_REFUSED, "busy: %u clients connected", n);
 		return;
 	}
@@ -408,6 +433,8 @@ static void *accept_thread(void *arg)
 		case ENFILE:
 		case ENOBUFS:
 		case ENOMEM:
+		case EPERM: /* a security policy said no: it may say no again */
+		case EACCES:
 			/* The connection stays queued; do not spin on it. */
 			if (poll(&pfd[1], 1, CTLSRV_BACKOFF_MS) > 0)
 				return NULL;
