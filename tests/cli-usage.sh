@@ -275,6 +275,27 @@ tap_bad 2 "--bogus before the command" $H --bogus stats x
 tap_bad 2 "a command of 5000 characters" $H "$long"
 tap_bad 2 "a non-ASCII command" $H "$utf8"
 
+# the error names the option and what is wrong with it, and with -j nothing
+# but the JSON error is printed (getopt's own line went to stderr before)
+opt_err() { # WANT DESC ARGS...
+	local want=$1 desc=$2 out err
+	shift 2
+	err=$(mktemp)
+	out=$("$@" 2>"$err" </dev/null)
+	tap_is "$desc" "$want" "$(jq -r .error.desc <<<"$out" 2>&1) / stderr: $(cat "$err")"
+	rm -f "$err"
+}
+opt_err "vm start: unknown option '--bogus' (see 'hvpatch vm start --help') / stderr: " \
+	"-j: an unknown long option is named, nothing on stderr" $H -j vm start x --bogus
+opt_err "patch apply: unknown option '-Z' (see 'hvpatch patch apply --help') / stderr: " \
+	"-j: an unknown short option is named" $H -j patch apply x k t -Z
+opt_err "vm start: missing value for option '--vcpus' (see 'hvpatch vm start --help') / stderr: " \
+	"-j: a long option without its value is named as such" $H -j vm start x --vcpus
+opt_err "sites list: missing value for option '-k' (see 'hvpatch sites list --help') / stderr: " \
+	"-j: a short option without its value is named as such" $H -j sites list x -k
+opt_err "vm start: unknown option '--help=3' (see 'hvpatch vm start --help') / stderr: " \
+	"-j: --help with a value is named whole" $H -j vm start x --help=3
+
 # --- found in review: forms that were taken and did something else ---
 # max and tight are --rates words (a tight loop, 0); as an NMI rate they meant
 # no NMIs at all, and as a vCPU count "0 vCPUs"

@@ -180,8 +180,10 @@ int cli_parse_opts(const struct cli_cmd *cmd, int argc, char **argv, cli_set_fn 
 	};
 	static const char *const arg_suffix[] = { "", ":", "::" }; /* by has_arg */
 	struct option lopts[CLI_MAX_OPTS + 2] = { { "help", no_argument, NULL, 'h' } };
-	char sopts[3 * CLI_MAX_OPTS + 2] = "h", what[64], flag[64];
+	/* ':' first: a missing value is ':', not '?'; we say both, not getopt */
+	char sopts[3 * CLI_MAX_OPTS + 3] = ":h", what[64], flag[64], bad[80];
 	const struct cli_opt *o;
+	const char *word;
 	unsigned i, n;
 	uint64_t num;
 	int c, r;
@@ -195,6 +197,7 @@ int cli_parse_opts(const struct cli_cmd *cmd, int argc, char **argv, cli_set_fn 
 				 o->short_name, arg_suffix[has_arg[o->type]]);
 	}
 	optind = 0;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
 		if (c == 'h') {
 			cli_print_help(cmd);
@@ -205,10 +208,22 @@ int cli_parse_opts(const struct cli_cmd *cmd, int argc, char **argv, cli_set_fn 
 		else
 			for (i = 0; i < n && cmd->opts[i].short_name != c; i++)
 				;
-		if (i >= n) { /* getopt said what */
+		if (c == '?' || c == ':' || i >= n) {
 			snprintf(what, sizeof(what), "%s%s%s", cmd->group, cmd->name ? " " : "",
 				 cmd->name ? cmd->name : "");
-			return usage_error("%s: bad option (see 'hvpatch %s --help')", what, what);
+			/*
+			 * A long option is the word getopt just read (optopt is
+			 * then its value, not a letter); a short one is optopt,
+			 * wherever in a cluster of letters it stood.
+			 */
+			word = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+			if (strncmp(word, "--", 2) && optopt > ' ' && optopt < 127)
+				snprintf(bad, sizeof(bad), "-%c", optopt);
+			else
+				snprintf(bad, sizeof(bad), "%.64s", word);
+			return usage_error("%s: %s '%s' (see 'hvpatch %s --help')", what,
+					   c == ':' ? "missing value for option" : "unknown option",
+					   bad, what);
 		}
 		o = &cmd->opts[i];
 		num = 0;
