@@ -247,6 +247,21 @@ static void test_bp_cancel(void)
 	r = row_of(&p, HVP_METHOD_BP_CANCEL, HVP_SYNC_KICK);
 	tap_ok(r && r->p_complete < 0.96 && r->p_complete > 0.9,
 	       "T = 3.5R: still one attempt, P(done) %.4f", r ? r->p_complete : NAN);
+
+	/* a key not called (q = 1) whose site's 3 rounds do not fit in T/S:
+	 * no attempt fits, P = (1 - 0^0)^S = 0 */
+	u = units(20000, 400000, 400000, 10000);
+	in = input(1, 2, 0, 1);
+	in.pause_ns = 100000;
+	hvp_cost_plan(&u, &in, HVP_PREFER_STALL, 3, &p);
+	r = row_of(&p, HVP_METHOD_BP_CANCEL, HVP_SYNC_KICK);
+	tap_ok(r && r->p_complete == 0 && !r->completes,
+	       "idle key, T 1 ms < 3R 1.2 ms: bp-cancel does not complete (P %.2f)",
+	       r ? r->p_complete : NAN);
+	expect(&p, HVP_METHOD_BP_EMULATE, HVP_SYNC_KICK, INFINITY, 20000, false,
+	       "idle key, T 1 ms < 3R");
+	tap_ok(chose(&p, HVP_METHOD_STOP, HVP_SYNC_KICK),
+	       "idle key, T 1 ms: stop/kick, the only one predicted in time: %s", chosen_name(&p));
 }
 
 static void test_choice(void)
@@ -359,6 +374,8 @@ static void test_edges(void)
 	in2 = input(UINT_MAX, 2, 0, 5000);
 	in2.pause_ns = 50000;
 	hvp_cost_plan(&u, &in2, HVP_PREFER_STALL, 3, &p);
+	tap_ok(p.chosen < 0 && sane(&p) && strstr(p.why, "no method is predicted to complete"),
+	       "2^32-1 sites, idle: %s", p.why);
 	in2.calls_per_s = 1e6;
 	hvp_cost_plan(&u, &in2, HVP_PREFER_STALL, 3, &p);
 	tap_ok(p.chosen < 0 && sane(&p), "2^32-1 sites, called: %s", p.why);
@@ -408,6 +425,13 @@ static void test_json(void)
 			ok &= json_object_object_get_ex(row, "latency_ns", &lat) && !lat;
 	}
 	tap_ok(ok, "bp-cancel in a tight loop: latency_ns null");
+	json_object_put(o);
+	in.timeout_ms = 0;
+	in.calls_per_s = 0;
+	hvp_cost_plan(&u, &in, HVP_PREFER_STALL, 3, &p);
+	o = hvp_cost_plan_json(&u, &in, &p);
+	tap_ok(p.chosen < 0 && !json_object_object_get_ex(o, "method", &v),
+	       "nothing chosen: no method in the JSON");
 	json_object_put(o);
 }
 

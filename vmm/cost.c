@@ -52,8 +52,8 @@
  *                 q = P(no hit in an attempt) = exp(-r w)
  *               a good attempt costs 3 rounds, a cancelled one 1, so
  *                 latency = S (3R + (1/q - 1) R)     (expected)
- *               each site gets T/S of the timeout: n = 1 + (T/S - 3R)/R
- *               attempts fit (0 when T/S < 3R), and
+ *               each site gets T/S of the timeout: n = 1 + floor((T/S - 3R)/R)
+ *               attempts fit (0 when T/S < 3R, however idle the site), and
  *                 P(complete) = (1 - (1 - q)^n)^S
  *               a vCPU that calls the site in state 2 re-executes until
  *               state 3, up to a round:
@@ -471,7 +471,8 @@ static void predict(const struct hvp_units *u, const struct hvp_cost_input *in,
 	default: /* HVP_METHOD_BP_CANCEL */
 		q = exp(-r * R * 1e-9);
 		n = T / S >= 3 * R ? 1 + floor((T / S - 3 * R) / R) : 0;
-		psite = q >= 1 ? 1 : n ? -expm1(n * log1p(-q)) : 0;
+		/* no attempt fits: not done, however idle the site (0^0 = 1) */
+		psite = !n ? 0 : q >= 1 ? 1 : -expm1(n * log1p(-q));
 		row->p_complete = pow(psite, S);
 		row->latency_ns = q > 0 ? S * (3 * R + (1 / q - 1) * R) : INFINITY;
 		hit = fmin(1, 3 * R * 1e-9 * f);
