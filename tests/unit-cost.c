@@ -301,6 +301,9 @@ static void test_choice(void)
 	expect(&p, HVP_METHOD_BP_EMULATE, HVP_SYNC_KICK, 32400, 65000, true, "10 % band");
 	expect(&p, HVP_METHOD_BP_CANCEL, HVP_SYNC_KICK, 131361.01666750966, 61250, true,
 	       "10 % band");
+	tap_ok(chose(&p, HVP_METHOD_BP_EMULATE, HVP_SYNC_KICK),
+	       "within 10 %% of the least stall, the least latency: bp-emulate/kick: %s (%s)",
+	       chosen_name(&p), p.why);
 
 	/* an exact tie: the first in the table (stop, bp-emulate, bp-cancel;
 	 * kick before nmi) */

@@ -70,8 +70,9 @@
  *
  * The choice: among the rows the backend allows that complete, the least
  * predicted stall (--prefer stall, the default) or latency (--prefer
- * latency); within 10 % of it, the other figure decides.  Never a row
- * predicted not to complete; none completing is an error, nothing patched.
+ * latency); among the rows within 10 % of that least, the other figure
+ * decides.  Never a row predicted not to complete; none completing is an
+ * error, nothing patched.
  *
  * Crude on purpose, and said so in README ("--method auto"): rounds are
  * taken at their p50 (a loaded host's tail is not), journaled backends
@@ -493,20 +494,40 @@ static void predict(const struct hvp_units *u, const struct hvp_cost_input *in,
 		row->latency_ns = INFINITY;
 }
 
-/* a better than b under prefer: within 10 % the other figure decides */
-static bool better(const struct hvp_cost_row *a, const struct hvp_cost_row *b,
-		   enum hvp_prefer prefer)
+/* a row's figure under prefer (other: the other one) */
+static double figure(const struct hvp_cost_row *r, enum hvp_prefer prefer, bool other)
 {
-	double a1 = prefer == HVP_PREFER_STALL ? a->stall_ns : a->latency_ns;
-	double b1 = prefer == HVP_PREFER_STALL ? b->stall_ns : b->latency_ns;
-	double a2 = prefer == HVP_PREFER_STALL ? a->latency_ns : a->stall_ns;
-	double b2 = prefer == HVP_PREFER_STALL ? b->latency_ns : b->stall_ns;
+	return (prefer == HVP_PREFER_STALL) != other ? r->stall_ns : r->latency_ns;
+}
 
-	if (a1 < b1 * 0.9)
-		return true;
-	if (b1 < a1 * 0.9)
-		return false;
-	return a2 < b2;
+/*
+ * Among the rows that complete, the least figure; within 10 % of it, the
+ * least other figure (then the least figure, then the first row): -1 when
+ * none completes.  Against the least, not pairwise in table order, where a
+ * row within 10 % of the one held but not of the least could win.
+ */
+static int choose(const struct hvp_cost_plan *plan, enum hvp_prefer prefer)
+{
+	double least = 0;
+	int i, c = -1;
+
+	for (i = 0; i < (int)plan->nr; i++)
+		if (plan->row[i].completes &&
+		    (c < 0 || figure(&plan->row[i], prefer, false) < least)) {
+			least = figure(&plan->row[i], prefer, false);
+			c = i;
+		}
+	for (i = 0; c >= 0 && i < (int)plan->nr; i++) {
+		const struct hvp_cost_row *r = &plan->row[i], *b = &plan->row[c];
+
+		if (!r->completes || least < figure(r, prefer, false) * 0.9)
+			continue;
+		if (figure(r, prefer, true) < figure(b, prefer, true) ||
+		    (figure(r, prefer, true) == figure(b, prefer, true) &&
+		     figure(r, prefer, false) < figure(b, prefer, false)))
+			c = i;
+	}
+	return c;
 }
 
 void hvp_cost_plan(const struct hvp_units *u, const struct hvp_cost_input *in,
@@ -550,10 +571,9 @@ void hvp_cost_plan(const struct hvp_units *u, const struct hvp_cost_input *in,
 				continue;
 			}
 			ok++;
-			if (plan->chosen < 0 || better(row, &plan->row[plan->chosen], prefer))
-				plan->chosen = (int)(plan->nr - 1);
 		}
 	}
+	plan->chosen = choose(plan, prefer);
 	if (lost >= 0)
 		snprintf(more, sizeof(more), "; not %s/%s: P(done) %.2f (%s)",
 			 hvp_methods[plan->row[lost].method].name,
