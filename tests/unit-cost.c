@@ -373,6 +373,25 @@ static void test_edges(void)
 	tap_ok(row_of(&p, HVP_METHOD_BP_EMULATE, HVP_SYNC_NMI)->allowed,
 	       "no NMI unit but an NMI round timed now: predicted");
 
+	/* units that are not durations: never a NaN or a negative figure in
+	 * a row taken, nor in why */
+	u2 = units(NAN, 400000, 100000, 10000);
+	hvp_cost_plan(&u2, &in, HVP_PREFER_STALL, 3, &p);
+	tap_ok(sane(&p), "exit NaN: %s (%s)", chosen_name(&p), p.why);
+	in2 = in;
+	in2.round_stops_vm = true;
+	hvp_cost_plan(&u2, &in2, HVP_PREFER_LATENCY, 3, &p);
+	tap_ok(sane(&p), "exit NaN, rounds stop the VM: %s (%s)", chosen_name(&p), p.why);
+	u2 = units(20000, 400000, 100000, -1e9);
+	hvp_cost_plan(&u2, &in, HVP_PREFER_STALL, 3, &p);
+	tap_ok(sane(&p), "#BP negative: %s (%s)", chosen_name(&p), p.why);
+	u2 = units(INFINITY, 400000, 100000, 10000);
+	hvp_cost_plan(&u2, &in, HVP_PREFER_LATENCY, 3, &p);
+	tap_ok(sane(&p), "exit infinite: %s (%s)", chosen_name(&p), p.why);
+	u2 = units(20000, NAN, NAN, 10000);
+	hvp_cost_plan(&u2, &in, HVP_PREFER_LATENCY, 3, &p);
+	tap_ok(sane(&p), "rounds NaN: %s (%s)", chosen_name(&p), p.why);
+
 	/* a huge site count: no overflow, nothing fits in 5 s (even idle) */
 	in2 = input(UINT_MAX, 2, 0, 5000);
 	in2.pause_ns = 50000;

@@ -483,6 +483,12 @@ static void predict(const struct hvp_units *u, const struct hvp_cost_input *in,
 			 R / 1e3, q);
 		break;
 	}
+	/* a unit that is no duration (NaN, negative, infinite) predicts
+	 * nothing: no such figure is taken, nor said in why */
+	if (!(row->latency_ns >= 0) || !(row->stall_ns >= 0) || isinf(row->stall_ns)) {
+		row->p_complete = 0;
+		snprintf(row->note, sizeof(row->note), "a unit cost is not a duration");
+	}
 	if (!(row->p_complete >= 0))
 		row->p_complete = 0;
 	row->completes = row->p_complete >= HVP_COST_P_OK;
