@@ -373,6 +373,25 @@ static void test_edges(void)
 	tap_ok(row_of(&p, HVP_METHOD_BP_EMULATE, HVP_SYNC_NMI)->allowed,
 	       "no NMI unit but an NMI round timed now: predicted");
 
+	/* no kick round either (every round failed at boot and now): the
+	 * kick rows of bp-* are not predicted, stop's pause stands alone */
+	u2 = units(20000, 0, 0, 10000);
+	hvp_cost_plan(&u2, &in, HVP_PREFER_LATENCY, 3, &p);
+	r = row_of(&p, HVP_METHOD_BP_CANCEL, HVP_SYNC_KICK);
+	tap_ok(r && !r->allowed && !strcmp(r->note, "no kick round measured") &&
+		       !row_of(&p, HVP_METHOD_BP_EMULATE, HVP_SYNC_KICK)->allowed,
+	       "no kick round: bp-*/kick not predicted (%s)", r ? r->note : "-");
+	expect(&p, HVP_METHOD_STOP, HVP_SYNC_KICK, 50000 + W, 1.25e6 + 50200 + 20000, true,
+	       "no kick round: P is the pause timed");
+	tap_ok(chose(&p, HVP_METHOD_STOP, HVP_SYNC_KICK), "no kick round: stop/kick: %s",
+	       chosen_name(&p));
+	in2 = in;
+	in2.pause_ns = 0;
+	hvp_cost_plan(&u2, &in2, HVP_PREFER_LATENCY, 3, &p);
+	r = row_of(&p, HVP_METHOD_STOP, HVP_SYNC_KICK);
+	tap_ok(p.chosen < 0 && r && !r->allowed && strstr(p.why, "no method"),
+	       "no round, no pause: nothing predicted, nothing taken: %s", p.why);
+
 	/* units that are not durations: never a NaN or a negative figure in
 	 * a row taken, nor in why */
 	u2 = units(NAN, 400000, 100000, 10000);
@@ -391,6 +410,11 @@ static void test_edges(void)
 	u2 = units(20000, NAN, NAN, 10000);
 	hvp_cost_plan(&u2, &in, HVP_PREFER_LATENCY, 3, &p);
 	tap_ok(sane(&p), "rounds NaN: %s (%s)", chosen_name(&p), p.why);
+	u2 = units(0, 0, 0, 0);
+	in2 = in;
+	in2.pause_ns = 0;
+	hvp_cost_plan(&u2, &in2, HVP_PREFER_LATENCY, 3, &p);
+	tap_ok(sane(&p) && p.chosen < 0, "every unit 0: nothing taken: %s", p.why);
 
 	/* a huge site count: no overflow, nothing fits in 5 s (even idle) */
 	in2 = input(UINT_MAX, 2, 0, 5000);

@@ -71,8 +71,8 @@
  * The choice: among the rows the backend allows that complete, the least
  * predicted stall (--prefer stall, the default) or latency (--prefer
  * latency); among the rows within 10 % of that least, the other figure
- * decides.  Never a row predicted not to complete; none completing is an
- * error, nothing patched.
+ * decides.  Never a row predicted not to complete, nor one whose round (or
+ * stop's pause) was not measured; none left is an error, nothing patched.
  *
  * Crude on purpose, and said so in README ("--method auto"): rounds are
  * taken at their p50 (a loaded host's tail is not), journaled backends
@@ -437,18 +437,33 @@ int hvp_prefer_by_name(const char *name)
 	return -1;
 }
 
+/* the round of kind s: timed now, else the boot-time unit (0: neither) */
+static double round_of(const struct hvp_units *u, const struct hvp_cost_input *in,
+		       enum hvp_sync_kind s)
+{
+	if (in->round_ns[s])
+		return in->round_ns[s];
+	return u->ns[s == HVP_SYNC_NMI ? HVP_UNIT_NMI : HVP_UNIT_KICK];
+}
+
+/*
+ * stop's pause: a pause is a kick round's work (every vCPU out of guest
+ * mode, each acknowledged) without waiting for user mode: never dearer than
+ * one, whatever a noisy sample of either said; the kick round when no pause
+ * was timed, the pause when no kick round was (0: neither)
+ */
+static double pause_of(const struct hvp_units *u, const struct hvp_cost_input *in)
+{
+	double Rk = round_of(u, in, HVP_SYNC_KICK);
+
+	return in->pause_ns > 0 && (in->pause_ns < Rk || !(Rk > 0)) ? in->pause_ns : Rk;
+}
+
 static void predict(const struct hvp_units *u, const struct hvp_cost_input *in,
 		    struct hvp_cost_row *row)
 {
 	double E = u->ns[HVP_UNIT_EXIT], B = u->ns[HVP_UNIT_BP];
-	double Rk =
-		in->round_ns[HVP_SYNC_KICK] ? in->round_ns[HVP_SYNC_KICK] : u->ns[HVP_UNIT_KICK];
-	double Rn = in->round_ns[HVP_SYNC_NMI] ? in->round_ns[HVP_SYNC_NMI] : u->ns[HVP_UNIT_NMI];
-	double R = row->sync == HVP_SYNC_NMI ? Rn : Rk;
-	/* a pause is a kick round's work (every vCPU out of guest mode, each
-	 * acknowledged) without waiting for user mode: never dearer than one,
-	 * whatever a noisy sample of either said */
-	double P = in->pause_ns && in->pause_ns < Rk ? in->pause_ns : Rk;
+	double R = round_of(u, in, row->sync), P = pause_of(u, in);
 	double S = in->sites ? in->sites : 1, V = in->vcpus ? in->vcpus : 1;
 	double T = in->timeout_ms * 1e6, r = in->calls_per_s / S, f = in->calls_per_s / (S * V);
 	/* a vCPU's own loop period: a gap it has anyway (rate-limited loops) */
@@ -563,11 +578,15 @@ void hvp_cost_plan(const struct hvp_units *u, const struct hvp_cost_input *in,
 					 in->why_not ? in->why_not : "refused by the backend");
 				continue;
 			}
-			/* stop's NMI is one on resume, not a round */
-			if (s == HVP_SYNC_NMI && order[i] != HVP_METHOD_STOP && !in->round_ns[s] &&
-			    !u->ns[HVP_UNIT_NMI]) {
+			/* what is not measured is not predicted: stop's pause, the
+			 * round of bp-* (stop's NMI is one on resume, not a round) */
+			if (order[i] == HVP_METHOD_STOP ? !(pause_of(u, in) > 0) :
+							  !(round_of(u, in, row->sync) > 0)) {
 				row->allowed = false;
-				snprintf(row->note, sizeof(row->note), "no NMI round measured");
+				snprintf(row->note, sizeof(row->note), "no %s measured",
+					 order[i] == HVP_METHOD_STOP ? "pause or kick round" :
+					 s == HVP_SYNC_NMI	     ? "NMI round" :
+								       "kick round");
 				continue;
 			}
 			predict(u, in, row);
