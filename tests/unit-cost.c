@@ -248,6 +248,17 @@ static void test_bp_cancel(void)
 	tap_ok(r && r->p_complete < 0.96 && r->p_complete > 0.9,
 	       "T = 3.5R: still one attempt, P(done) %.4f", r ? r->p_complete : NAN);
 
+	/* an expected latency past T that still completes (P = 0.95): no
+	 * latency, and the answer says so without an "inf" */
+	u.ns[HVP_UNIT_KICK] = 1e6;
+	memset(in.allowed, 0, sizeof(in.allowed));
+	in.allowed[HVP_METHOD_BP_CANCEL][HVP_SYNC_KICK] = true;
+	hvp_cost_plan(&u, &in, HVP_PREFER_LATENCY, 1u << HVP_SYNC_KICK, &p);
+	r = row_of(&p, HVP_METHOD_BP_CANCEL, HVP_SYNC_KICK);
+	tap_ok(r && r->completes && isinf(r->latency_ns) &&
+		       chose(&p, HVP_METHOD_BP_CANCEL, HVP_SYNC_KICK) && sane(&p),
+	       "expected latency past T, P(done) 0.95: taken, why: %s", p.why);
+
 	/* a key not called (q = 1) whose site's 3 rounds do not fit in T/S:
 	 * no attempt fits, P = (1 - 0^0)^S = 0 */
 	u = units(20000, 400000, 400000, 10000);

@@ -611,14 +611,19 @@ void hvp_cost_plan(const struct hvp_units *u, const struct hvp_cost_input *in,
 	}
 	{
 		const struct hvp_cost_row *c = &plan->row[plan->chosen];
+		char fig[2][32];
 
+		/* bp-cancel may complete with an expected latency past T */
+		for (i = 0; i < 2; i++)
+			if (isfinite(figure(c, prefer, i)))
+				snprintf(fig[i], sizeof(fig[i]), "%.0f us",
+					 figure(c, prefer, i) / 1e3);
+			else
+				snprintf(fig[i], sizeof(fig[i]), "expected past the timeout");
 		snprintf(plan->why, sizeof(plan->why),
-			 "least predicted %s (%.0f us; %s %.0f us) of %u predicted to complete "
-			 "within %d ms%s",
-			 prefer == HVP_PREFER_STALL ? "stall" : "latency",
-			 (prefer == HVP_PREFER_STALL ? c->stall_ns : c->latency_ns) / 1e3,
-			 prefer == HVP_PREFER_STALL ? "latency" : "stall",
-			 (prefer == HVP_PREFER_STALL ? c->latency_ns : c->stall_ns) / 1e3, ok,
+			 "least predicted %s (%s; %s %s) of %u predicted to complete within %d ms%s",
+			 prefer == HVP_PREFER_STALL ? "stall" : "latency", fig[0],
+			 prefer == HVP_PREFER_STALL ? "latency" : "stall", fig[1], ok,
 			 in->timeout_ms, more);
 	}
 }
