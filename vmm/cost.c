@@ -52,8 +52,8 @@
  *                 q = P(no hit in an attempt) = exp(-r w)
  *               a good attempt costs 3 rounds, a cancelled one 1, so
  *                 latency = S (3R + (1/q - 1) R)     (expected)
- *               each site gets T/S of the timeout: n = 1 + (T/S - 3R)/R
- *               attempts fit (0 when T/S < 3R), and
+ *               each site gets T/S of the timeout: n = 1 + floor((T/S - 3R)/R)
+ *               attempts fit (0 when T/S < 3R, however idle the site), and
  *                 P(complete) = (1 - (1 - q)^n)^S
  *               a vCPU that calls the site in state 2 re-executes until
  *               state 3, up to a round:
@@ -70,8 +70,9 @@
  *
  * The choice: among the rows the backend allows that complete, the least
  * predicted stall (--prefer stall, the default) or latency (--prefer
- * latency); within 10 % of it, the other figure decides.  Never a row
- * predicted not to complete; none completing is an error, nothing patched.
+ * latency); among the rows within 10 % of that least, the other figure
+ * decides.  Never a row predicted not to complete, nor one whose round (or
+ * stop's pause) was not measured; none left is an error, nothing patched.
  *
  * Crude on purpose, and said so in README ("--method auto"): rounds are
  * taken at their p50 (a loaded host's tail is not), journaled backends
@@ -436,18 +437,33 @@ int hvp_prefer_by_name(const char *name)
 	return -1;
 }
 
+/* the round of kind s: timed now, else the boot-time unit (0: neither) */
+static double round_of(const struct hvp_units *u, const struct hvp_cost_input *in,
+		       enum hvp_sync_kind s)
+{
+	if (in->round_ns[s])
+		return in->round_ns[s];
+	return u->ns[s == HVP_SYNC_NMI ? HVP_UNIT_NMI : HVP_UNIT_KICK];
+}
+
+/*
+ * stop's pause: a pause is a kick round's work (every vCPU out of guest
+ * mode, each acknowledged) without waiting for user mode: never dearer than
+ * one, whatever a noisy sample of either said; the kick round when no pause
+ * was timed, the pause when no kick round was (0: neither)
+ */
+static double pause_of(const struct hvp_units *u, const struct hvp_cost_input *in)
+{
+	double Rk = round_of(u, in, HVP_SYNC_KICK);
+
+	return in->pause_ns > 0 && (in->pause_ns < Rk || !(Rk > 0)) ? in->pause_ns : Rk;
+}
+
 static void predict(const struct hvp_units *u, const struct hvp_cost_input *in,
 		    struct hvp_cost_row *row)
 {
 	double E = u->ns[HVP_UNIT_EXIT], B = u->ns[HVP_UNIT_BP];
-	double Rk =
-		in->round_ns[HVP_SYNC_KICK] ? in->round_ns[HVP_SYNC_KICK] : u->ns[HVP_UNIT_KICK];
-	double Rn = in->round_ns[HVP_SYNC_NMI] ? in->round_ns[HVP_SYNC_NMI] : u->ns[HVP_UNIT_NMI];
-	double R = row->sync == HVP_SYNC_NMI ? Rn : Rk;
-	/* a pause is a kick round's work (every vCPU out of guest mode, each
-	 * acknowledged) without waiting for user mode: never dearer than one,
-	 * whatever a noisy sample of either said */
-	double P = in->pause_ns && in->pause_ns < Rk ? in->pause_ns : Rk;
+	double R = round_of(u, in, row->sync), P = pause_of(u, in);
 	double S = in->sites ? in->sites : 1, V = in->vcpus ? in->vcpus : 1;
 	double T = in->timeout_ms * 1e6, r = in->calls_per_s / S, f = in->calls_per_s / (S * V);
 	/* a vCPU's own loop period: a gap it has anyway (rate-limited loops) */
@@ -471,7 +487,8 @@ static void predict(const struct hvp_units *u, const struct hvp_cost_input *in,
 	default: /* HVP_METHOD_BP_CANCEL */
 		q = exp(-r * R * 1e-9);
 		n = T / S >= 3 * R ? 1 + floor((T / S - 3 * R) / R) : 0;
-		psite = q >= 1 ? 1 : n ? -expm1(n * log1p(-q)) : 0;
+		/* no attempt fits: not done, however idle the site (0^0 = 1) */
+		psite = !n ? 0 : q >= 1 ? 1 : -expm1(n * log1p(-q));
 		row->p_complete = pow(psite, S);
 		row->latency_ns = q > 0 ? S * (3 * R + (1 / q - 1) * R) : INFINITY;
 		hit = fmin(1, 3 * R * 1e-9 * f);
@@ -480,6 +497,12 @@ static void predict(const struct hvp_units *u, const struct hvp_cost_input *in,
 			 "%.3g calls/s per site against a %.0f us window: P(no hit) %.2g", r,
 			 R / 1e3, q);
 		break;
+	}
+	/* a unit that is no duration (NaN, negative, infinite) predicts
+	 * nothing: no such figure is taken, nor said in why */
+	if (!(row->latency_ns >= 0) || !(row->stall_ns >= 0) || isinf(row->stall_ns)) {
+		row->p_complete = 0;
+		snprintf(row->note, sizeof(row->note), "a unit cost is not a duration");
 	}
 	if (!(row->p_complete >= 0))
 		row->p_complete = 0;
@@ -492,20 +515,40 @@ static void predict(const struct hvp_units *u, const struct hvp_cost_input *in,
 		row->latency_ns = INFINITY;
 }
 
-/* a better than b under prefer: within 10 % the other figure decides */
-static bool better(const struct hvp_cost_row *a, const struct hvp_cost_row *b,
-		   enum hvp_prefer prefer)
+/* a row's figure under prefer (other: the other one) */
+static double figure(const struct hvp_cost_row *r, enum hvp_prefer prefer, bool other)
 {
-	double a1 = prefer == HVP_PREFER_STALL ? a->stall_ns : a->latency_ns;
-	double b1 = prefer == HVP_PREFER_STALL ? b->stall_ns : b->latency_ns;
-	double a2 = prefer == HVP_PREFER_STALL ? a->latency_ns : a->stall_ns;
-	double b2 = prefer == HVP_PREFER_STALL ? b->latency_ns : b->stall_ns;
+	return (prefer == HVP_PREFER_STALL) != other ? r->stall_ns : r->latency_ns;
+}
 
-	if (a1 < b1 * 0.9)
-		return true;
-	if (b1 < a1 * 0.9)
-		return false;
-	return a2 < b2;
+/*
+ * Among the rows that complete, the least figure; within 10 % of it, the
+ * least other figure (then the least figure, then the first row): -1 when
+ * none completes.  Against the least, not pairwise in table order, where a
+ * row within 10 % of the one held but not of the least could win.
+ */
+static int choose(const struct hvp_cost_plan *plan, enum hvp_prefer prefer)
+{
+	double least = 0;
+	int i, c = -1;
+
+	for (i = 0; i < (int)plan->nr; i++)
+		if (plan->row[i].completes &&
+		    (c < 0 || figure(&plan->row[i], prefer, false) < least)) {
+			least = figure(&plan->row[i], prefer, false);
+			c = i;
+		}
+	for (i = 0; c >= 0 && i < (int)plan->nr; i++) {
+		const struct hvp_cost_row *r = &plan->row[i], *b = &plan->row[c];
+
+		if (!r->completes || least < figure(r, prefer, false) * 0.9)
+			continue;
+		if (figure(r, prefer, true) < figure(b, prefer, true) ||
+		    (figure(r, prefer, true) == figure(b, prefer, true) &&
+		     figure(r, prefer, false) < figure(b, prefer, false)))
+			c = i;
+	}
+	return c;
 }
 
 void hvp_cost_plan(const struct hvp_units *u, const struct hvp_cost_input *in,
@@ -535,11 +578,15 @@ void hvp_cost_plan(const struct hvp_units *u, const struct hvp_cost_input *in,
 					 in->why_not ? in->why_not : "refused by the backend");
 				continue;
 			}
-			/* stop's NMI is one on resume, not a round */
-			if (s == HVP_SYNC_NMI && order[i] != HVP_METHOD_STOP && !in->round_ns[s] &&
-			    !u->ns[HVP_UNIT_NMI]) {
+			/* what is not measured is not predicted: stop's pause, the
+			 * round of bp-* (stop's NMI is one on resume, not a round) */
+			if (order[i] == HVP_METHOD_STOP ? !(pause_of(u, in) > 0) :
+							  !(round_of(u, in, row->sync) > 0)) {
 				row->allowed = false;
-				snprintf(row->note, sizeof(row->note), "no NMI round measured");
+				snprintf(row->note, sizeof(row->note), "no %s measured",
+					 order[i] == HVP_METHOD_STOP ? "pause or kick round" :
+					 s == HVP_SYNC_NMI	     ? "NMI round" :
+								       "kick round");
 				continue;
 			}
 			predict(u, in, row);
@@ -549,10 +596,9 @@ void hvp_cost_plan(const struct hvp_units *u, const struct hvp_cost_input *in,
 				continue;
 			}
 			ok++;
-			if (plan->chosen < 0 || better(row, &plan->row[plan->chosen], prefer))
-				plan->chosen = (int)(plan->nr - 1);
 		}
 	}
+	plan->chosen = choose(plan, prefer);
 	if (lost >= 0)
 		snprintf(more, sizeof(more), "; not %s/%s: P(done) %.2f (%s)",
 			 hvp_methods[plan->row[lost].method].name,
@@ -565,14 +611,19 @@ void hvp_cost_plan(const struct hvp_units *u, const struct hvp_cost_input *in,
 	}
 	{
 		const struct hvp_cost_row *c = &plan->row[plan->chosen];
+		char fig[2][32];
 
+		/* bp-cancel may complete with an expected latency past T */
+		for (i = 0; i < 2; i++)
+			if (isfinite(figure(c, prefer, i)))
+				snprintf(fig[i], sizeof(fig[i]), "%.0f us",
+					 figure(c, prefer, i) / 1e3);
+			else
+				snprintf(fig[i], sizeof(fig[i]), "expected past the timeout");
 		snprintf(plan->why, sizeof(plan->why),
-			 "least predicted %s (%.0f us; %s %.0f us) of %u predicted to complete "
-			 "within %d ms%s",
-			 prefer == HVP_PREFER_STALL ? "stall" : "latency",
-			 (prefer == HVP_PREFER_STALL ? c->stall_ns : c->latency_ns) / 1e3,
-			 prefer == HVP_PREFER_STALL ? "latency" : "stall",
-			 (prefer == HVP_PREFER_STALL ? c->latency_ns : c->stall_ns) / 1e3, ok,
+			 "least predicted %s (%s; %s %s) of %u predicted to complete within %d ms%s",
+			 prefer == HVP_PREFER_STALL ? "stall" : "latency", fig[0],
+			 prefer == HVP_PREFER_STALL ? "latency" : "stall", fig[1], ok,
 			 in->timeout_ms, more);
 	}
 }
