@@ -603,6 +603,8 @@ static void test_cache(void)
 	tap_ok(load(5, &g) == -ESTALE, "10 s old, max age 5: -ESTALE");
 	tap_ok(load(10, &g) == 0, "10 s old, max age 10: reused");
 	tap_ok(load_with("measured_unix", "0", 0) == -ESTALE, "measured in 1970: -ESTALE");
+	tap_ok(load_with("measured_unix", "-9223372036854775808", 0) == -ESTALE,
+	       "measured at INT64_MIN: -ESTALE (its age overflowed before: UBSan)");
 	snprintf(buf, sizeof(buf), "%ld", (long)time(NULL) + 100);
 	tap_ok(load_with("measured_unix", buf, 0) == -ESTALE, "measured in the future: -ESTALE");
 	tap_ok(load_with("bp_trap_ns", "12", HVP_UNITS_MAX_AGE_S - 5) == 0,

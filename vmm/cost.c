@@ -336,7 +336,8 @@ int hvp_units_load(const char *rundir, const char *backend, unsigned vcpus, int6
 		return -ENOENT;
 	}
 	u->measured_unix = json_object_get_int64(v);
-	age = (int64_t)time(NULL) - u->measured_unix;
+	/* a date before 1970 is no date: and now - INT64_MIN would overflow */
+	age = u->measured_unix < 0 ? max_age_s + 1 : (int64_t)time(NULL) - u->measured_unix;
 	for (i = 0; i < HVP_UNIT__COUNT; i++) {
 		json_object *a;
 		char an[64];
