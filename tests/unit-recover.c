@@ -128,16 +128,37 @@ static int recover(char *err, size_t len)
 	return r;
 }
 
-static void kill_at_every_record(enum hvp_method m)
+/*
+ * The guest's half of a cancel (what its #BP handler does on a hit in state
+ * 1): state 4 and the old first byte back, at round 1 and again at round 4,
+ * so that the kills also land in cancelled attempts and their retries.
+ */
+static void cancel_twice(unsigned r)
 {
-	const char *name = hvp_methods[m].name;
+	struct hvp_patch_ctl *ctl = &agent()->patch;
+
+	if ((r == 1 || r == 4) && ctl->state == HVP_BPS_CANCELLABLE) {
+		ctl->state = HVP_BPS_CANCELLED;
+		ram[ctl->write_addr] = ctl->old_insn[0];
+	}
+}
+
+static unsigned cancel_plain_kills; /* bp-cancel's records without the script */
+
+static void kill_at_every_record_with(enum hvp_method m, void (*script)(unsigned))
+{
+	char name[64];
 	unsigned k, kills = 0, ok = 0, old_after = 0;
 	char err[512];
 	int r = -1;
 
+	snprintf(name, sizeof(name), "%s%s", hvp_methods[m].name,
+		 script ? " with cancelled attempts" : "");
 	for (k = 1; k <= 200; k++) {
 		setup();
+		guest = script; /* runs in the child, at its rounds */
 		r = patch_in_child(m, k);
+		guest = NULL;
 		if (r != 1)
 			break;
 		kills++;
@@ -165,10 +186,21 @@ static void kill_at_every_record(enum hvp_method m)
 	       "%s: after each kill the whole key calls one target, no int3, the "
 	       "control block reset, nothing else changed (%u of %u; %u stayed old)",
 	       name, ok, kills, old_after);
+	if (m == HVP_METHOD_BP_CANCEL && !script)
+		cancel_plain_kills = kills;
+	if (script)
+		tap_ok(kills > cancel_plain_kills,
+		       "%s: the cancels made it journal more (%u records, %u without)", name, kills,
+		       cancel_plain_kills);
 	/* begin, then the site records: no step was taken, nothing may change */
 	tap_ok(old_after >= 1 + NR_SITES && old_after < kills,
 	       "%s: it stayed old exactly until the first step (%u kills left it old)", name,
 	       old_after);
+}
+
+static void kill_at_every_record(enum hvp_method m)
+{
+	kill_at_every_record_with(m, NULL);
 }
 
 /*
@@ -231,8 +263,8 @@ static void fail_at_every_record(enum hvp_method m)
 	       name, fails);
 	tap_ok(ok == fails,
 	       "%s: after each failed record the key calls its old target, no int3 "
-	       "(or it had completed: the end record), nothing else changed "
-	       "(%u of %u)",
+	       "(or the new one when it failed after the last write, saying so), the "
+	       "control block reset, nothing else changed (%u of %u)",
 	       name, ok, fails);
 }
 
@@ -329,6 +361,7 @@ int main(void)
 
 	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
 		kill_at_every_record(methods[i]);
+	kill_at_every_record_with(HVP_METHOD_BP_CANCEL, cancel_twice);
 	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
 		if (methods[i] != HVP_METHOD_NAIVE) /* naive writes on: it has no undo */
 			fail_at_every_record(methods[i]);
