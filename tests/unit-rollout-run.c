@@ -801,6 +801,49 @@ static void stop(void)
 	fakes_close();
 }
 
+/*
+ * The stop flag set by the last step: nothing was kept from starting, so the
+ * rollout is not interrupted (rollout.h), and with every VM on TARGET it
+ * returns 0; when a gate failed, that stop still keeps the revert from
+ * starting.
+ */
+static void stop_at_end(void)
+{
+	char err[256];
+	int r;
+
+	fakes_add("u", 3, OLD);
+	setup(1, 2, 1, "", false, err, sizeof(err));
+	stop_after = 3; /* the last patch */
+	r = rollout_run(&ro);
+	tap_ok(r == 0 && !ro.interrupted && !strcmp(now_str(), "bbb"),
+	       "stop after the last patch: every VM on TARGET, not interrupted, returns 0 (%d, "
+	       "interrupted %d)",
+	       r, ro.interrupted);
+	fakes_close();
+
+	fakes_add("u", 2, OLD);
+	fake("u1")->add_faults = 1;
+	setup(0, 2, 1, "faults=0", false, err, sizeof(err));
+	stop_after = 2; /* the failed wave's last patch */
+	r = rollout_run(&ro);
+	tap_ok(r == 1 && ro.interrupted && ro.stopped_wave == 1 &&
+		       !strcmp(requests_str(), "1/0 1/0") && !strcmp(now_str(), "bb"),
+	       "stop after a failed wave's last patch: no revert, interrupted: %s", requests_str());
+	fakes_close();
+
+	fakes_add("u", 2, OLD);
+	fake("u1")->add_faults = 1;
+	setup(0, 2, 1, "faults=0", false, err, sizeof(err));
+	stop_after = 4; /* the last revert */
+	r = rollout_run(&ro);
+	tap_ok(r == 1 && !ro.interrupted && ro.stopped_wave == 1 &&
+		       !strcmp(requests_str(), "1/1 1/1") && !strcmp(now_str(), "aa"),
+	       "stop after the last revert: the revert was whole, not interrupted (%d)",
+	       ro.interrupted);
+	fakes_close();
+}
+
 /* A VM that cannot take part: prepare fails, nothing is patched. */
 static void prepare_errors(void)
 {
@@ -983,6 +1026,7 @@ int main(void)
 	patch_errors();
 	dies();
 	stop();
+	stop_at_end();
 	prepare_errors();
 	cli();
 	return tap_done();

@@ -347,9 +347,9 @@ static void *pool_worker(void *arg)
 	}
 }
 
-/* step() on each of list[0..n), at most max_parallel at once. */
-static void run_pool(struct rollout *ro, struct rollout_vm **list, unsigned n, rollout_step *step,
-		     bool stoppable)
+/* step() on each of list[0..n), at most max_parallel at once; how many were started. */
+static unsigned run_pool(struct rollout *ro, struct rollout_vm **list, unsigned n,
+			 rollout_step *step, bool stoppable)
 {
 	struct pool p = { .ro = ro, .list = list, .n = n, .step = step, .stoppable = stoppable };
 	unsigned nt = ro->max_parallel < n ? ro->max_parallel : n, i, started = 0;
@@ -372,6 +372,7 @@ static void run_pool(struct rollout *ro, struct rollout_vm **list, unsigned n, r
 		pthread_join(th[i], NULL);
 	pthread_mutex_destroy(&p.lock);
 	free(th);
+	return p.next;
 }
 
 /* ---- the steps ---- */
@@ -691,21 +692,27 @@ int rollout_run(struct rollout *ro)
 
 	if (!list)
 		return 1;
+	/* interrupted: *stop kept a patch or a revert from starting */
+	ro->interrupted = false;
 	for (w = 0; w < (int)ro->nr_waves; w++) {
-		if (ro->stop && *ro->stop)
-			break;
 		n = select_vms(ro, list, w, false);
 		if (!n)
 			continue; /* --canary 0 */
+		if (ro->stop && *ro->stop) {
+			ro->interrupted = true;
+			break;
+		}
 		ro->wave = w;
-		run_pool(ro, list, n, step_patch, true);
+		if (run_pool(ro, list, n, step_patch, true) < n)
+			ro->interrupted = true;
 		for (i = 0; i < n; i++)
 			if (list[i]->failed_gate >= 0)
 				ro->stopped_wave = w;
-		if (ro->stopped_wave >= 0)
+		if (ro->stopped_wave >= 0 || ro->interrupted)
 			break;
 	}
-	ro->interrupted = ro->stop && *ro->stop;
+	if (ro->stopped_wave >= 0 && ro->stop && *ro->stop)
+		ro->interrupted = true;
 	/*
 	 * A failed gate: the failed wave goes back to the target it had, every
 	 * VM of it (those that passed their gates too: the wave is judged as
@@ -715,8 +722,8 @@ int rollout_run(struct rollout *ro)
 	if (ro->stopped_wave >= 0 && !ro->interrupted) {
 		ro->reverting = true;
 		n = select_vms(ro, list, ro->revert_all ? -1 : ro->stopped_wave, true);
-		run_pool(ro, list, n, step_revert, true);
-		ro->interrupted = ro->stop && *ro->stop;
+		if (run_pool(ro, list, n, step_revert, true) < n)
+			ro->interrupted = true;
 	}
 	n = select_vms(ro, list, -1, false);
 	run_pool(ro, list, n, step_read_now, false);

@@ -92,7 +92,7 @@ struct rollout {
 	unsigned nr_waves;
 	int wave;	  /* the wave running or last run; -1: none */
 	int stopped_wave; /* the wave whose gate failed, or -1 */
-	bool interrupted; /* *stop was seen before the rollout was over */
+	bool interrupted; /* *stop kept a patch or a revert from starting */
 	bool reverting;
 };
 
