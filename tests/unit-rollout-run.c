@@ -752,6 +752,11 @@ static void dies(void)
 	tap_ok(r == 1 && ro.stopped_wave == 1 && rvm("d1")->state == ROLLOUT_FAILED &&
 		       strstr(rvm("d1")->why, "after the patch") && strstr(rvm("d1")->why, "d1"),
 	       "dies: the VM gone after its patch fails the wave: %s", rvm("d1")->why);
+	/* no faults gate was asked for: the patch's own gate fails, not that one */
+	tap_ok(rvm("d1")->failed_gate == ROLLOUT_GATE_RESULT &&
+		       rvm("d1")->gate[ROLLOUT_GATE_FAULTS] == ROLLOUT_UNCHECKED,
+	       "dies: without --gate faults it fails gate result, not faults (%d)",
+	       rvm("d1")->failed_gate);
 	tap_ok(rvm("d1")->revert_failed && !rvm("d1")->reverted && !rvm("d1")->now[0] &&
 		       strstr(rvm("d1")->revert_why, "no VM named 'd1'"),
 	       "dies: its revert failed, its now unknown: %s", rvm("d1")->revert_why);

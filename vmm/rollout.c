@@ -511,7 +511,11 @@ static void step_patch(struct rollout *ro, struct rollout_vm *vm)
 	}
 	/* since before the patch: the verify wait included */
 	if (fault_count(vm, &faults1, err, sizeof(err)) < 0) {
-		fail_gate(vm, ROLLOUT_GATE_FAULTS, "after the patch: %s", err);
+		/* the VM can no longer be read: it fails the faults gate when one
+		 * was asked for, else the patch's own (always checked) */
+		fail_gate(vm,
+			  g->on[ROLLOUT_GATE_FAULTS] ? ROLLOUT_GATE_FAULTS : ROLLOUT_GATE_RESULT,
+			  "its guest faults cannot be read after the patch: %s", err);
 		return;
 	}
 	vm->new_faults = faults1 - faults0;
