@@ -68,6 +68,7 @@ struct fake_vm {
 	bool incomplete;      /* completed: false, nothing switched */
 	bool unproven;	      /* verify: the switch is not proven */
 	bool die_after_patch; /* the service goes away once the patch is answered */
+	bool raced;	      /* another patch put it on TARGET before ours came */
 
 	/* what it was asked */
 	int nr_patches, nr_forward, nr_back;
@@ -269,6 +270,8 @@ static json_object *fake_patch(struct fake_vm *vm, json_object *args)
 	vm->nr_back += !forward;
 	if (forward && !vm->fwd_start)
 		vm->fwd_start = start;
+	if (forward && vm->raced) /* someone else's patch came first */
+		snprintf(vm->current, sizeof(vm->current), "%s", TARGET);
 	snprintf(old, sizeof(old), "%s", vm->current);
 	if (forward && vm->refuse) {
 		if (!vm->fwd_end)
@@ -737,6 +740,25 @@ static void patch_errors(void)
 	fakes_close();
 }
 
+/* Another patch puts a VM on TARGET between the rollout's read and its patch. */
+static void raced(void)
+{
+	char err[256];
+	int r;
+
+	fake_add("r0", OLD);
+	fake_add("r1", OLD)->raced = true;
+	setup(1, 1, 1, "verify", false, err, sizeof(err));
+	r = rollout_run(&ro);
+	tap_ok(r == 1 && rvm("r1")->failed_gate == ROLLOUT_GATE_VERIFY &&
+		       strstr(rvm("r1")->why, "no switch to prove") &&
+		       strstr(rvm("r1")->why, "raced"),
+	       "raced: nothing switched, so nothing to prove, and gate verify says so (it said "
+	       "'too old?'): %s",
+	       rvm("r1")->why);
+	fakes_close();
+}
+
 /* A service that goes away once its patch is answered. */
 static void dies(void)
 {
@@ -1029,6 +1051,7 @@ int main(void)
 	faults_gate(true);
 	stall_canary();
 	patch_errors();
+	raced();
 	dies();
 	stop();
 	stop_at_end();

@@ -491,13 +491,21 @@ static void step_patch(struct rollout *ro, struct rollout_vm *vm)
 		if (json_object_object_get_ex(res, "verified", &v) && json_object_get_boolean(v)) {
 			vm->gate[ROLLOUT_GATE_VERIFY] = ROLLOUT_PASS;
 		} else {
-			json_object *why = NULL;
+			json_object *why = NULL, *was = NULL;
 
 			json_object_object_get_ex(res, "verify_reason", &why);
-			fail_gate(vm, ROLLOUT_GATE_VERIFY, "%s",
-				  why ? json_object_get_string(why) :
-				  v   ? "not proven" :
-					"the service cannot prove a switch (too old?)");
+			json_object_object_get_ex(res, "old_target", &was);
+			if (!why && !v && was && !strcmp(json_object_get_string(was), ro->target))
+				/* the service proves switches only: there was none */
+				fail_gate(vm, ROLLOUT_GATE_VERIFY,
+					  "no switch to prove: the key was on %s already when its "
+					  "patch came (another patch raced this rollout?)",
+					  ro->target);
+			else
+				fail_gate(vm, ROLLOUT_GATE_VERIFY, "%s",
+					  why ? json_object_get_string(why) :
+					  v   ? "not proven" :
+						"the service cannot prove a switch (too old?)");
 		}
 	}
 	json_object_put(res);
