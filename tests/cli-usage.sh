@@ -368,7 +368,7 @@ check_help "sites list --help names the short options it takes" "-k|--key" "-v|-
 check_help "stats --help" "stats NAME" -- "$HVPATCH" stats --help
 check_help "vm console --help" --follow -- "$HVPATCH" vm console --help
 check_help "vm request --help" CMD ARGS-JSON --timeout "rollout --hosts" -- "$HVPATCH" vm request --help
-check_help "doctor --help" doctor -- "$HVPATCH" doctor --help
+check_help "doctor --help names what it reports" doctor kvm_device probes tools -- "$HVPATCH" doctor --help
 check_help "patch methods names the five methods" stop bp-cancel bp-emulate naive bp-cancel-hpa -- \
 	"$HVPATCH" patch methods
 

@@ -11,6 +11,19 @@
 #include "doctor.h"
 #include "hvp_ctl.h"
 
+const char cmd_doctor_help[] =
+	"usage: hvpatch doctor\n"
+	"What this host offers hvpatch, read and probed (no VM of yours is touched):\n"
+	"  host             kernel, cores, CPU\n"
+	"  kvm_module       the KVM module loaded (kvm_intel, kvm_amd, kvm_pvm or none)\n"
+	"  kvm_device       whether /dev/kvm opens read-write here and, if not, why\n"
+	"  kvm_caps         the KVM capabilities the own VMM uses\n"
+	"  probes           throwaway guests that try int3 in guest kernel and user mode,\n"
+	"                   and KVM's software breakpoints (skipped without /dev/kvm)\n"
+	"  nmi_path         how the guest calls a key from its NMI handler\n"
+	"  tools            QEMU, libvirt (and its cgroups), bpf, tracefs\n"
+	"Exit status 0 whatever it finds: read kvm_device and probes.\n";
+
 CLI_CMD(cmd_doctor)
 {
 	json_object *o;

@@ -173,5 +173,6 @@ extern const struct cli_opt cmd_rollout_opts[];
 
 /* builtin-doctor.c */
 CLI_CMD(cmd_doctor);
+extern const char cmd_doctor_help[];
 
 #endif /* HVP_BUILTIN_H */

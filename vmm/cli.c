@@ -46,7 +46,7 @@ static const struct cli_cmd commands[] = {
 	  "bench run [--quick] [--out DIR] [--vcpus LIST] [--methods LIST] [--sync LIST] [--rates LIST] [--nmi-rates LIST] [--sites LIST] [--backends LIST] [--repeat N] [--unsafe]",
 	  cmd_bench_run_help, cmd_bench_run_opts },
 	{ "report", NULL, cmd_report, "report html|json|text|csv DIR", cmd_report_help },
-	{ "doctor", NULL, cmd_doctor, "doctor" },
+	{ "doctor", NULL, cmd_doctor, "doctor", cmd_doctor_help },
 };
 
 static void usage(FILE *f, const char *group)
