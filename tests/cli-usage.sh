@@ -296,6 +296,16 @@ opt_err "sites list: missing value for option '-k' (see 'hvpatch sites list --he
 opt_err "vm start: unknown option '--help=3' (see 'hvpatch vm start --help') / stderr: " \
 	"-j: --help with a value is named whole" $H -j vm start x --help=3
 
+# a runtime directory so long that NAME.sock would not fit a unix socket's
+# path: refused before anything starts (it booted, then was unreachable)
+longdir=/tmp/hvpatch-long-$(printf 'd%.0s' $(seq 1 90))
+mkdir -p -m 700 "$longdir"
+out=$(HVPATCH_RUNTIME_DIR=$longdir "$HVPATCH" vm start x 2>&1)
+tap_is "vm start: a control socket path over 107 bytes is refused, exit 1 ($out)" \
+	"1 yes" "$? $(grep -q 'a unix socket takes at most 107' <<<"$out" && echo yes)"
+tap_is "... and nothing was started or written there" "" "$(ls -A "$longdir")"
+rm -rf "$longdir"
+
 # --- found in review: forms that were taken and did something else ---
 # max and tight are --rates words (a tight loop, 0); as an NMI rate they meant
 # no NMIs at all, and as a vCPU count "0 vCPUs"

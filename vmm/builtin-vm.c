@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -236,6 +237,20 @@ CLI_CMD(cmd_vm_start)
 
 		if (hvp_rundir_ensure(o->rundir, err, sizeof(err)) < 0)
 			return cli_fail(HVP_ERR_REFUSED, "%s", err);
+	}
+	{
+		/* the control socket's path must fit a sockaddr_un, or the VM
+		 * would boot and then be unreachable */
+		struct sockaddr_un sun;
+		char sock[PATH_MAX];
+
+		if (hvp_vm_path(sock, sizeof(sock), o->rundir, o->name, ".sock") < 0 ||
+		    strlen(sock) >= sizeof(sun.sun_path))
+			return cli_fail(HVP_ERR_REFUSED,
+					"VM %s: its control socket in %s would be a path of %zu "
+					"bytes, and a unix socket takes at most %zu: use a shorter "
+					"runtime directory (HVPATCH_RUNTIME_DIR) or name",
+					o->name, o->rundir, strlen(sock), sizeof(sun.sun_path) - 1);
 	}
 	if ((r = cli_find_image(o->image, sizeof(o->image), a.image)))
 		return r;
