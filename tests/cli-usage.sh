@@ -297,7 +297,7 @@ opt_err "vm start: unknown option '--help=3' (see 'hvpatch vm start --help') / s
 	"-j: --help with a value is named whole" $H -j vm start x --help=3
 
 # a runtime directory so long that NAME.sock would not fit a unix socket's
-# path: refused before anything starts (it booted, then was unreachable)
+# path: refused before anything starts (it failed only after the guest booted)
 longdir=/tmp/hvpatch-long-$(printf 'd%.0s' $(seq 1 90))
 mkdir -p -m 700 "$longdir"
 out=$(HVPATCH_RUNTIME_DIR=$longdir "$HVPATCH" vm start x 2>&1)

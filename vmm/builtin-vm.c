@@ -239,8 +239,8 @@ CLI_CMD(cmd_vm_start)
 			return cli_fail(HVP_ERR_REFUSED, "%s", err);
 	}
 	{
-		/* the control socket's path must fit a sockaddr_un, or the VM
-		 * would boot and then be unreachable */
+		/* the control socket's path must fit a sockaddr_un: the
+		 * service would find out only once the guest had booted */
 		struct sockaddr_un sun;
 		char sock[PATH_MAX];
 
