@@ -42,7 +42,7 @@ for b in kvm qemu libvirt; do
 	out=$("${run[@]}" vm start "nk$b" --backend "$b" --vcpus 1 2>&1)
 	rc=$?
 	tap_is "$b: vm start fails with exit status 1, saying why ($out)" "1 yes" \
-		"$rc $(grep -q 'no /dev/kvm\|/dev/kvm is not read-write\|cannot open /dev/kvm' <<<"$out" && echo yes)"
+		"$rc $(grep -q 'no /dev/kvm\|/dev/kvm is not read-write' <<<"$out" && echo yes)"
 	out2=$("${run[@]}" vm start "nk$b" --backend "$b" --vcpus 1 2>&1)
 	tap_is "$b: a second start of the same name says the same" "$out" "$out2"
 done
@@ -52,7 +52,7 @@ tap_is "vm list shows no VM" "" "$("${run[@]}" -j vm list 2>&1 | jq -r '.vms[]?.
 
 doc=$("${run[@]}" -j doctor 2>&1)
 tap_ok "doctor names the reason in kvm_device" \
-	jq -e '.kvm_device | test("no /dev/kvm|not read-write|cannot open")' <<<"$doc" ||
+	jq -e '.kvm_device | test("no /dev/kvm|not read-write")' <<<"$doc" ||
 	diag_json doctor "$doc"
 tap_ok "doctor skips its probes, pointing at kvm_device" \
 	jq -e '.probes.skipped | test("kvm_device")' <<<"$doc"

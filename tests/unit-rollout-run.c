@@ -36,6 +36,7 @@
 #include "ctlsrv.h"
 #include "hvp_ctl.h"
 #include "rollout.h"
+#include "rollout-waves.h"
 #include "util.h"
 #include "tap.h"
 
@@ -488,18 +489,8 @@ static struct rollout_vm *rvm(const char *name)
 static const char *waves_str(void)
 {
 	static char out[128];
-	unsigned i;
 
-	out[0] = '\0';
-	for (i = 0; i < ro.nr_vms; i++) {
-		size_t l = strlen(out);
-
-		if (vms[i].wave < 0)
-			snprintf(out + l, sizeof(out) - l, "%s-", i ? " " : "");
-		else
-			snprintf(out + l, sizeof(out) - l, "%s%d", i ? " " : "", vms[i].wave);
-	}
-	return out;
+	return waves_of(vms, ro.nr_vms, out, sizeof(out));
 }
 
 /* Each VM's now, its first letter after "single_" ('a', 'b'), '?' when unread. */

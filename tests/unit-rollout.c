@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "rollout.h"
+#include "rollout-waves.h"
 #include "util.h"
 #include "tap.h"
 
@@ -45,17 +46,8 @@ static const char *plan_on(unsigned n, const char *already, const char *hosts, u
 		ro.nr_hosts = 4;
 	}
 	rollout_plan(&ro);
-	out[0] = '\0';
-	for (i = 0; i < n; i++) {
-		size_t l = strlen(out);
-
-		if (vms[i].wave < 0)
-			snprintf(out + l, sizeof(out) - l, "%s-", i ? " " : "");
-		else
-			snprintf(out + l, sizeof(out) - l, "%s%d", i ? " " : "", vms[i].wave);
-	}
 	*nr_waves = ro.nr_waves;
-	return out;
+	return waves_of(vms, n, out, sizeof(out));
 }
 
 static const char *plan(unsigned n, const char *already, unsigned canary, unsigned wave_size,

@@ -303,6 +303,7 @@ int hvp_doctor_run(json_object **out)
 	json_object *probes = json_object_new_object(), *tools = json_object_new_object();
 	char image[PATH_MAX], line[256], why[512];
 	struct utsname u;
+	bool usable;
 	int api;
 
 	if (uname(&u) == 0)
@@ -317,12 +318,13 @@ int hvp_doctor_run(json_object **out)
 	json_object_object_add(o, "kvm_caps", kvm_caps(&api));
 	json_object_object_add(o, "kvm_api_version", json_object_new_int(api));
 
-	if (hvp_kvm_usable(why, sizeof(why)) < 0) {
-		add_str(o, "kvm_device", why);
+	usable = hvp_kvm_usable(why, sizeof(why)) == 0;
+	add_str(o, "kvm_device",
+		!usable ? why :
+		api < 0 ? "opens, but KVM_GET_API_VERSION failed" :
+			  "/dev/kvm opens read-write");
+	if (!usable || api < 0) {
 		add_str(probes, "skipped", "no usable /dev/kvm (see kvm_device)");
-	} else if (api < 0) {
-		add_str(o, "kvm_device", "opens, but KVM_GET_API_VERSION failed");
-		add_str(probes, "skipped", "no usable /dev/kvm");
 	} else if (hvp_guest_image_find(image, sizeof(image)) < 0) {
 		add_str(probes, "skipped",
 			"guest image not found (build it, or set HVPATCH_GUEST)");
@@ -334,8 +336,6 @@ int hvp_doctor_run(json_object **out)
 		probe(probes, "guest_debug_sw_bp", image, HVP_CFG_PROBE_UINT3, 1);
 		stderr_restore(saved);
 	}
-	if (!json_object_object_get_ex(o, "kvm_device", NULL))
-		add_str(o, "kvm_device", "/dev/kvm opens read-write");
 	json_object_object_add(o, "probes", probes);
 	add_str(o, "nmi_path", "user-mode upcall (guest kernel mode never executes a site)");
 

@@ -205,7 +205,7 @@ int hvp_journal_parse(FILE *f, struct hvp_journal_patch *jp)
 		return 0;
 	}
 	if (jp->steps && bad)
-		return malformed(jp, bad, "a site record that cannot be read, before a step");
+		return malformed(jp, bad, "a site record that cannot be read, or one after a step");
 	if (jp->steps && jp->nr_sites != n)
 		return malformed(jp, lineno, "%u site records of sites=%u, and a step taken",
 				 jp->nr_sites, n);

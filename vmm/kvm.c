@@ -1163,23 +1163,21 @@ fail:
 	return r < 0 ? r : -EINVAL;
 }
 
-/* Does /proc/cpuinfo's first "flags" line list FLAG as a whole word? */
-static bool cpu_has_flag(const char *flag)
+/* Does /proc/cpuinfo's first "flags" line list vmx or svm? */
+static bool cpu_has_vmx_svm(void)
 {
 	FILE *f = fopen("/proc/cpuinfo", "re");
-	char line[4096], *tok, *save = NULL;
+	char line[4096], *tok, *save = NULL, *flags;
 	bool found = false;
 
 	if (!f)
 		return false;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "flags", 5))
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5) || !(flags = strchr(line, ':')))
 			continue;
-		for (tok = strtok_r(strchr(line, ':') ? strchr(line, ':') + 1 : line, " \t\n",
-				    &save);
-		     tok; tok = strtok_r(NULL, " \t\n", &save))
-			if (!strcmp(tok, flag))
-				found = true;
+		for (tok = strtok_r(flags + 1, " \t\n", &save); tok && !found;
+		     tok = strtok_r(NULL, " \t\n", &save))
+			found = !strcmp(tok, "vmx") || !strcmp(tok, "svm");
 		break;
 	}
 	fclose(f);
@@ -1208,7 +1206,7 @@ int hvp_kvm_usable(char *why, size_t len)
 		snprintf(why, len, "cannot open /dev/kvm: %s", strerror(e));
 		return -e;
 	}
-	vmx_svm = cpu_has_flag("vmx") || cpu_has_flag("svm");
+	vmx_svm = cpu_has_vmx_svm();
 	if (access("/sys/module/kvm_pvm", F_OK) == 0 && !vmx_svm)
 		snprintf(why, len,
 			 "this host has no /dev/kvm: the kvm_pvm module is loaded but bound no "

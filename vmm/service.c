@@ -1558,8 +1558,8 @@ int hvp_service_recover(struct hvp_service *s, char *err, size_t errlen)
 		if (a < s->bounds.text_start || a > s->bounds.text_end ||
 		    s->bounds.text_end - a < HVP_INSN_LEN)
 			bad = "outside the image's text";
-		else if (hvp_agent_decode(jp.new_insn[i], a, jp.new_insn[i][0], &dest) < 0 ||
-			 (jp.new_insn[i][0] != 0xe8 && jp.new_insn[i][0] != 0xe9) ||
+		else if ((jp.new_insn[i][0] != HVP_OPC_CALL && jp.new_insn[i][0] != HVP_OPC_JMP) ||
+			 hvp_agent_decode(jp.new_insn[i], a, jp.new_insn[i][0], &dest) < 0 ||
 			 dest < s->bounds.text_start || dest >= s->bounds.text_end)
 			bad = "with a new instruction that is no call or jmp into the text";
 		else if (!hvp_journal_site_ok(s->be->ram + a, jp.old_insn[i], jp.new_insn[i]))
